@@ -1,0 +1,154 @@
+/* conf: load, validate and hold the config file; nothing else sees cJSON
+ * trees of the config. A loaded config is immutable and reference counted,
+ * so live sessions keep the config they started with across a reload. */
+#ifndef CANCELPROXY_CONF_H
+#define CANCELPROXY_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+enum conf_disconnect {
+	CONF_DISCONNECT_CANCEL,		/* close the upstream at once */
+	CONF_DISCONNECT_DRAIN,		/* read on (bounded) to learn usage */
+};
+
+enum conf_stream_usage {
+	CONF_STREAM_USAGE_PASS,		/* forward the request body as is */
+	CONF_STREAM_USAGE_INJECT,	/* ask OpenAI-style upstreams for usage */
+};
+
+/* A listener: "127.0.0.1:8080", "[::]:8443", optionally with TLS. */
+struct conf_listen {
+	char			*address;	/* as written */
+	struct sockaddr_storage	 addr;		/* parsed, numeric only */
+	socklen_t		 addrlen;
+	char			*tls_cert;	/* NULL: plain TCP */
+	char			*tls_key;
+};
+
+struct conf_header {
+	char	*name;
+	char	*value;
+};
+
+struct conf_timeouts {
+	int64_t	 connect_ms;	/* resolve + connect + TLS handshake */
+	int64_t	 first_byte_ms;	/* request sent -> first response body byte */
+	int64_t	 idle_ms;	/* longest gap between body bytes */
+	int64_t	 total_ms;	/* whole exchange; 0 = none */
+};
+
+struct conf_upstream {
+	char			*name;
+	char			*url;		/* as written */
+	int			 tls;		/* https:// */
+	char			*host;		/* host name or address, no brackets */
+	uint16_t		 port;
+	char			*host_header;	/* "host" or "host:port" for Host: */
+	char			*base_path;	/* "" or "/base", never a trailing '/' */
+	int			 tls_verify;	/* default 1 */
+	char			*tls_ca_file;	/* NULL: system store */
+	char			*tls_server_name; /* NULL: host */
+	struct conf_header	*set_headers;
+	size_t			 nset_headers;
+	int			 peer;		/* upstream is another cancelproxy */
+	struct conf_timeouts	 timeouts;	/* defaults 5000/120000/60000/0 */
+	int			 keepalive;	/* idle conns per worker, default 32 */
+};
+
+struct conf_route {
+	char			*path_prefix;	/* default "/" */
+	char			**models;	/* glob patterns; NULL if none */
+	size_t			 nmodels;
+	char			*upstream_name;
+	struct conf_upstream	*upstream;	/* resolved at load */
+	struct conf_upstream	**fallback;	/* resolved at load */
+	size_t			 nfallback;
+	enum conf_disconnect	 on_client_disconnect;
+	enum conf_stream_usage	 stream_usage;
+};
+
+struct conf_client_key {
+	char		*name;
+	uint8_t		 key_sha256[32];
+	char		**routes;	/* route upstream names or "*" */
+	size_t		 nroutes;
+	int		 max_streams;	/* 0 = unlimited */
+};
+
+struct conf_limits {
+	int64_t	 max_connections;	/* default 10000 */
+	int64_t	 max_header_bytes;	/* default 32768 */
+	int64_t	 max_body_bytes;	/* default 8388608 */
+	int64_t	 header_timeout_ms;	/* default 10000 */
+};
+
+struct conf {
+	int			 refs;		/* atomic; see conf_ref() */
+	char			*path;		/* file it was loaded from */
+	char			*hop;		/* default: host name */
+	int			 workers;	/* resolved: >= 1 */
+	struct conf_listen	*listen;
+	size_t			 nlisten;
+
+	int			 admin_enabled;
+	struct conf_listen	 admin;		/* address only, no TLS */
+	char			*admin_token;	/* NULL: no token */
+
+	struct conf_upstream	*upstreams;
+	size_t			 nupstreams;
+	struct conf_route	*routes;
+	size_t			 nroutes;
+
+	struct conf_client_key	*client_keys;	/* NULL: any client may pass */
+	size_t			 nclient_keys;
+	int			 clients_enabled;
+
+	char			*peers_secret;	/* NULL: address-checked notes */
+	int64_t			 peers_note_wait_ms;	/* default 250 */
+
+	char			*cancel_api_prefix;	/* default "/v1/cancel/" */
+
+	int			 cluster_enabled;
+	char			*cluster_redis_address;	/* "host:port" */
+	char			*cluster_redis_password;
+	char			*cluster_redis_channel;	/* default "cancelproxy:cancel" */
+
+	struct conf_limits	 limits;
+	int64_t			 shutdown_drain_ms;	/* default 30000 */
+
+	char			*log_path;	/* default "-" */
+	char			*log_level;	/* default "info" */
+
+	/* Every secret value seen (set_headers values, tokens, passwords),
+	 * for log redaction. */
+	char			**secrets;
+	size_t			 nsecrets;
+};
+
+/*
+ * Loads and validates FILE. On error returns -1 and writes one line to err
+ * naming the file and the JSON path: "conf.json: upstreams.openai.url: ...".
+ */
+int			 conf_load(const char *file, struct conf **out,
+			    char *err, size_t errlen);
+/* Takes a reference (thread safe). */
+struct conf		*conf_ref(struct conf *c);
+/* Drops a reference; the last one frees the config. */
+void			 conf_unref(struct conf *c);
+
+struct conf_upstream	*conf_upstream_find(const struct conf *c,
+			    const char *name);
+/* First route whose prefix matches path and, if it lists models, whose
+ * patterns match model (model may be NULL: such routes do not match). */
+const struct conf_route	*conf_route_find(const struct conf *c,
+			    const char *path, size_t pathlen,
+			    const char *model);
+/* Glob match with '*', '?' and '[...]' (fnmatch semantics, no flags). */
+int			 conf_glob_match(const char *pattern, const char *s);
+/* Parses "1.2.3.4:80", "[::1]:80", "*:80" (any IPv4), port 0 allowed. */
+int			 conf_parse_address(const char *s,
+			    struct sockaddr_storage *ss, socklen_t *len);
+
+#endif

@@ -1,0 +1,78 @@
+/* conf_priv: what the files of conf/ share and nobody else sees: the load
+ * context (file name, JSON path, error buffer) and the typed JSON readers. */
+#ifndef CANCELPROXY_CONF_PRIV_H
+#define CANCELPROXY_CONF_PRIV_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "conf/conf.h"
+
+#define CONF_FILE_MAX		(16 * 1024 * 1024)	/* bytes of config */
+#define CONF_JSON_DEPTH		128	/* nesting of objects and arrays */
+#define CONF_PATH_MAX		256	/* longest JSON path in a message */
+#define CONF_EXPAND_MAX		(1024 * 1024)	/* a string after ${} */
+#define CONF_NAME_MAX		63	/* hop, upstream and client names */
+
+/* A value that ${NAME} put into a string: the item it went into and the
+ * text, kept so that secret strings can also redact the bare variable. */
+struct conf_subst {
+	const cJSON	*item;
+	char		*value;
+};
+
+/*
+ * One load in progress. The path is the JSON path of the value being
+ * looked at; readers push a key or an index, and pop it when they are done
+ * (an error leaves it where it failed, which is what the message needs).
+ */
+struct conf_ctx {
+	const char		*file;
+	char			*err;
+	size_t			 errlen;
+	char			 path[CONF_PATH_MAX];
+	size_t			 pathlen;
+	struct conf_subst	*subst;
+	size_t			 nsubst;
+};
+
+/* Options of conf_json_str(). */
+#define CONF_STR_NULL		0x01	/* null is the same as absent */
+#define CONF_STR_NONEMPTY	0x02	/* "" is an error */
+
+/* conf_json.c */
+int	 conf_json_read(struct conf_ctx *ctx, cJSON **root);
+void	 conf_ctx_clear(struct conf_ctx *ctx);
+int	 conf_err(struct conf_ctx *ctx, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+size_t	 conf_path_key(struct conf_ctx *ctx, const char *key);
+size_t	 conf_path_index(struct conf_ctx *ctx, size_t i);
+void	 conf_path_pop(struct conf_ctx *ctx, size_t mark);
+void	 conf_quote(char *buf, size_t len, const char *s);
+const char *conf_json_type(const cJSON *item);
+int	 conf_json_keys(struct conf_ctx *ctx, const cJSON *obj,
+	    const char *const *allowed);
+int	 conf_json_unique(struct conf_ctx *ctx, const cJSON *obj, int nocase);
+int	 conf_json_is_object(struct conf_ctx *ctx, const cJSON *item,
+	    int nullok);
+int	 conf_json_int(struct conf_ctx *ctx, const cJSON *obj, const char *key,
+	    int64_t min, int64_t max, int64_t *out);
+int	 conf_json_bool(struct conf_ctx *ctx, const cJSON *obj,
+	    const char *key, int *out);
+int	 conf_json_str(struct conf_ctx *ctx, const cJSON *obj, const char *key,
+	    int flags, char **out);
+int	 conf_json_str_item(struct conf_ctx *ctx, const cJSON *item, int flags,
+	    char **out);
+
+/* conf_route.c */
+int	 conf_address_parse(const char *s, struct sockaddr_storage *ss,
+	    socklen_t *len, const char **why);
+int	 conf_hostport_check(const char *s, const char **why);
+int	 conf_url_parse(struct conf_upstream *u, const char *url,
+	    const char **why);
+int	 conf_hostname_check(const char *s, size_t len);
+
+#endif

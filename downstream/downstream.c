@@ -1,0 +1,335 @@
+/* downstream: client connections — accept, TLS, timers, noticing the
+ * client go away in every phase, and the end of each exchange. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/util.h>
+
+#include "downstream/downstream.h"
+#include "proxy/log.h"
+#include "proxy/session.h"
+
+#define DOWNSTREAM_IDLE_MS	75000	/* keep-alive wait for the next request */
+
+static void	downstream_read_cb(struct bufferevent *, void *);
+static void	downstream_write_cb(struct bufferevent *, void *);
+static void	downstream_event_cb(struct bufferevent *, short, void *);
+static void	downstream_timer_cb(evutil_socket_t, short, void *);
+void		downstream_parser_init(struct client *c);
+
+static void
+downstream_addr_format(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char	 host[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+
+		evutil_inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, ntohs(s6->sin6_port));
+	} else if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)sa;
+
+		evutil_inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, ntohs(s4->sin_port));
+	} else
+		snprintf(buf, len, "unknown");
+}
+
+/* Past max_connections: a fixed 503 written without blocking, then close. */
+static void
+downstream_refuse_fd(int fd)
+{
+	static const char resp[] =
+	    "HTTP/1.1 503 Service Unavailable\r\n"
+	    "Content-Type: application/json\r\n"
+	    "Content-Length: 95\r\n"
+	    "Connection: close\r\n"
+	    "Retry-After: 1\r\n\r\n"
+	    "{\"error\":{\"message\":\"too many connections\",\"type\":\"proxy_error\","
+	    "\"code\":\"max_connections\"}}\n";
+	ssize_t	 n;
+
+	n = send(fd, resp, sizeof(resp) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)n;
+	close(fd);
+}
+
+struct client *
+downstream_accept(struct worker *w, int fd, const struct sockaddr *sa,
+    int listen_idx)
+{
+	struct runtime	*rt = w->rt;
+	struct client	*c;
+	SSL		*ssl = NULL;
+	int		 one = 1, live;
+
+	live = __atomic_add_fetch(&proxy_global.live_connections, 1,
+	    __ATOMIC_RELAXED);
+	if (live > rt->conf->limits.max_connections) {
+		__atomic_sub_fetch(&proxy_global.live_connections, 1,
+		    __ATOMIC_RELAXED);
+		downstream_refuse_fd(fd);
+		log_msg(LOG_LEVEL_WARN, "max_connections",
+		    "refused a connection: %d open, max_connections %lld",
+		    live - 1, (long long)rt->conf->limits.max_connections);
+		return NULL;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		goto fail;
+	c->w = w;
+	c->fd = fd;
+	c->rt = runtime_ref(rt);
+	downstream_addr_format(sa, c->addr, sizeof(c->addr));
+	evutil_make_socket_nonblocking(fd);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+	if (rt->listen_tls[listen_idx] != NULL) {
+		if ((ssl = SSL_new(rt->listen_tls[listen_idx])) == NULL)
+			goto fail;
+		c->bev = bufferevent_openssl_socket_new(w->base, fd, ssl,
+		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+		c->tls = 1;
+	} else
+		c->bev = bufferevent_socket_new(w->base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		if (ssl != NULL)
+			SSL_free(ssl);
+		goto fail;
+	}
+	c->timer = evtimer_new(w->base, downstream_timer_cb, c);
+	if (c->timer == NULL)
+		goto fail;
+	bufferevent_setcb(c->bev, downstream_read_cb, downstream_write_cb,
+	    downstream_event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_WRITE, DOWNSTREAM_OUT_LOW, 0);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	downstream_parser_init(c);
+	{
+		struct timeval tv;
+		int64_t ms = rt->conf->limits.header_timeout_ms;
+
+		tv.tv_sec = ms / 1000;
+		tv.tv_usec = (ms % 1000) * 1000;
+		evtimer_add(c->timer, &tv);
+	}
+	TAILQ_INSERT_TAIL(&w->clients, c, entry);
+	return c;
+
+fail:
+	log_msg(LOG_LEVEL_ERROR, "accept", "cannot set up a connection: %s",
+	    strerror(errno ? errno : ENOMEM));
+	if (c != NULL) {
+		if (c->bev != NULL)
+			bufferevent_free(c->bev);
+		else
+			close(fd);
+		if (c->timer != NULL)
+			event_free(c->timer);
+		if (c->rt != NULL)
+			runtime_unref(c->rt);
+		free(c);
+	} else
+		close(fd);
+	__atomic_sub_fetch(&proxy_global.live_connections, 1, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+struct evbuffer *
+downstream_output(struct client *c)
+{
+	return bufferevent_get_output(c->bev);
+}
+
+int
+downstream_output_full(struct client *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(c->bev)) >
+	    DOWNSTREAM_OUT_HIGH;
+}
+
+/* Arms the connection timer for ms milliseconds. */
+static void
+downstream_timer_arm(struct client *c, int64_t ms)
+{
+	struct timeval	 tv;
+
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(c->timer, &tv);
+}
+
+static void
+downstream_watch_cb(void *arg, int rst)
+{
+	struct client	*c = arg;
+
+	downstream_close(c, rst ? CANCEL_VIA_RST : CANCEL_VIA_EOF);
+}
+
+/*
+ * A live session holds the parser; bytes the client sends meanwhile
+ * (pipelining) wait in the input buffer. Past a bound, reading stops and a
+ * pause watch keeps noticing FIN and RST.
+ */
+static void
+downstream_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct client	*c = arg;
+	struct evbuffer	*in = bufferevent_get_input(bev);
+
+	if (c->closed)
+		return;
+	if (c->parse_paused) {
+		if (evbuffer_get_length(in) > DOWNSTREAM_PIPELINE_MAX &&
+		    !c->reading_paused) {
+			bufferevent_disable(c->bev, EV_READ);
+			c->reading_paused = 1;
+			c->watch = pause_watch_start(c->w->base, c->fd,
+			    downstream_watch_cb, c);
+		}
+		return;
+	}
+	downstream_process_input(c);
+}
+
+static void
+downstream_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct client	*c = arg;
+
+	if (c->closed)
+		return;
+	if (c->close_after) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			downstream_close(c, CANCEL_VIA_EOF);
+		return;
+	}
+	if (c->session != NULL)
+		session_client_drained(c->session);
+}
+
+static void
+downstream_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct client	*c = arg;
+	int		 err = EVUTIL_SOCKET_ERROR();
+	enum cancel_via	 via;
+
+	if (c->closed)
+		return;
+	if (what & BEV_EVENT_EOF)
+		via = CANCEL_VIA_EOF;
+	else if (what & BEV_EVENT_WRITING)
+		via = (err == ECONNRESET) ? CANCEL_VIA_RST :
+		    CANCEL_VIA_WRITE_ERROR;
+	else
+		via = CANCEL_VIA_RST;
+	/* A TLS handshake failure or a reset with nothing in flight is
+	 * simply a closed connection. */
+	downstream_close(c, via);
+}
+
+static void
+downstream_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client	*c = arg;
+
+	if (c->closed)
+		return;
+	if (c->session != NULL && !c->session->request_done) {
+		session_refuse(c->session, 408, "request_timeout",
+		    "the request did not arrive within header_timeout_ms");
+		return;
+	}
+	if (c->session == NULL)
+		downstream_close(c, CANCEL_VIA_TIMER);
+}
+
+/* Re-arms the timeout while a request is arriving (headers, then body). */
+void
+downstream_request_progress(struct client *c)
+{
+	downstream_timer_arm(c, c->rt->conf->limits.header_timeout_ms);
+}
+
+void
+downstream_close(struct client *c, int via)
+{
+	struct session	*s;
+	struct worker	*w = c->w;
+
+	if (c->closed)
+		return;
+	c->closed = 1;
+	if ((s = c->session) != NULL) {
+		c->session = NULL;
+		session_client_gone(s, (enum cancel_via)via);
+	}
+	if (c->watch != NULL) {
+		pause_watch_stop(c->watch);
+		c->watch = NULL;
+	}
+	if (c->timer != NULL)
+		evtimer_del(c->timer);
+	if (c->bev != NULL) {
+		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+		bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+		bufferevent_free(c->bev);	/* closes the socket now */
+		c->bev = NULL;
+	}
+	TAILQ_REMOVE(&w->clients, c, entry);
+	TAILQ_INSERT_TAIL(&w->dead_clients, c, entry);
+	__atomic_sub_fetch(&proxy_global.live_connections, 1, __ATOMIC_RELAXED);
+	worker_schedule_reap(w);
+}
+
+/* Frees a closed client at the end of the loop turn. */
+void
+downstream_free(struct client *c)
+{
+	if (c->timer != NULL)
+		event_free(c->timer);
+	runtime_unref(c->rt);
+	free(c);
+}
+
+void
+downstream_session_done(struct client *c, int keep_alive)
+{
+	c->session = NULL;
+	if (c->closed)
+		return;
+	c->requests++;
+	if (!keep_alive || c->w->draining) {
+		c->close_after = 1;
+		bufferevent_disable(c->bev, EV_READ);
+		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+			downstream_close(c, CANCEL_VIA_EOF);
+		return;
+	}
+	c->parse_paused = 0;
+	c->in_request = 0;
+	llhttp_resume(&c->parser);
+	if (c->reading_paused) {
+		pause_watch_stop(c->watch);
+		c->watch = NULL;
+		c->reading_paused = 0;
+		bufferevent_enable(c->bev, EV_READ);
+	}
+	downstream_timer_arm(c, DOWNSTREAM_IDLE_MS);
+	/* Pipelined bytes: parse them on a later turn, never recursively. */
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+		bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS |
+		    BEV_TRIG_DEFER_CALLBACKS);
+}

@@ -1,0 +1,78 @@
+/* downstream: the client side of sessions — accept, TLS, HTTP/1.1 request
+ * parsing with llhttp, and writing responses, errors and SSE back. */
+#ifndef CANCELPROXY_DOWNSTREAM_H
+#define CANCELPROXY_DOWNSTREAM_H
+
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <llhttp.h>
+
+#include "proxy/proxy.h"
+
+struct bufferevent;
+struct evbuffer;
+struct session;
+struct cancel_record;
+
+/* One client connection; it carries one session at a time (HTTP/1.1). */
+struct client {
+	TAILQ_ENTRY(client)	 entry;		/* worker live or dead list */
+	struct worker		*w;
+	struct runtime		*rt;		/* config at accept time */
+	struct bufferevent	*bev;
+	int			 fd;
+	uint8_t			 tls;
+	uint8_t			 closed;	/* downstream_close() ran */
+	uint8_t			 close_after;	/* close once output drains */
+	uint8_t			 reading_paused;/* input over its bound */
+	uint8_t			 parse_paused;	/* a session holds the parser */
+	uint8_t			 in_request;	/* bytes of a request seen */
+	char			 addr[64];	/* peer "ip:port" */
+	llhttp_t		 parser;
+	struct session		*session;	/* current request or NULL */
+	struct event		*timer;		/* header / keep-alive timeout */
+	struct pause_watch	*watch;		/* while reading is paused */
+	uint64_t		 requests;	/* served on this connection */
+	int			 refuse_status;	/* set by a parser callback */
+	const char		*refuse_code;
+	const char		*refuse_msg;
+};
+
+/* Accepts fd from listener listen_idx of w's runtime; closes fd on error. */
+struct client	*downstream_accept(struct worker *w, int fd,
+		    const struct sockaddr *sa, int listen_idx);
+/* Closes the connection at once (idempotent); a live session is told the
+ * client went away with via. */
+void		 downstream_close(struct client *c, int via);
+void		 downstream_free(struct client *c);
+struct evbuffer	*downstream_output(struct client *c);
+/* The session finished its exchange; keep_alive says whether the
+ * connection may carry the next request. */
+void		 downstream_session_done(struct client *c, int keep_alive);
+/* Writes a complete error response with a JSON body
+ * {"error":{"message","type","code"}} and optional Proxy-Status. */
+void		 downstream_write_error(struct client *c, struct session *s,
+		    int status, const char *code, const char *message,
+		    const char *proxy_status);
+/* Writes a 502/504 built from a cancel record (Proxy-Status, JSON body). */
+void		 downstream_write_cancel_error(struct client *c,
+		    struct session *s, const struct cancel_record *r);
+/* Mid-stream: an SSE "event: error" with the cancel, then the end. */
+void		 downstream_write_sse_error(struct client *c,
+		    struct session *s, const struct cancel_record *r);
+/* Whether the client's output is above the high watermark. */
+int		 downstream_output_full(struct client *c);
+/* Parses what is buffered (after a session finished or on new input). */
+void		 downstream_process_input(struct client *c);
+const char	*downstream_status_reason(int status);
+/* Re-arms the request timeout as the request makes progress. */
+void		 downstream_request_progress(struct client *c);
+void		 downstream_parser_init(struct client *c);
+
+#define DOWNSTREAM_OUT_HIGH	(64 * 1024)	/* pause the upstream above */
+#define DOWNSTREAM_OUT_LOW	(16 * 1024)	/* resume it below */
+#define DOWNSTREAM_PIPELINE_MAX	(64 * 1024)	/* early bytes kept per conn */
+
+#endif

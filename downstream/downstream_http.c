@@ -1,0 +1,262 @@
+/* downstream_http: HTTP/1.1 requests parsed with llhttp in strict mode,
+ * with the size and shape limits from the config. */
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "downstream/downstream.h"
+#include "proxy/log.h"
+#include "proxy/session.h"
+
+static int
+downstream_refuse(struct client *c, int status, const char *code,
+    const char *msg)
+{
+	if (c->refuse_status == 0) {
+		c->refuse_status = status;
+		c->refuse_code = code;
+		c->refuse_msg = msg;
+	}
+	return -1;
+}
+
+/* Header bytes so far, against limits.max_header_bytes. */
+static int
+downstream_header_bytes(struct client *c, struct session *s, size_t n)
+{
+	s->header_bytes += n;
+	if ((int64_t)s->header_bytes > c->rt->conf->limits.max_header_bytes)
+		return downstream_refuse(c, 431, "header_too_large",
+		    "request header section exceeds max_header_bytes");
+	return 0;
+}
+
+static int
+downstream_on_message_begin(llhttp_t *p)
+{
+	struct client	*c = p->data;
+	struct session	*s;
+
+	if ((s = session_new(c->w, c)) == NULL)
+		return downstream_refuse(c, 503, "out_of_memory",
+		    "the proxy is out of memory");
+	c->session = s;
+	c->in_request = 1;
+	downstream_request_progress(c);
+	return 0;
+}
+
+static int
+downstream_on_url(llhttp_t *p, const char *at, size_t len)
+{
+	struct client	*c = p->data;
+	struct session	*s = c->session;
+	char		*nt;
+
+	if (downstream_header_bytes(c, s, len) == -1)
+		return HPE_USER;
+	if ((nt = realloc(s->target, s->target_len + len + 1)) == NULL)
+		return HPE_USER;
+	memcpy(nt + s->target_len, at, len);
+	s->target = nt;
+	s->target_len += len;
+	nt[s->target_len] = '\0';
+	return 0;
+}
+
+static int
+downstream_on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+	struct client	*c = p->data;
+	struct session	*s = c->session;
+
+	if (downstream_header_bytes(c, s, len + 4) == -1 ||
+	    headers_add_name(&s->req_headers, at, len) == -1)
+		return HPE_USER;
+	return 0;
+}
+
+static int
+downstream_on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+	struct client	*c = p->data;
+	struct session	*s = c->session;
+
+	if (downstream_header_bytes(c, s, len) == -1 ||
+	    headers_add_value(&s->req_headers, at, len) == -1)
+		return HPE_USER;
+	return 0;
+}
+
+/* Checks what can be judged from the head alone, before any body byte. */
+static int
+downstream_on_headers_complete(llhttp_t *p)
+{
+	struct client	*c = p->data;
+	struct session	*s = c->session;
+	const struct conf *conf = c->rt->conf;
+	const char	*v;
+	size_t		 vlen;
+
+	s->method = llhttp_get_method(p);
+	s->http_minor = llhttp_get_http_minor(p);
+	s->keep_alive = llhttp_should_keep_alive(p);
+	if (llhttp_get_http_major(p) != 1 || s->http_minor > 1)
+		return downstream_refuse(c, 505, "http_version_not_supported",
+		    "only HTTP/1.0 and HTTP/1.1 are supported");
+	if (s->method == HTTP_CONNECT)
+		return downstream_refuse(c, 405, "method_not_allowed",
+		    "CONNECT is not supported");
+	if (s->http_minor == 1 && headers_count(&s->req_headers, "host") != 1)
+		return downstream_refuse(c, 400, "bad_host",
+		    "an HTTP/1.1 request needs exactly one Host header");
+	if (headers_get(&s->req_headers, "upgrade", NULL) != NULL)
+		return downstream_refuse(c, 400, "upgrade_not_supported",
+		    "protocol upgrades are not proxied");
+	if (s->target_len == 0 || s->target[0] != '/')
+		return downstream_refuse(c, 400, "bad_target",
+		    "the request target must be an absolute path");
+	if ((p->flags & F_CONTENT_LENGTH) &&
+	    (int64_t)p->content_length > conf->limits.max_body_bytes)
+		return downstream_refuse(c, 413, "body_too_large",
+		    "request body exceeds max_body_bytes");
+	if ((v = headers_get(&s->req_headers, "expect", &vlen)) != NULL) {
+		if (vlen != 12 || strncasecmp(v, "100-continue", 12) != 0)
+			return downstream_refuse(c, 417, "expectation_failed",
+			    "only Expect: 100-continue is supported");
+		if (s->http_minor == 1 && (p->flags & (F_CONTENT_LENGTH |
+		    F_CHUNKED)) && !(p->flags & F_CONTENT_LENGTH &&
+		    p->content_length == 0))
+			evbuffer_add(downstream_output(c),
+			    "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	}
+	downstream_request_progress(c);
+	return 0;
+}
+
+static int
+downstream_on_body(llhttp_t *p, const char *at, size_t len)
+{
+	struct client	*c = p->data;
+	struct session	*s = c->session;
+
+	if ((int64_t)(evbuffer_get_length(s->body) + len) >
+	    c->rt->conf->limits.max_body_bytes) {
+		downstream_refuse(c, 413, "body_too_large",
+		    "request body exceeds max_body_bytes");
+		return HPE_USER;
+	}
+	if (evbuffer_add(s->body, at, len) == -1)
+		return HPE_USER;
+	downstream_request_progress(c);
+	return 0;
+}
+
+static int
+downstream_on_message_complete(llhttp_t *p)
+{
+	struct client	*c = p->data;
+
+	c->session->request_done = 1;
+	c->parse_paused = 1;
+	return HPE_PAUSED;
+}
+
+static int
+downstream_on_header_field_complete(llhttp_t *p)
+{
+	struct client	*c = p->data;
+
+	headers_name_done(&c->session->req_headers);
+	return 0;
+}
+
+static const llhttp_settings_t downstream_settings = {
+	.on_header_field_complete = downstream_on_header_field_complete,
+	.on_message_begin = downstream_on_message_begin,
+	.on_url = downstream_on_url,
+	.on_header_field = downstream_on_header_field,
+	.on_header_value = downstream_on_header_value,
+	.on_headers_complete = downstream_on_headers_complete,
+	.on_body = downstream_on_body,
+	.on_message_complete = downstream_on_message_complete,
+};
+
+void
+downstream_parser_init(struct client *c)
+{
+	llhttp_init(&c->parser, HTTP_REQUEST, &downstream_settings);
+	c->parser.data = c;
+}
+
+/* Maps a parser error to the answer the client gets. */
+static void
+downstream_parse_error(struct client *c, llhttp_errno_t err)
+{
+	int		 status = 400;
+	const char	*code = "bad_request", *msg = llhttp_get_error_reason(
+			    &c->parser);
+
+	if (c->refuse_status != 0) {
+		status = c->refuse_status;
+		code = c->refuse_code;
+		msg = c->refuse_msg;
+	} else if (err == HPE_INVALID_TRANSFER_ENCODING) {
+		status = 501;
+		code = "transfer_coding_not_implemented";
+	} else if (err == HPE_INVALID_VERSION) {
+		status = 505;
+		code = "http_version_not_supported";
+	}
+	if (msg == NULL)
+		msg = "malformed request";
+	if (c->session != NULL) {
+		c->session->keep_alive = 0;
+		session_refuse(c->session, status, code, msg);
+	} else {
+		downstream_write_error(c, NULL, status, code, msg, NULL);
+		downstream_session_done(c, 0);
+	}
+}
+
+/*
+ * Feeds buffered input to the parser until it pauses at the end of a
+ * request (the session then owns the connection) or the input runs out.
+ */
+void
+downstream_process_input(struct client *c)
+{
+	struct evbuffer		*in;
+	struct evbuffer_iovec	 v;
+	llhttp_errno_t		 err;
+	size_t			 used;
+	struct session		*s;
+
+	while (!c->closed && !c->parse_paused && !c->close_after) {
+		in = bufferevent_get_input(c->bev);
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+			return;
+		err = llhttp_execute(&c->parser, v.iov_base, v.iov_len);
+		if (err == HPE_OK)
+			used = v.iov_len;
+		else if (err == HPE_PAUSED)
+			used = (size_t)(llhttp_get_error_pos(&c->parser) -
+			    (const char *)v.iov_base);
+		else {
+			downstream_parse_error(c, err);
+			return;
+		}
+		if (c->session != NULL)
+			c->session->bytes_in += used;
+		evbuffer_drain(in, used);
+		if (err == HPE_PAUSED) {
+			s = c->session;
+			evtimer_del(c->timer);
+			session_request_complete(s);
+			return;
+		}
+	}
+}

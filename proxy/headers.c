@@ -1,0 +1,227 @@
+/* headers: field storage and the hop-by-hop rules of RFC 9110 §7.6.1. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+
+#include "proxy/headers.h"
+
+void
+headers_init(struct header_list *hl)
+{
+	memset(hl, 0, sizeof(*hl));
+}
+
+void
+headers_free(struct header_list *hl)
+{
+	free(hl->arena);
+	free(hl->h);
+	memset(hl, 0, sizeof(*hl));
+}
+
+/* Forgets the fields but keeps the memory for the next message. */
+void
+headers_clear(struct header_list *hl)
+{
+	hl->len = 0;
+	hl->n = 0;
+	hl->last = 0;
+}
+
+static int
+headers_append(struct header_list *hl, const char *p, size_t n)
+{
+	size_t	 ncap;
+	char	*na;
+
+	/* +1 keeps room for a NUL after the last piece. */
+	if (hl->len + n + 1 > hl->cap) {
+		ncap = hl->cap ? hl->cap : 512;
+		while (ncap < hl->len + n + 1)
+			ncap *= 2;
+		if (ncap > UINT32_MAX || (na = realloc(hl->arena, ncap)) == NULL)
+			return -1;
+		hl->arena = na;
+		hl->cap = ncap;
+	}
+	memcpy(hl->arena + hl->len, p, n);
+	hl->len += n;
+	return 0;
+}
+
+/*
+ * Names and values are stored NUL-terminated: a NUL is appended after each
+ * completed piece and overwritten when the same piece continues.
+ */
+int
+headers_add_name(struct header_list *hl, const char *p, size_t n)
+{
+	struct header_ref	*r;
+
+	if (hl->last != 1) {
+		if (hl->n == hl->hcap) {
+			size_t ncap = hl->hcap ? hl->hcap * 2 : 16;
+			struct header_ref *nh;
+
+			nh = realloc(hl->h, ncap * sizeof(*nh));
+			if (nh == NULL)
+				return -1;
+			hl->h = nh;
+			hl->hcap = ncap;
+		}
+		r = &hl->h[hl->n++];
+		r->name = (uint32_t)hl->len;
+		r->nlen = 0;
+		r->value = (uint32_t)hl->len;
+		r->vlen = 0;
+		hl->last = 1;
+	} else {
+		r = &hl->h[hl->n - 1];
+		hl->len--;		/* drop the NUL */
+	}
+	if (headers_append(hl, p, n) == -1 || headers_append(hl, "", 1) == -1)
+		return -1;
+	r->nlen += (uint32_t)n;
+	/* Until a value arrives, the value is the empty string at the NUL. */
+	r->value = r->name + r->nlen;
+	return 0;
+}
+
+/* The name of the current field is complete (llhttp's
+ * on_header_field_complete); what follows is its value or the next field. */
+void
+headers_name_done(struct header_list *hl)
+{
+	hl->last = 3;
+}
+
+int
+headers_add_value(struct header_list *hl, const char *p, size_t n)
+{
+	struct header_ref	*r;
+
+	if (hl->n == 0)
+		return -1;
+	r = &hl->h[hl->n - 1];
+	if (hl->last == 2)
+		hl->len--;		/* continue the value: drop the NUL */
+	else
+		r->value = (uint32_t)hl->len;
+	hl->last = 2;
+	if (headers_append(hl, p, n) == -1 || headers_append(hl, "", 1) == -1)
+		return -1;
+	r->vlen += (uint32_t)n;
+	return 0;
+}
+
+int
+headers_name_is(const struct header_list *hl, size_t i, const char *name)
+{
+	size_t	 n = strlen(name);
+
+	return hl->h[i].nlen == n &&
+	    strncasecmp(hl->arena + hl->h[i].name, name, n) == 0;
+}
+
+const char *
+headers_get(const struct header_list *hl, const char *name, size_t *len)
+{
+	size_t	 i;
+
+	for (i = 0; i < hl->n; i++)
+		if (headers_name_is(hl, i, name)) {
+			if (len != NULL)
+				*len = hl->h[i].vlen;
+			return headers_value(hl, i);
+		}
+	return NULL;
+}
+
+size_t
+headers_count(const struct header_list *hl, const char *name)
+{
+	size_t	 i, c = 0;
+
+	for (i = 0; i < hl->n; i++)
+		if (headers_name_is(hl, i, name))
+			c++;
+	return c;
+}
+
+int
+headers_list_has(const char *v, size_t len, const char *token)
+{
+	size_t	 tlen = strlen(token), i = 0, start, end;
+
+	while (i < len) {
+		while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+			i++;
+		start = i;
+		while (i < len && v[i] != ',')
+			i++;
+		end = i;
+		while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
+			end--;
+		if (end - start == tlen &&
+		    strncasecmp(v + start, token, tlen) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+int
+headers_connection_has(const struct header_list *hl, const char *token)
+{
+	size_t	 i;
+
+	for (i = 0; i < hl->n; i++)
+		if (headers_name_is(hl, i, "connection") &&
+		    headers_list_has(headers_value(hl, i), hl->h[i].vlen, token))
+			return 1;
+	return 0;
+}
+
+int
+headers_is_hop_by_hop(const struct header_list *hl, size_t i)
+{
+	static const char *const fixed[] = {
+		"connection", "keep-alive", "te", "transfer-encoding",
+		"upgrade", "trailer",
+	};
+	const char	*name = headers_name(hl, i);
+	size_t		 k, j;
+
+	for (k = 0; k < sizeof(fixed) / sizeof(fixed[0]); k++)
+		if (headers_name_is(hl, i, fixed[k]))
+			return 1;
+	if (hl->h[i].nlen >= 6 && strncasecmp(name, "proxy-", 6) == 0)
+		return 1;
+	/* Fields the Connection header names are hop-by-hop too. */
+	for (j = 0; j < hl->n; j++) {
+		if (!headers_name_is(hl, j, "connection"))
+			continue;
+		{
+			char tok[128];
+
+			if (hl->h[i].nlen >= sizeof(tok))
+				continue;
+			memcpy(tok, name, hl->h[i].nlen);
+			tok[hl->h[i].nlen] = '\0';
+			if (headers_list_has(headers_value(hl, j),
+			    hl->h[j].vlen, tok))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+void
+headers_write(const struct header_list *hl, size_t i, struct evbuffer *out)
+{
+	evbuffer_add(out, headers_name(hl, i), hl->h[i].nlen);
+	evbuffer_add(out, ": ", 2);
+	evbuffer_add(out, headers_value(hl, i), hl->h[i].vlen);
+	evbuffer_add(out, "\r\n", 2);
+}

@@ -1,0 +1,67 @@
+/* headers: a compact list of HTTP fields as llhttp delivers them (in
+ * pieces), and the RFC 9110 rules a proxy applies when it forwards them. */
+#ifndef CANCELPROXY_HEADERS_H
+#define CANCELPROXY_HEADERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct evbuffer;
+
+struct header_ref {
+	uint32_t	 name;		/* offsets into the arena */
+	uint32_t	 nlen;
+	uint32_t	 value;
+	uint32_t	 vlen;
+};
+
+struct header_list {
+	char			*arena;
+	size_t			 len;
+	size_t			 cap;
+	struct header_ref	*h;
+	size_t			 n;
+	size_t			 hcap;
+	int			 last;	/* 0 none, 1 name, 2 value, 3 name done */
+};
+
+void	 headers_init(struct header_list *hl);
+void	 headers_free(struct header_list *hl);
+void	 headers_clear(struct header_list *hl);
+/* Appends a piece of a field name or value, as llhttp reports them. */
+int	 headers_add_name(struct header_list *hl, const char *p, size_t n);
+int	 headers_add_value(struct header_list *hl, const char *p, size_t n);
+void	 headers_name_done(struct header_list *hl);
+
+static inline const char *
+headers_name(const struct header_list *hl, size_t i)
+{
+	return hl->arena + hl->h[i].name;
+}
+
+static inline const char *
+headers_value(const struct header_list *hl, size_t i)
+{
+	return hl->arena + hl->h[i].value;
+}
+
+/* Case-insensitive name comparison against a NUL-terminated name. */
+int	 headers_name_is(const struct header_list *hl, size_t i,
+	    const char *name);
+/* First value of NAME, or NULL; *len gets its length. */
+const char *headers_get(const struct header_list *hl, const char *name,
+	    size_t *len);
+size_t	 headers_count(const struct header_list *hl, const char *name);
+/* Whether a Connection field lists token (case-insensitive). */
+int	 headers_connection_has(const struct header_list *hl,
+	    const char *token);
+/* Whether field i must not be forwarded (RFC 9110 §7.6.1): Connection and
+ * what it lists, Keep-Alive, TE, Transfer-Encoding, Upgrade, Proxy-*. */
+int	 headers_is_hop_by_hop(const struct header_list *hl, size_t i);
+/* Case-insensitive token match inside a comma-separated list value. */
+int	 headers_list_has(const char *value, size_t len, const char *token);
+/* Appends "Name: value\r\n" for field i. */
+void	 headers_write(const struct header_list *hl, size_t i,
+	    struct evbuffer *out);
+
+#endif

@@ -1,0 +1,105 @@
+/* proxy: the process — workers (one event loop and one SO_REUSEPORT
+ * listener set each), the runtime built from a config, deferred frees. */
+#ifndef CANCELPROXY_PROXY_H
+#define CANCELPROXY_PROXY_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <openssl/ssl.h>
+
+#include "conf/conf.h"
+
+struct event_base;
+struct evdns_base;
+struct event;
+struct evconnlistener;
+struct session;
+struct client;
+struct upstream_pool;
+
+/*
+ * What a config turns into at run time: the config itself plus the TLS
+ * contexts built from it. Sessions hold a reference, so a reload never
+ * pulls a config out from under a live stream.
+ */
+struct runtime {
+	int		 refs;		/* atomic */
+	struct conf	*conf;
+	SSL_CTX		**listen_tls;	/* per conf->listen[i], NULL if plain */
+	SSL_CTX		**upstream_tls;	/* per conf->upstreams[i], NULL if http */
+	int		 generation;
+};
+
+struct runtime	*runtime_new(struct conf *conf, char *err, size_t errlen);
+struct runtime	*runtime_ref(struct runtime *rt);
+void		 runtime_unref(struct runtime *rt);
+SSL_CTX		*runtime_upstream_tls(const struct runtime *rt,
+		    const struct conf_upstream *up);
+
+TAILQ_HEAD(session_list, session);
+TAILQ_HEAD(client_list, client);
+
+/* One event-loop thread; every session lives and dies on one worker. */
+struct worker {
+	int			 id;
+	pthread_t		 thread;
+	struct event_base	*base;
+	struct evdns_base	*dns;
+	struct runtime		*rt;		/* current config, for new conns */
+	struct evconnlistener	**listeners;	/* per rt->conf->listen[i] */
+	size_t			 nlisteners;
+	struct event		*accept_retry;	/* re-enables after EMFILE */
+	struct event		*notify;	/* cross-thread wakeup */
+	struct event		*reap;		/* deferred frees, end of turn */
+	struct session_list	 sessions;	/* live sessions */
+	struct client_list	 clients;	/* open client connections */
+	struct session_list	 dead_sessions;	/* closed, freed by reap */
+	struct client_list	 dead_clients;
+	struct upstream_pool	*pool;		/* idle upstream connections */
+	int			 draining;	/* stop accepting; close when idle */
+	int			 stopping;	/* leave the loop */
+	pthread_mutex_t		 notify_lock;	/* guards the fields below */
+	int			 notify_stop;
+	int			 notify_drain;
+	int			 notify_cancel_all;
+};
+
+/* Global, read-mostly process state. */
+struct proxy {
+	struct worker		*workers;
+	int			 nworkers;
+	int			 listen_fds0[64];	/* bound in main, per listener */
+	int			 nlisten_fds0;
+	int			 live_connections;	/* atomic, vs max_connections */
+	int			 workers_done;		/* atomic */
+};
+
+extern struct proxy	 proxy_global;
+
+/* Schedules the end-of-turn reaper on w. */
+void	 worker_schedule_reap(struct worker *w);
+
+/* Starts the workers for rt; the listeners are bound before threads start. */
+int	 proxy_start(struct runtime *rt, int nworkers);
+/* Asks every worker to stop accepting and drain; then to stop. */
+void	 proxy_drain(void);
+void	 proxy_cancel_all(void);
+void	 proxy_stop(void);
+/* Joins the workers and frees them. */
+void	 proxy_join(void);
+int	 proxy_workers_done(void);
+
+/* Random lowercase hex of n bytes (2n chars) into out (size >= 2n+1). */
+void	 proxy_random_hex(char *out, size_t nbytes);
+
+/* Keeps a watch on a socket whose reading is paused, so that a FIN or an
+ * RST is still noticed in the same loop turn (DESIGN.md §2). */
+struct pause_watch;
+typedef void (*pause_watch_cb)(void *arg, int rst);
+struct pause_watch *pause_watch_start(struct event_base *base, int fd,
+		    pause_watch_cb cb, void *arg);
+void		 pause_watch_stop(struct pause_watch *pw);
+
+#endif

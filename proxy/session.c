@@ -1,0 +1,614 @@
+/* session: pairs a client request with an upstream stream — routing, the
+ * response relay with backpressure, the timers, and the one teardown. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "downstream/downstream.h"
+#include "proxy/log.h"
+#include "proxy/session.h"
+#include "upstream/upstream.h"
+
+static void	session_timer_cb(evutil_socket_t, short, void *);
+
+struct session *
+session_new(struct worker *w, struct client *c)
+{
+	struct session	*s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	if ((s->body = evbuffer_new()) == NULL ||
+	    (s->timer = evtimer_new(w->base, session_timer_cb, s)) == NULL) {
+		if (s->body != NULL)
+			evbuffer_free(s->body);
+		free(s);
+		return NULL;
+	}
+	s->w = w;
+	s->client = c;
+	memcpy(s->client_addr, c->addr, sizeof(s->client_addr));
+	s->rt = runtime_ref(c->rt);
+	s->phase = PHASE_REQUEST;
+	s->t_start_us = clock_mono_us();
+	headers_init(&s->req_headers);
+	headers_init(&s->resp_headers);
+	TAILQ_INSERT_TAIL(&w->sessions, s, entry);
+	return s;
+}
+
+/* Frees a closed session; every pointer it owned was cleared by close. */
+void
+session_free(struct session *s)
+{
+	if (s->timer != NULL)
+		event_free(s->timer);
+	if (s->body != NULL)
+		evbuffer_free(s->body);
+	if (s->scratch != NULL)
+		evbuffer_free(s->scratch);
+	headers_free(&s->req_headers);
+	headers_free(&s->resp_headers);
+	free(s->target);
+	free(s->model);
+	runtime_unref(s->rt);
+	free(s);
+}
+
+static int
+session_hex_ok(const char *p, size_t n)
+{
+	size_t	 i, zero = 1;
+
+	for (i = 0; i < n; i++) {
+		if (!isxdigit((unsigned char)p[i]) || isupper((unsigned char)p[i]))
+			return 0;
+		if (p[i] != '0')
+			zero = 0;
+	}
+	return !zero;
+}
+
+/* Keeps a sane X-Request-Id and the trace id of a valid traceparent;
+ * mints what is missing. Our own span id becomes the parent upstream. */
+static void
+session_identity(struct session *s)
+{
+	const char	*v;
+	size_t		 n, i;
+	int		 ok;
+
+	if ((v = headers_get(&s->req_headers, "x-request-id", &n)) != NULL &&
+	    n > 0 && n < sizeof(s->request_id)) {
+		ok = 1;
+		for (i = 0; i < n; i++)
+			if (!isalnum((unsigned char)v[i]) && !strchr("-_.:", v[i]))
+				ok = 0;
+		if (ok) {
+			memcpy(s->request_id, v, n);
+			s->request_id[n] = '\0';
+		}
+	}
+	if (s->request_id[0] == '\0')
+		proxy_random_hex(s->request_id, 16);
+
+	/* traceparent: 00-<32 hex>-<16 hex>-<2 hex> */
+	v = headers_get(&s->req_headers, "traceparent", &n);
+	if (v != NULL && n >= 55 && v[2] == '-' && v[35] == '-' &&
+	    v[52] == '-' && session_hex_ok(v + 3, 32) &&
+	    session_hex_ok(v + 36, 16) && strncmp(v, "ff", 2) != 0) {
+		memcpy(s->trace_id, v + 3, 32);
+		s->trace_id[32] = '\0';
+		memcpy(s->trace_flags, v + 53, 2);
+		s->trace_flags[2] = '\0';
+	} else {
+		proxy_random_hex(s->trace_id, 16);
+		memcpy(s->trace_flags, "01", 3);
+	}
+	proxy_random_hex(s->span_id, 8);
+}
+
+/* Reads "model" from a JSON body, for routing and the records. */
+static void
+session_model(struct session *s)
+{
+	size_t	 len = evbuffer_get_length(s->body);
+	cJSON	*root, *m;
+	const char *ct;
+
+	if (len == 0)
+		return;
+	ct = headers_get(&s->req_headers, "content-type", NULL);
+	if (ct != NULL && strncasecmp(ct, "application/json", 16) != 0)
+		return;
+	root = cJSON_ParseWithLength((const char *)evbuffer_pullup(s->body, -1),
+	    len);
+	if (root == NULL)
+		return;
+	m = cJSON_GetObjectItemCaseSensitive(root, "model");
+	if (cJSON_IsString(m) && strlen(m->valuestring) < 256)
+		s->model = strdup(m->valuestring);
+	cJSON_Delete(root);
+}
+
+void
+session_request_complete(struct session *s)
+{
+	const struct conf *conf = s->rt->conf;
+	size_t		 pathlen;
+	const char	*q;
+
+	session_identity(s);
+	session_model(s);
+	q = memchr(s->target, '?', s->target_len);
+	pathlen = q ? (size_t)(q - s->target) : s->target_len;
+	s->route = conf_route_find(conf, s->target, pathlen, s->model);
+	if (s->route == NULL) {
+		session_refuse(s, 404, "no_route",
+		    "no route matches this path and model");
+		return;
+	}
+	s->up_conf = s->route->upstream;
+	s->phase = PHASE_CONNECTING;
+	s->t_connect_us = clock_mono_us();
+	session_timer_update(s);
+	upstream_start(s);
+}
+
+void
+session_upstream_connected(struct session *s)
+{
+	if (s->closed)
+		return;
+	upstream_response_init(s);
+	upstream_send_request(s);
+	s->t_sent_us = clock_mono_us();
+	s->phase = PHASE_WAITING_FIRST_BYTE;
+	session_timer_update(s);
+}
+
+static int64_t
+session_deadline(uint64_t from, int64_t ms)
+{
+	return ms > 0 ? (int64_t)(from + (uint64_t)ms * 1000) : -1;
+}
+
+/* The nearest deadline for the phase, and which timeout it is. */
+static int64_t
+session_next_deadline(struct session *s, enum cancel_kind *kind,
+    const char **detail)
+{
+	const struct conf_timeouts *t = &s->up_conf->timeouts;
+	int64_t		 d = -1, total;
+
+	switch (s->phase) {
+	case PHASE_CONNECTING:
+		d = session_deadline(s->t_connect_us, t->connect_ms);
+		*kind = CANCEL_KIND_UPSTREAM_ERROR;
+		*detail = "connect timed out";
+		break;
+	case PHASE_WAITING_FIRST_BYTE:
+		d = session_deadline(s->t_sent_us, t->first_byte_ms);
+		*kind = CANCEL_KIND_FIRST_BYTE_TIMEOUT;
+		*detail = NULL;
+		break;
+	case PHASE_STREAMING:
+		d = session_deadline(s->t_last_byte_us, t->idle_ms);
+		*kind = CANCEL_KIND_IDLE_TIMEOUT;
+		*detail = NULL;
+		break;
+	default:
+		break;
+	}
+	total = session_deadline(s->t_start_us, t->total_ms);
+	if (total >= 0 && (d < 0 || total < d)) {
+		d = total;
+		*kind = CANCEL_KIND_TOTAL_TIMEOUT;
+		*detail = NULL;
+	}
+	return d;
+}
+
+void
+session_timer_update(struct session *s)
+{
+	enum cancel_kind kind;
+	const char	*detail;
+	int64_t		 d, now;
+	struct timeval	 tv;
+
+	if (s->closed || s->up_conf == NULL)
+		return;
+	d = session_next_deadline(s, &kind, &detail);
+	if (d < 0) {
+		evtimer_del(s->timer);
+		return;
+	}
+	now = (int64_t)clock_mono_us();
+	d = d > now ? d - now : 0;
+	tv.tv_sec = d / 1000000;
+	tv.tv_usec = d % 1000000;
+	evtimer_add(s->timer, &tv);
+}
+
+/* Idle deadlines move with every read without touching the timer; when
+ * it fires early, it is simply re-armed. */
+static void
+session_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session	*s = arg;
+	struct session_end e = { .cancel = 1, .via = CANCEL_VIA_TIMER,
+	    .direction = CANCEL_DIR_DOWNSTREAM };
+	int64_t		 d;
+
+	if (s->closed)
+		return;
+	d = session_next_deadline(s, &e.kind, &e.detail);
+	if (d < 0)
+		return;
+	if (d > (int64_t)clock_mono_us()) {
+		session_timer_update(s);
+		return;
+	}
+	session_close(s, &e);
+}
+
+void
+session_upstream_failed(struct session *s, enum cancel_kind k,
+    enum cancel_via via, const char *detail)
+{
+	struct session_end e = { .cancel = 1, .kind = k, .via = via,
+	    .direction = CANCEL_DIR_DOWNSTREAM, .detail = detail };
+
+	session_close(s, &e);
+}
+
+void
+session_upstream_closed(struct session *s, int rst)
+{
+	struct session_end e = { .cancel = 1,
+	    .kind = CANCEL_KIND_UPSTREAM_CLOSED,
+	    .via = rst ? CANCEL_VIA_RST : CANCEL_VIA_EOF,
+	    .direction = CANCEL_DIR_DOWNSTREAM };
+
+	if (!s->resp_head_sent && s->phase == PHASE_WAITING_FIRST_BYTE)
+		e.detail = "closed before sending a response";
+	session_close(s, &e);
+}
+
+void
+session_client_gone(struct session *s, enum cancel_via via)
+{
+	struct session_end e = { .cancel = 1,
+	    .kind = CANCEL_KIND_CLIENT_DISCONNECT, .via = via,
+	    .direction = CANCEL_DIR_UPSTREAM };
+
+	s->client = NULL;
+	session_close(s, &e);
+}
+
+void
+session_cancel(struct session *s, enum cancel_kind kind, enum cancel_via via)
+{
+	struct session_end e = { .cancel = 1, .kind = kind, .via = via,
+	    .direction = CANCEL_DIR_UPSTREAM };
+
+	session_close(s, &e);
+}
+
+void
+session_refuse(struct session *s, int status, const char *code,
+    const char *message)
+{
+	struct session_end e = { .error = 1 };
+
+	if (s->request_id[0] == '\0')
+		session_identity(s);
+	if (s->client != NULL && !s->resp_head_sent)
+		downstream_write_error(s->client, s, status, code, message,
+		    NULL);
+	session_close(s, &e);
+}
+
+static int
+session_is_sse(const struct header_list *hl)
+{
+	const char	*ct = headers_get(hl, "content-type", NULL);
+
+	return ct != NULL && strncasecmp(ct, "text/event-stream", 17) == 0;
+}
+
+/* Sends the response head to the client, choosing the body framing. */
+int
+session_on_response_head(struct session *s)
+{
+	struct client	*c = s->client;
+	struct evbuffer	*out;
+	llhttp_t	*p = &s->resp_parser;
+	int		 status = llhttp_get_status_code(p);
+	size_t		 i;
+	int		 no_body;
+
+	if (c == NULL)
+		return -1;
+	out = downstream_output(c);
+	s->status = status;
+	s->is_sse = session_is_sse(&s->resp_headers);
+	s->upstream_keepalive = llhttp_should_keep_alive(p);
+	no_body = s->method == HTTP_HEAD || status == 204 || status == 304;
+	if (no_body)
+		s->framing = FRAMING_NONE;
+	else if (p->flags & F_CONTENT_LENGTH)
+		s->framing = FRAMING_LENGTH;
+	else if (s->http_minor >= 1)
+		s->framing = FRAMING_CHUNKED;
+	else {
+		s->framing = FRAMING_CLOSE;
+		s->keep_alive = 0;
+	}
+	evbuffer_add_printf(out, "HTTP/1.%d %d %s\r\n", s->http_minor >= 1,
+	    status, downstream_status_reason(status));
+	for (i = 0; i < s->resp_headers.n; i++) {
+		if (headers_is_hop_by_hop(&s->resp_headers, i) ||
+		    headers_name_is(&s->resp_headers, i, "content-length"))
+			continue;
+		headers_write(&s->resp_headers, i, out);
+	}
+	if (s->method == HTTP_HEAD && (p->flags & F_CONTENT_LENGTH)) {
+		const char *cl = headers_get(&s->resp_headers, "content-length",
+		    NULL);
+
+		if (cl != NULL)
+			evbuffer_add_printf(out, "Content-Length: %s\r\n", cl);
+	}
+	if (s->framing == FRAMING_LENGTH)
+		evbuffer_add_printf(out, "Content-Length: %llu\r\n",
+		    (unsigned long long)p->content_length);
+	else if (s->framing == FRAMING_CHUNKED)
+		evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+	evbuffer_add_printf(out, "Via: 1.%d %s\r\n", s->http_minor >= 1,
+	    log_hop());
+	if (headers_get(&s->resp_headers, "x-request-id", NULL) == NULL)
+		evbuffer_add_printf(out, "X-Request-Id: %s\r\n", s->request_id);
+	if (!s->keep_alive)
+		evbuffer_add(out, "Connection: close\r\n", 19);
+	else if (s->http_minor == 0)
+		evbuffer_add(out, "Connection: keep-alive\r\n", 24);
+	evbuffer_add(out, "\r\n", 2);
+	s->resp_head_sent = 1;
+	return 0;
+}
+
+/* Counts SSE events by their blank-line terminators, across reads. */
+static void
+session_sse_scan(struct session *s, const char *at, size_t n)
+{
+	size_t	 i;
+	uint8_t	 nl = s->sse_nl;
+
+	for (i = 0; i < n; i++) {
+		if (at[i] == '\n') {
+			if (++nl == 2)
+				s->sse_events++;
+		} else if (at[i] != '\r')
+			nl = 0;
+	}
+	s->sse_nl = nl;
+}
+
+void
+session_on_body(struct session *s, const char *at, size_t n)
+{
+	if (s->phase != PHASE_STREAMING) {
+		s->phase = PHASE_STREAMING;
+		s->t_first_byte_us = clock_mono_us();
+		s->t_last_byte_us = s->t_first_byte_us;
+		session_timer_update(s);
+	}
+	if (s->scratch == NULL && (s->scratch = evbuffer_new()) == NULL)
+		return;
+	evbuffer_add(s->scratch, at, n);
+	s->bytes_out += n;
+	if (s->is_sse)
+		session_sse_scan(s, at, n);
+}
+
+void
+session_flush_body(struct session *s)
+{
+	struct evbuffer	*out;
+	size_t		 n;
+
+	if (s->scratch == NULL || (n = evbuffer_get_length(s->scratch)) == 0 ||
+	    s->client == NULL)
+		return;
+	out = downstream_output(s->client);
+	if (s->framing == FRAMING_CHUNKED) {
+		evbuffer_add_printf(out, "%zx\r\n", n);
+		evbuffer_add_buffer(out, s->scratch);
+		evbuffer_add(out, "\r\n", 2);
+	} else
+		evbuffer_add_buffer(out, s->scratch);
+	if (!s->paused && downstream_output_full(s->client))
+		upstream_pause(s);
+}
+
+void
+session_on_response_complete(struct session *s)
+{
+	struct session_end e = { .cancel = 0 };
+
+	session_flush_body(s);
+	if (s->client != NULL && s->framing == FRAMING_CHUNKED)
+		evbuffer_add(downstream_output(s->client), "0\r\n\r\n", 5);
+	s->resp_done = 1;
+	session_close(s, &e);
+}
+
+void
+session_client_drained(struct session *s)
+{
+	if (s->paused && !s->closed)
+		upstream_resume(s);
+}
+
+static const char *
+session_outcome(const struct session *s, const struct session_end *e)
+{
+	if (e->cancel)
+		return "canceled";
+	if (e->error)
+		return "error";
+	return "completed";
+}
+
+static void
+session_ms(struct jsonw *w, const char *key, uint64_t from, uint64_t to)
+{
+	jsonw_key(w, key);
+	if (from == 0 || to < from)
+		jsonw_null(w);
+	else
+		jsonw_double(w, (double)(to - from) / 1000.0, 3);
+}
+
+/* The "request" record, once per finished request. */
+static void
+session_log_request(struct session *s, const struct session_end *e,
+    uint64_t now)
+{
+	struct jsonw	 w;
+	char		 stack[2048];
+	size_t		 pathlen;
+	const char	*q;
+
+	jsonw_init(&w, stack, sizeof(stack));
+	log_record_begin(&w, LOG_LEVEL_INFO, "request");
+	jsonw_kstr(&w, "request_id", s->request_id);
+	jsonw_kstr(&w, "trace_id", s->trace_id);
+	jsonw_kstr(&w, "client", s->client_addr);
+	jsonw_kstr(&w, "method", s->target ?
+	    llhttp_method_name((llhttp_method_t)s->method) : NULL);
+	jsonw_key(&w, "path");
+	if (s->target != NULL) {
+		q = memchr(s->target, '?', s->target_len);
+		pathlen = q ? (size_t)(q - s->target) : s->target_len;
+		jsonw_strn(&w, s->target, pathlen);
+	} else
+		jsonw_null(&w);
+	jsonw_kstr(&w, "model", s->model);
+	jsonw_kstr(&w, "route", s->route ? s->route->path_prefix : NULL);
+	jsonw_kstr(&w, "upstream", s->up_conf ? s->up_conf->name : NULL);
+	jsonw_kint(&w, "status", s->status ? s->status :
+	    (e->cancel && s->client == NULL ? 499 : 0));
+	jsonw_kstr(&w, "outcome", session_outcome(s, e));
+	session_ms(&w, "duration_ms", s->t_start_us, now);
+	session_ms(&w, "ttfb_ms", s->t_sent_us, s->t_first_byte_us);
+	jsonw_kuint(&w, "bytes_in", s->bytes_in);
+	jsonw_kuint(&w, "bytes_out", s->bytes_out);
+	jsonw_kuint(&w, "sse_events", s->sse_events);
+	log_record_end(&w);
+	jsonw_free(&w);
+}
+
+/* Fills the cancel record: the path starts at the origin, ends here. */
+static void
+session_cancel_record(struct session *s, const struct session_end *e,
+    struct cancel_record *r, uint64_t now)
+{
+	char	 up[CANCEL_HOP_MAX];
+
+	memset(r, 0, sizeof(*r));
+	r->request_id = s->request_id;
+	r->trace_id = s->trace_id;
+	r->kind = e->kind;
+	r->direction = e->direction;
+	r->phase = s->phase;
+	r->via = e->via;
+	r->elapsed_ms = (now - s->t_start_us) / 1000;
+	r->detect_to_close_us = -1;
+	r->sse_events = s->sse_events;
+	r->bytes_out = s->bytes_out;
+	r->upstream = s->up_conf ? s->up_conf->name : NULL;
+	r->detail = e->detail;
+	cancel_path_init(&r->path);
+	if (e->origin_hop != NULL)
+		cancel_path_add(&r->path, e->origin_hop);
+	else if (e->kind == CANCEL_KIND_CLIENT_DISCONNECT ||
+	    e->kind == CANCEL_KIND_CLIENT_CANCEL)
+		cancel_path_add(&r->path, "client");
+	else if ((e->kind == CANCEL_KIND_UPSTREAM_ERROR ||
+	    e->kind == CANCEL_KIND_UPSTREAM_CLOSED) && s->up_conf != NULL &&
+	    e->via != CANCEL_VIA_TIMER) {
+		snprintf(up, sizeof(up), "upstream:%s", s->up_conf->name);
+		cancel_path_add(&r->path, up);
+	}
+	cancel_path_add(&r->path, log_hop());
+}
+
+/*
+ * The one teardown. It closes the side that did not start the cancel
+ * first (the model's stream when the client left), then tells the client
+ * what happened if it is still there, writes the records, and hands the
+ * session to the reaper; memory is freed at the end of the loop turn.
+ */
+void
+session_close(struct session *s, const struct session_end *e)
+{
+	struct cancel_record r;
+	struct client	*c;
+	uint64_t	 t_detect;
+	int		 had_upstream, keep;
+
+	if (s->closed)
+		return;
+	s->closed = 1;
+	t_detect = clock_mono_us();
+	evtimer_del(s->timer);
+	if (s->request_id[0] == '\0')
+		session_identity(s);	/* from what of the head arrived */
+
+	had_upstream = s->up != NULL || s->dns != NULL;
+	if (!e->cancel && s->resp_done && s->upstream_keepalive)
+		upstream_release(s);
+	else
+		upstream_abort(s);
+
+	if (e->cancel) {
+		session_cancel_record(s, e, &r, t_detect);
+		if (e->direction == CANCEL_DIR_UPSTREAM && had_upstream)
+			r.detect_to_close_us = (int64_t)(clock_mono_us() -
+			    t_detect);
+		if (s->client != NULL) {
+			if (!s->resp_head_sent && s->request_done)
+				downstream_write_cancel_error(s->client, s, &r);
+			else if (s->resp_head_sent)
+				downstream_write_sse_error(s->client, s, &r);
+			else
+				s->keep_alive = 0;
+			if (e->direction == CANCEL_DIR_DOWNSTREAM)
+				r.detect_to_close_us = (int64_t)(
+				    clock_mono_us() - t_detect);
+		}
+		cancel_chain_log(&r);
+	}
+	session_log_request(s, e, t_detect);
+
+	if ((c = s->client) != NULL) {
+		s->client = NULL;
+		keep = s->keep_alive && s->request_done &&
+		    (s->resp_done || (e->cancel && s->resp_head_sent &&
+		    s->is_sse && s->framing == FRAMING_CHUNKED) ||
+		    (e->cancel && !s->resp_head_sent) || e->error);
+		downstream_session_done(c, keep);
+	}
+	TAILQ_REMOVE(&s->w->sessions, s, entry);
+	TAILQ_INSERT_TAIL(&s->w->dead_sessions, s, entry);
+	worker_schedule_reap(s->w);
+}

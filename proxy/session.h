@@ -1,0 +1,136 @@
+/* session: one client request paired with one upstream stream, both on the
+ * same worker; session_close() is the one teardown and the only writer of
+ * the cancel record. */
+#ifndef CANCELPROXY_SESSION_H
+#define CANCELPROXY_SESSION_H
+
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <llhttp.h>
+
+#include "cancel_chain/cancel_chain.h"
+#include "proxy/headers.h"
+#include "proxy/proxy.h"
+
+struct evbuffer;
+struct upstream_conn;
+struct upstream_dns;
+
+/* How the response body is framed toward the client. */
+enum session_framing {
+	FRAMING_NONE,		/* no body (HEAD, 204, 304) */
+	FRAMING_LENGTH,		/* Content-Length, passed through */
+	FRAMING_CHUNKED,	/* re-chunked from chunked or close-delimited */
+	FRAMING_CLOSE,		/* HTTP/1.0 client: body ends with the close */
+};
+
+/* Why a session ended; direction tells which side is told. */
+struct session_end {
+	int			 cancel;	/* 0: finished or refused */
+	int			 error;		/* refused by this hop */
+	enum cancel_kind	 kind;
+	enum cancel_via		 via;
+	enum cancel_direction	 direction;
+	const char		*detail;	/* extra words, may be NULL */
+	const char		*origin_hop;	/* NULL: derived from kind */
+};
+
+struct session {
+	TAILQ_ENTRY(session)	 entry;		/* worker live or dead list */
+	struct worker		*w;
+	struct runtime		*rt;		/* config the request started on */
+	struct client		*client;	/* NULL once the client is gone */
+	char			 client_addr[64];
+	int			 closed;	/* session_close() ran */
+	enum cancel_phase	 phase;
+
+	/* The request, as parsed. */
+	uint8_t			 method;	/* llhttp_method_t */
+	uint8_t			 http_minor;
+	uint8_t			 keep_alive;	/* client wants the conn kept */
+	uint8_t			 request_done;	/* whole request received */
+	uint8_t			 expect_continue;
+	char			*target;	/* request-target, NUL-terminated */
+	size_t			 target_len;
+	struct header_list	 req_headers;
+	struct evbuffer		*body;
+	char			*model;		/* "model" of a JSON body */
+	char			 request_id[72];
+	char			 trace_id[33];
+	char			 span_id[17];	/* our span: parent id upstream */
+	char			 trace_flags[3];
+	uint64_t		 header_bytes;
+
+	/* Where it goes. */
+	const struct conf_route	*route;
+	struct conf_upstream	*up_conf;
+	struct upstream_dns	*dns;		/* in-flight lookup */
+	struct upstream_conn	*up;		/* the upstream connection */
+	int			 retried;	/* a reused conn failed once */
+
+	/* The response. */
+	llhttp_t		 resp_parser;
+	struct header_list	 resp_headers;
+	int			 status;	/* sent to the client, 0 = none */
+	uint8_t			 resp_head_sent;
+	uint8_t			 resp_done;
+	uint8_t			 is_sse;
+	uint8_t			 sse_nl;	/* SSE scan: newlines in a row */
+	uint8_t			 upstream_keepalive;
+	enum session_framing	 framing;
+	struct evbuffer		*scratch;	/* body bytes of one read */
+	uint8_t			 paused;	/* upstream reading paused */
+	struct pause_watch	*up_watch;
+
+	/* Timers: one event, armed for the nearest deadline. */
+	struct event		*timer;
+	uint64_t		 t_start_us;	/* first byte of the request */
+	uint64_t		 t_connect_us;	/* upstream connect started */
+	uint64_t		 t_sent_us;	/* request fully written upstream */
+	uint64_t		 t_first_byte_us;
+	uint64_t		 t_last_byte_us;
+
+	/* Counters for the records. */
+	uint64_t		 bytes_in;	/* request bytes from the client */
+	uint64_t		 bytes_out;	/* body bytes to the client */
+	uint64_t		 sse_events;
+};
+
+struct session	*session_new(struct worker *w, struct client *c);
+/* Called by downstream when the whole request has arrived. */
+void		 session_request_complete(struct session *s);
+/* The one teardown; safe to call twice. */
+void		 session_close(struct session *s, const struct session_end *e);
+/* Answers the client with an error before any response byte, then ends. */
+void		 session_refuse(struct session *s, int status,
+		    const char *code, const char *message);
+/* Frees a closed session (end of loop turn). */
+void		 session_free(struct session *s);
+
+/* Called by upstream as the exchange progresses. */
+void		 session_upstream_connected(struct session *s);
+void		 session_upstream_failed(struct session *s, enum cancel_kind k,
+		    enum cancel_via via, const char *detail);
+/* The upstream closed (rst: by reset) before the response was complete. */
+void		 session_upstream_closed(struct session *s, int rst);
+/* Response parsing results, in order. */
+int		 session_on_response_head(struct session *s);
+void		 session_on_body(struct session *s, const char *at, size_t n);
+/* Moves the body bytes of one read to the client, with framing. */
+void		 session_flush_body(struct session *s);
+void		 session_on_response_complete(struct session *s);
+
+/* Called by downstream when the client's output buffer drained. */
+void		 session_client_drained(struct session *s);
+/* Called by downstream when the client went away. */
+void		 session_client_gone(struct session *s, enum cancel_via via);
+
+/* Re-arms the session timer for the nearest deadline. */
+void		 session_timer_update(struct session *s);
+
+/* Cancels a live session from outside (admin, signal). */
+void		 session_cancel(struct session *s, enum cancel_kind kind,
+		    enum cancel_via via);
+
+#endif

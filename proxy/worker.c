@@ -1,0 +1,390 @@
+/* worker: one event-loop thread each, with its own SO_REUSEPORT listeners,
+ * DNS resolver and upstream pool; cross-thread requests arrive as flags
+ * plus a wakeup, and closed objects are freed at the end of a loop turn. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <event2/util.h>
+
+#include "downstream/downstream.h"
+#include "proxy/log.h"
+#include "proxy/proxy.h"
+#include "proxy/session.h"
+#include "upstream/upstream.h"
+
+struct proxy	 proxy_global;
+
+#define ACCEPT_RETRY_MS	100	/* pause after EMFILE/ENFILE */
+
+static void
+worker_reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker	*w = arg;
+	struct session	*s;
+	struct client	*c;
+
+	while ((s = TAILQ_FIRST(&w->dead_sessions)) != NULL) {
+		TAILQ_REMOVE(&w->dead_sessions, s, entry);
+		session_free(s);
+	}
+	while ((c = TAILQ_FIRST(&w->dead_clients)) != NULL) {
+		TAILQ_REMOVE(&w->dead_clients, c, entry);
+		downstream_free(c);
+	}
+	if (w->draining && TAILQ_EMPTY(&w->sessions)) {
+		while ((c = TAILQ_FIRST(&w->clients)) != NULL)
+			downstream_close(c, CANCEL_VIA_SIGNAL);
+		if (TAILQ_EMPTY(&w->dead_clients))
+			event_base_loopbreak(w->base);
+		else
+			event_active(w->reap, 0, 0);
+	}
+}
+
+void
+worker_schedule_reap(struct worker *w)
+{
+	event_active(w->reap, 0, 0);
+}
+
+static void
+worker_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct worker	*w = arg;
+	size_t		 i;
+
+	for (i = 0; i < w->nlisteners; i++)
+		if (w->listeners[i] == l)
+			break;
+	downstream_accept(w, fd, sa, (int)i);
+}
+
+static void
+worker_accept_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker	*w = arg;
+	size_t		 i;
+
+	if (w->draining)
+		return;
+	for (i = 0; i < w->nlisteners; i++)
+		if (w->listeners[i] != NULL)
+			evconnlistener_enable(w->listeners[i]);
+}
+
+/* Out of descriptors: stop accepting for a moment instead of spinning. */
+static void
+worker_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	struct worker	*w = arg;
+	int		 err = EVUTIL_SOCKET_ERROR();
+	struct timeval	 tv = { 0, ACCEPT_RETRY_MS * 1000 };
+	size_t		 i;
+
+	log_msg(LOG_LEVEL_WARN, "accept_error", "accept failed: %s; pausing "
+	    "accepts for %d ms", evutil_socket_error_to_string(err),
+	    ACCEPT_RETRY_MS);
+	for (i = 0; i < w->nlisteners; i++)
+		if (w->listeners[i] != NULL)
+			evconnlistener_disable(w->listeners[i]);
+	evtimer_add(w->accept_retry, &tv);
+}
+
+static void
+worker_stop_accepting(struct worker *w)
+{
+	size_t	 i;
+
+	for (i = 0; i < w->nlisteners; i++)
+		if (w->listeners[i] != NULL) {
+			evconnlistener_free(w->listeners[i]);
+			w->listeners[i] = NULL;
+		}
+}
+
+static void
+worker_notify_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker	*w = arg;
+	struct session	*s, *next;
+	struct client	*c, *cn;
+	int		 stop, drain, cancel;
+
+	pthread_mutex_lock(&w->notify_lock);
+	stop = w->notify_stop;
+	drain = w->notify_drain;
+	cancel = w->notify_cancel_all;
+	w->notify_stop = w->notify_drain = w->notify_cancel_all = 0;
+	pthread_mutex_unlock(&w->notify_lock);
+
+	if (drain || stop || cancel) {
+		w->draining = 1;
+		worker_stop_accepting(w);
+		/* Idle keep-alive connections can go now. */
+		for (c = TAILQ_FIRST(&w->clients); c != NULL; c = cn) {
+			cn = TAILQ_NEXT(c, entry);
+			if (c->session == NULL)
+				downstream_close(c, CANCEL_VIA_SIGNAL);
+		}
+	}
+	if (cancel || stop) {
+		for (s = TAILQ_FIRST(&w->sessions); s != NULL; s = next) {
+			next = TAILQ_NEXT(s, entry);
+			session_cancel(s, CANCEL_KIND_SHUTDOWN,
+			    CANCEL_VIA_SIGNAL);
+		}
+	}
+	worker_schedule_reap(w);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker	*w = arg;
+
+	event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	__atomic_add_fetch(&proxy_global.workers_done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static int
+proxy_bind(const struct sockaddr *sa, socklen_t len)
+{
+	int	 fd, one = 1;
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd == -1)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (sa->sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, sa, len) == -1 || listen(fd, 4096) == -1) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+static void
+proxy_addr_string(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char	 host[64];
+
+	if (sa->sa_family == AF_INET6) {
+		evutil_inet_ntop(AF_INET6,
+		    &((const struct sockaddr_in6 *)sa)->sin6_addr, host,
+		    sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host,
+		    ntohs(((const struct sockaddr_in6 *)sa)->sin6_port));
+	} else {
+		evutil_inet_ntop(AF_INET,
+		    &((const struct sockaddr_in *)sa)->sin_addr, host,
+		    sizeof(host));
+		snprintf(buf, len, "%s:%u", host,
+		    ntohs(((const struct sockaddr_in *)sa)->sin_port));
+	}
+}
+
+static int
+worker_init(struct worker *w, int id, struct runtime *rt)
+{
+	w->id = id;
+	w->rt = runtime_ref(rt);
+	TAILQ_INIT(&w->sessions);
+	TAILQ_INIT(&w->clients);
+	TAILQ_INIT(&w->dead_sessions);
+	TAILQ_INIT(&w->dead_clients);
+	pthread_mutex_init(&w->notify_lock, NULL);
+	if ((w->base = event_base_new()) == NULL)
+		return -1;
+	w->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (w->dns == NULL)
+		w->dns = evdns_base_new(w->base,
+		    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (w->dns == NULL)
+		return -1;
+	evdns_base_load_hosts(w->dns, NULL);
+	w->pool = upstream_pool_new(w);
+	w->reap = event_new(w->base, -1, 0, worker_reap_cb, w);
+	w->notify = event_new(w->base, -1, 0, worker_notify_cb, w);
+	w->accept_retry = evtimer_new(w->base, worker_accept_retry_cb, w);
+	if (w->pool == NULL || w->reap == NULL || w->notify == NULL ||
+	    w->accept_retry == NULL)
+		return -1;
+	w->nlisteners = rt->conf->nlisten;
+	w->listeners = calloc(w->nlisteners + 1, sizeof(*w->listeners));
+	return w->listeners == NULL ? -1 : 0;
+}
+
+int
+proxy_start(struct runtime *rt, int nworkers)
+{
+	struct conf	*conf = rt->conf;
+	struct worker	*w;
+	size_t		 i;
+	int		 k, fd;
+	char		 addr[80];
+
+	evthread_use_pthreads();
+	proxy_global.nworkers = nworkers;
+	proxy_global.workers = calloc((size_t)nworkers, sizeof(struct worker));
+	if (proxy_global.workers == NULL)
+		return -1;
+	for (k = 0; k < nworkers; k++)
+		if (worker_init(&proxy_global.workers[k], k, rt) == -1) {
+			log_msg(LOG_LEVEL_ERROR, "startup",
+			    "cannot set up worker %d", k);
+			return -1;
+		}
+	/* Bind each listener once in this thread (port 0 becomes a real
+	 * port), then once more per further worker on that same port. */
+	for (i = 0; i < conf->nlisten; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = conf->listen[i].addrlen;
+
+		memcpy(&ss, &conf->listen[i].addr, len);
+		for (k = 0; k < nworkers; k++) {
+			w = &proxy_global.workers[k];
+			if ((fd = proxy_bind((struct sockaddr *)&ss, len)) == -1) {
+				log_msg(LOG_LEVEL_ERROR, "startup",
+				    "%s: listen[%zu].address: cannot listen on "
+				    "%s: %s", conf->path, i,
+				    conf->listen[i].address, strerror(errno));
+				return -1;
+			}
+			if (k == 0)
+				getsockname(fd, (struct sockaddr *)&ss, &len);
+			w->listeners[i] = evconnlistener_new(w->base,
+			    worker_accept_cb, w, LEV_OPT_CLOSE_ON_FREE |
+			    LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+			if (w->listeners[i] == NULL) {
+				close(fd);
+				return -1;
+			}
+			evconnlistener_set_error_cb(w->listeners[i],
+			    worker_accept_error_cb);
+		}
+		proxy_addr_string((struct sockaddr *)&ss, addr, sizeof(addr));
+		{
+			struct jsonw jw;
+			char stack[512];
+
+			jsonw_init(&jw, stack, sizeof(stack));
+			log_record_begin(&jw, LOG_LEVEL_INFO, "listening");
+			jsonw_kstr(&jw, "address", addr);
+			jsonw_kbool(&jw, "tls", conf->listen[i].tls_cert != NULL);
+			jsonw_kint(&jw, "workers", nworkers);
+			log_record_end(&jw);
+			jsonw_free(&jw);
+		}
+	}
+	for (k = 0; k < nworkers; k++) {
+		w = &proxy_global.workers[k];
+		if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+proxy_notify(int drain, int cancel, int stop)
+{
+	int	 k;
+
+	for (k = 0; k < proxy_global.nworkers; k++) {
+		struct worker *w = &proxy_global.workers[k];
+
+		pthread_mutex_lock(&w->notify_lock);
+		w->notify_drain |= drain;
+		w->notify_cancel_all |= cancel;
+		w->notify_stop |= stop;
+		pthread_mutex_unlock(&w->notify_lock);
+		event_active(w->notify, 0, 0);
+	}
+}
+
+void
+proxy_drain(void)
+{
+	proxy_notify(1, 0, 0);
+}
+
+void
+proxy_cancel_all(void)
+{
+	proxy_notify(1, 1, 0);
+}
+
+void
+proxy_stop(void)
+{
+	proxy_notify(1, 1, 1);
+}
+
+/* Waits for every worker loop to end, then frees the workers. */
+void
+proxy_join(void)
+{
+	int	 k;
+	struct session *s;
+	struct client *c;
+
+	for (k = 0; k < proxy_global.nworkers; k++) {
+		struct worker *w = &proxy_global.workers[k];
+
+		if (w->thread)
+			pthread_join(w->thread, NULL);
+	}
+	for (k = 0; k < proxy_global.nworkers; k++) {
+		struct worker *w = &proxy_global.workers[k];
+
+		while ((s = TAILQ_FIRST(&w->dead_sessions)) != NULL) {
+			TAILQ_REMOVE(&w->dead_sessions, s, entry);
+			session_free(s);
+		}
+		while ((c = TAILQ_FIRST(&w->dead_clients)) != NULL) {
+			TAILQ_REMOVE(&w->dead_clients, c, entry);
+			downstream_free(c);
+		}
+		worker_stop_accepting(w);
+		free(w->listeners);
+		upstream_pool_free(w->pool);
+		if (w->dns != NULL)
+			evdns_base_free(w->dns, 1);
+		if (w->reap)
+			event_free(w->reap);
+		if (w->notify)
+			event_free(w->notify);
+		if (w->accept_retry)
+			event_free(w->accept_retry);
+		if (w->base)
+			event_base_free(w->base);
+		runtime_unref(w->rt);
+		pthread_mutex_destroy(&w->notify_lock);
+	}
+	free(proxy_global.workers);
+	proxy_global.workers = NULL;
+	proxy_global.nworkers = 0;
+}
+
+/* How many worker loops have ended. */
+int
+proxy_workers_done(void)
+{
+	return __atomic_load_n(&proxy_global.workers_done, __ATOMIC_ACQUIRE);
+}

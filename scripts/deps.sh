@@ -1,0 +1,27 @@
+#!/bin/sh
+# Installs what cancelproxy needs on Debian 12 (build, tests, demo), only
+# the packages that are missing. Runs apt-get as root, or through sudo.
+set -eu
+
+PKGS="build-essential cmake pkg-config libevent-dev libssl-dev libcjson-dev
+libcriterion-dev node-llhttp curl ca-certificates openssl python3 valgrind"
+if [ "${1:-}" = "--bench" ]; then
+	PKGS="$PKGS nginx-light haproxy wrk"
+fi
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+	SUDO=""
+else
+	SUDO="sudo"
+fi
+echo "installing:$missing" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,934 @@
+/* mock_stream: cancelproxy-mock's generated answers: one timer per stream
+ * paces the tokens, X-Mock-* headers change timing, framing and faults,
+ * and the mock_request / mock_stream records say what happened. */
+#include <sys/types.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "proxy/log.h"
+#include "tools/mock/mock.h"
+
+#define MOCK_EVENT_MAX		4096	/* one SSE event; the model is capped */
+#define MOCK_ENDLESS_MIN_MS	10
+
+static const char mock_done_event[] = "data: [DONE]\n\n";
+static const char mock_error_event[] = "event: error\ndata: {\"error\":"
+    "{\"message\":\"mock failure\",\"type\":\"server_error\"}}\n\n";
+static const char mock_sse_headers[] = "Cache-Control: no-cache\r\n";
+
+static void	mock_stream_tick(struct mock_conn *);
+
+/* Names a framing for records and errors. */
+const char *
+mock_framing_name(enum mock_framing framing)
+{
+	switch (framing) {
+	case MOCK_FRAMING_DEFAULT:
+		return "default";
+	case MOCK_FRAMING_CHUNKED:
+		return "chunked";
+	case MOCK_FRAMING_CLOSE:
+		return "close";
+	case MOCK_FRAMING_LENGTH:
+		return "length";
+	}
+	return "unknown";
+}
+
+/* Names a fault as X-Mock-Fault spells it, without its argument. */
+const char *
+mock_fault_kind_name(enum mock_fault_kind kind)
+{
+	switch (kind) {
+	case MOCK_FAULT_NONE:
+		return "none";
+	case MOCK_FAULT_CLOSE_BEFORE_HEADERS:
+		return "close_before_headers";
+	case MOCK_FAULT_RESET_BEFORE_HEADERS:
+		return "reset_before_headers";
+	case MOCK_FAULT_CLOSE_AFTER:
+		return "close_after";
+	case MOCK_FAULT_RESET_AFTER:
+		return "reset_after";
+	case MOCK_FAULT_STALL_AFTER:
+		return "stall_after";
+	case MOCK_FAULT_STATUS:
+		return "status";
+	case MOCK_FAULT_GARBAGE:
+		return "garbage";
+	case MOCK_FAULT_CONTENT_LENGTH_LIE:
+		return "content_length_lie";
+	case MOCK_FAULT_ENDLESS_HEADER:
+		return "endless_header";
+	case MOCK_FAULT_SSE_ERROR_AFTER:
+		return "sse_error_after";
+	}
+	return "unknown";
+}
+
+/* Names an outcome as the mock_stream record spells it. */
+const char *
+mock_outcome_name(enum mock_outcome outcome)
+{
+	switch (outcome) {
+	case MOCK_OUTCOME_COMPLETED:
+		return "completed";
+	case MOCK_OUTCOME_CLIENT_FIN:
+		return "client_fin";
+	case MOCK_OUTCOME_CLIENT_RST:
+		return "client_rst";
+	case MOCK_OUTCOME_FAULT:
+		return "fault";
+	}
+	return "unknown";
+}
+
+/* Parses a decimal number up to max, allowing trailing blanks. */
+static int
+mock_parse_num(const char *s, unsigned long max, unsigned *out)
+{
+	unsigned long	 v;
+	char		*end;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	while (*end == ' ' || *end == '\t')
+		end++;
+	if (errno != 0 || *end != '\0' || v > max)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* Parses an X-Mock-Fault value. */
+int
+mock_fault_parse(const char *s, struct mock_fault *out)
+{
+	static const struct {
+		const char		*name;
+		enum mock_fault_kind	 kind;
+		int			 has_arg;
+	} faults[] = {
+		{ "none",			MOCK_FAULT_NONE,		0 },
+		{ "close_before_headers",	MOCK_FAULT_CLOSE_BEFORE_HEADERS, 0 },
+		{ "reset_before_headers",	MOCK_FAULT_RESET_BEFORE_HEADERS, 0 },
+		{ "close_after",		MOCK_FAULT_CLOSE_AFTER,		1 },
+		{ "reset_after",		MOCK_FAULT_RESET_AFTER,		1 },
+		{ "stall_after",		MOCK_FAULT_STALL_AFTER,		1 },
+		{ "status",			MOCK_FAULT_STATUS,		1 },
+		{ "garbage",			MOCK_FAULT_GARBAGE,		0 },
+		{ "content_length_lie",		MOCK_FAULT_CONTENT_LENGTH_LIE,	0 },
+		{ "endless_header",		MOCK_FAULT_ENDLESS_HEADER,	0 },
+		{ "sse_error_after",		MOCK_FAULT_SSE_ERROR_AFTER,	1 },
+	};
+	size_t		 i, n;
+
+	for (i = 0; i < sizeof(faults) / sizeof(faults[0]); i++) {
+		n = strlen(faults[i].name);
+		if (strncasecmp(s, faults[i].name, n) != 0)
+			continue;
+		out->kind = faults[i].kind;
+		out->arg = 0;
+		if (!faults[i].has_arg) {
+			while (s[n] == ' ' || s[n] == '\t')
+				n++;
+			return s[n] == '\0' ? 0 : -1;
+		}
+		if (s[n] != ':')
+			continue;
+		if (out->kind == MOCK_FAULT_STATUS)
+			return mock_parse_num(s + n + 1, 599, &out->arg) == -1 ||
+			    out->arg < 200 ? -1 : 0;
+		return mock_parse_num(s + n + 1, MOCK_MAX_TOKENS, &out->arg);
+	}
+	return -1;
+}
+
+/* Formats a fault as X-Mock-Fault spells it: "close_after:3". */
+int
+mock_fault_format(const struct mock_fault *f, char *buf, size_t len)
+{
+	switch (f->kind) {
+	case MOCK_FAULT_CLOSE_AFTER:
+	case MOCK_FAULT_RESET_AFTER:
+	case MOCK_FAULT_STALL_AFTER:
+	case MOCK_FAULT_STATUS:
+	case MOCK_FAULT_SSE_ERROR_AFTER:
+		return snprintf(buf, len, "%s:%u", mock_fault_kind_name(f->kind),
+		    f->arg);
+	default:
+		return snprintf(buf, len, "%s", mock_fault_kind_name(f->kind));
+	}
+}
+
+/* Applies the X-Mock-* request headers; -1 with err naming the bad one. */
+int
+mock_stream_settings(struct mock_conn *c, const char **err)
+{
+	struct mock_resp	*r = &c->resp;
+	const char		*v;
+	unsigned		 n;
+
+	if ((v = mock_req_header(c, "X-Mock-First-Token-Ms")) != NULL) {
+		if (mock_parse_num(v, MOCK_MAX_DELAY_MS, &n) == -1) {
+			*err = "X-Mock-First-Token-Ms: expected 0..3600000";
+			return -1;
+		}
+		r->set.first_token_ms = (int)n;
+	}
+	if ((v = mock_req_header(c, "X-Mock-Interval-Ms")) != NULL) {
+		if (mock_parse_num(v, MOCK_MAX_DELAY_MS, &n) == -1) {
+			*err = "X-Mock-Interval-Ms: expected 0..3600000";
+			return -1;
+		}
+		r->set.interval_ms = (int)n;
+	}
+	if ((v = mock_req_header(c, "X-Mock-Tokens")) != NULL) {
+		if (mock_parse_num(v, MOCK_MAX_TOKENS, &n) == -1) {
+			*err = "X-Mock-Tokens: expected 0..1000000";
+			return -1;
+		}
+		r->set.tokens = (int)n;
+	}
+	if ((v = mock_req_header(c, "X-Mock-Framing")) != NULL) {
+		if (strcasecmp(v, "chunked") == 0)
+			r->framing = MOCK_FRAMING_CHUNKED;
+		else if (strcasecmp(v, "close") == 0)
+			r->framing = MOCK_FRAMING_CLOSE;
+		else if (strcasecmp(v, "length") == 0)
+			r->framing = MOCK_FRAMING_LENGTH;
+		else {
+			*err = "X-Mock-Framing: expected chunked, close or "
+			    "length";
+			return -1;
+		}
+	}
+	if ((v = mock_req_header(c, "X-Mock-Fault")) != NULL &&
+	    mock_fault_parse(v, &r->fault) == -1) {
+		*err = "X-Mock-Fault: expected none, close_before_headers, "
+		    "reset_before_headers, close_after:N, reset_after:N, "
+		    "stall_after:N, status:CODE (200..599), garbage, "
+		    "content_length_lie, endless_header or sse_error_after:N";
+		return -1;
+	}
+	return 0;
+}
+
+/* Counts blank-separated words: the mock's idea of prompt tokens. */
+static unsigned
+mock_count_words(const char *s)
+{
+	unsigned	 n = 0;
+	int		 in_word = 0;
+
+	for (; *s != '\0'; s++) {
+		if (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+			in_word = 0;
+		else if (!in_word) {
+			in_word = 1;
+			n++;
+		}
+	}
+	return n;
+}
+
+/* Counts the words of every message, string or array-of-parts content. */
+static unsigned
+mock_count_prompt(const cJSON *messages)
+{
+	const cJSON	*m, *content, *part, *text;
+	unsigned	 n = 0;
+
+	cJSON_ArrayForEach(m, messages) {
+		content = cJSON_GetObjectItemCaseSensitive(m, "content");
+		if (cJSON_IsString(content))
+			n += mock_count_words(content->valuestring);
+		else if (cJSON_IsArray(content))
+			cJSON_ArrayForEach(part, content) {
+				text = cJSON_GetObjectItemCaseSensitive(part,
+				    "text");
+				if (cJSON_IsString(text))
+					n += mock_count_words(
+					    text->valuestring);
+			}
+	}
+	return n;
+}
+
+/* Reads the chat request body: model, stream, include_usage, messages. */
+int
+mock_stream_prepare(struct mock_conn *c, const char *json, size_t len,
+    const char **err)
+{
+	struct mock_resp	*r = &c->resp;
+	cJSON			*root;
+	const cJSON		*model, *stream, *opts, *usage, *messages;
+	const char		*name = MOCK_MODEL;
+
+	if ((root = cJSON_ParseWithLength(json, len)) == NULL ||
+	    !cJSON_IsObject(root)) {
+		*err = "request body is not a JSON object";
+		goto fail;
+	}
+	model = cJSON_GetObjectItemCaseSensitive(root, "model");
+	if (model != NULL && !cJSON_IsNull(model)) {
+		if (!cJSON_IsString(model)) {
+			*err = "model: expected a string";
+			goto fail;
+		}
+		name = model->valuestring;
+		if (strlen(name) > MOCK_MAX_MODEL_LEN) {
+			*err = "model: longer than 256 bytes";
+			goto fail;
+		}
+	}
+	stream = cJSON_GetObjectItemCaseSensitive(root, "stream");
+	if (stream != NULL && !cJSON_IsNull(stream) && !cJSON_IsBool(stream)) {
+		*err = "stream: expected true or false";
+		goto fail;
+	}
+	r->stream = cJSON_IsTrue(stream);
+	opts = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
+	if (cJSON_IsObject(opts)) {
+		usage = cJSON_GetObjectItemCaseSensitive(opts, "include_usage");
+		r->include_usage = cJSON_IsTrue(usage);
+	}
+	messages = cJSON_GetObjectItemCaseSensitive(root, "messages");
+	if (messages != NULL && !cJSON_IsArray(messages)) {
+		*err = "messages: expected an array";
+		goto fail;
+	}
+	r->prompt_tokens = messages != NULL ? mock_count_prompt(messages) : 0;
+	if ((r->model_off = mock_req_save(c, name, strlen(name))) == -1) {
+		*err = "out of memory";
+		goto fail;
+	}
+	cJSON_Delete(root);
+	return 0;
+fail:
+	cJSON_Delete(root);
+	return -1;
+}
+
+/* Writes a string member, or null when s is NULL. */
+static void
+mock_kstr_or_null(struct jsonw *w, const char *key, const char *s)
+{
+	jsonw_key(w, key);
+	if (s == NULL)
+		jsonw_null(w);
+	else
+		jsonw_str(w, s);
+}
+
+/* Writes the fault member: its X-Mock-Fault spelling, or null. */
+static void
+mock_kfault(struct jsonw *w, const struct mock_fault *f)
+{
+	char	 buf[64];
+
+	if (f->kind == MOCK_FAULT_NONE) {
+		jsonw_key(w, "fault");
+		jsonw_null(w);
+		return;
+	}
+	mock_fault_format(f, buf, sizeof(buf));
+	jsonw_kstr(w, "fault", buf);
+}
+
+/* Writes the "mock_request" record: a request has fully arrived. */
+void
+mock_record_request(struct mock_conn *c)
+{
+	struct mock_resp	*r = &c->resp;
+	struct jsonw		 w;
+	char			 stack[1024];
+
+	jsonw_init(&w, stack, sizeof(stack));
+	log_record_begin(&w, LOG_LEVEL_INFO, "mock_request");
+	mock_kstr_or_null(&w, "request_id", mock_req_header(c, "X-Request-Id"));
+	mock_kstr_or_null(&w, "traceparent", mock_req_header(c, "traceparent"));
+	mock_kstr_or_null(&w, "via", mock_req_header(c, "Via"));
+	jsonw_kstr(&w, "method", r->method);
+	jsonw_key(&w, "path");
+	jsonw_strn(&w, c->req.arena + c->req.url_off, c->req.url_len);
+	mock_kstr_or_null(&w, "model", mock_req_str(c, r->model_off));
+	jsonw_kbool(&w, "stream", r->stream);
+	jsonw_kuint(&w, "mono_us", r->start_us);
+	jsonw_kuint(&w, "conn", c->id);
+	mock_kfault(&w, &r->fault);
+	log_record_end(&w);
+	jsonw_free(&w);
+}
+
+/*
+ * Writes the "mock_stream" record, once per request: how it ended and, when
+ * the client left, when (gone_us, monotonic) and in which phase.
+ */
+void
+mock_record_stream(struct mock_conn *c, enum mock_outcome outcome,
+    uint64_t gone_us)
+{
+	struct mock_resp	*r = &c->resp;
+	struct jsonw		 w;
+	char			 stack[1024];
+	uint64_t		 end = gone_us ? gone_us : clock_mono_us();
+	int			 gone = outcome == MOCK_OUTCOME_CLIENT_FIN ||
+				    outcome == MOCK_OUTCOME_CLIENT_RST;
+
+	jsonw_init(&w, stack, sizeof(stack));
+	log_record_begin(&w, LOG_LEVEL_INFO, "mock_stream");
+	mock_kstr_or_null(&w, "request_id", mock_req_header(c, "X-Request-Id"));
+	jsonw_key(&w, "path");
+	jsonw_strn(&w, c->req.arena + c->req.url_off, c->req.url_len);
+	mock_kstr_or_null(&w, "model", mock_req_str(c, r->model_off));
+	jsonw_kbool(&w, "stream", r->stream);
+	jsonw_kuint(&w, "tokens_sent", r->tokens_sent);
+	jsonw_kstr(&w, "outcome", mock_outcome_name(outcome));
+	mock_kfault(&w, &r->fault);
+	mock_kstr_or_null(&w, "phase", !gone ? NULL : r->first_token_us ?
+	    "streaming" : "waiting_first_token");
+	jsonw_key(&w, "elapsed_ms");
+	jsonw_double(&w, (double)(end - r->start_us) / 1000.0, 3);
+	jsonw_key(&w, "first_token_ms");
+	if (r->first_token_us)
+		jsonw_double(&w, (double)(r->first_token_us - r->start_us) /
+		    1000.0, 3);
+	else
+		jsonw_null(&w);
+	jsonw_key(&w, "gone_mono_us");
+	if (gone)
+		jsonw_uint(&w, gone_us);
+	else
+		jsonw_null(&w);
+	jsonw_kuint(&w, "bytes_out", r->bytes_out);
+	jsonw_kuint(&w, "conn", c->id);
+	log_record_end(&w);
+	jsonw_free(&w);
+}
+
+/* A timeout of ms; the command-line defaults use shared O(1) queues. */
+const struct timeval *
+mock_stream_tv(struct mock_conn *c, int64_t ms, struct timeval *tv)
+{
+	struct mock_server	*srv = c->srv;
+
+	if (srv->tv_first != NULL && ms == srv->defaults.first_token_ms)
+		return srv->tv_first;
+	if (srv->tv_interval != NULL && ms == srv->defaults.interval_ms)
+		return srv->tv_interval;
+	tv->tv_sec = (time_t)(ms / 1000);
+	tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	return tv;
+}
+
+/* Arms the stream's timer. */
+static void
+mock_stream_arm(struct mock_conn *c, int64_t ms)
+{
+	struct timeval	 tv;
+
+	evtimer_add(&c->timer, mock_stream_tv(c, ms, &tv));
+}
+
+/* Sends one SSE event as one chunk (or raw, or into the length body). */
+static void
+mock_stream_emit(struct mock_conn *c, const char *data, size_t len)
+{
+	struct mock_resp	*r = &c->resp;
+	struct iovec		 iov[3];
+	char			 hex[24];
+	int			 n;
+
+	if (r->sink != NULL) {
+		evbuffer_add(r->sink, data, len);
+		return;
+	}
+	if (r->framing != MOCK_FRAMING_CHUNKED) {
+		mock_conn_add(c, data, len);
+		return;
+	}
+	n = snprintf(hex, sizeof(hex), "%zx\r\n", len);
+	iov[0].iov_base = hex;
+	iov[0].iov_len = (size_t)n;
+	iov[1].iov_base = (void *)(uintptr_t)data;
+	iov[1].iov_len = len;
+	iov[2].iov_base = (void *)"\r\n";
+	iov[2].iov_len = 2;
+	mock_conn_write(c, iov, 3);
+}
+
+/* Ends a chunked body; the other framings need nothing. */
+static void
+mock_stream_terminate(struct mock_conn *c)
+{
+	if (c->resp.sink == NULL && c->resp.framing == MOCK_FRAMING_CHUNKED)
+		mock_conn_add(c, "0\r\n\r\n", 5);
+}
+
+/* Builds the part of every chunk before "choices", once per stream. */
+static int
+mock_stream_prefix(struct mock_conn *c)
+{
+	struct mock_resp	*r = &c->resp;
+	struct jsonw		 w;
+	char			 stack[2048];
+	int64_t			 off;
+
+	jsonw_init(&w, stack, sizeof(stack));
+	jsonw_obj_open(&w);
+	jsonw_kstr(&w, "id", r->id);
+	jsonw_kstr(&w, "object", "chat.completion.chunk");
+	jsonw_kint(&w, "created", (int64_t)r->created);
+	jsonw_kstr(&w, "model", mock_req_str(c, r->model_off));
+	off = w.oom ? -1 : mock_req_save(c, w.buf, w.len);
+	jsonw_free(&w);
+	if (off == -1)
+		return -1;
+	r->prefix_off = (uint32_t)off;
+	r->prefix_len = (uint32_t)strlen(c->req.arena + off);
+	return 0;
+}
+
+/* Sends the next token event; the first one also names the role. */
+static void
+mock_stream_token(struct mock_conn *c)
+{
+	struct mock_resp	*r = &c->resp;
+	char			 ev[MOCK_EVENT_MAX];
+	int			 n;
+
+	n = snprintf(ev, sizeof(ev), "data: %s,\"choices\":[{\"index\":0,"
+	    "\"delta\":{%s\"content\":\"tok%u \"},\"finish_reason\":null}]}"
+	    "\n\n", c->req.arena + r->prefix_off,
+	    r->tokens_sent == 0 ? "\"role\":\"assistant\"," : "",
+	    r->tokens_sent + 1);
+	if (n < 0 || (size_t)n >= sizeof(ev))
+		abort();	/* the model name is capped well below this */
+	if (r->tokens_sent == 0 && r->sink == NULL)
+		r->first_token_us = clock_mono_us();
+	r->tokens_sent++;
+	mock_stream_emit(c, ev, (size_t)n);
+}
+
+/* Sends the stop event, the usage event if asked for, and [DONE]. */
+static void
+mock_stream_tail(struct mock_conn *c)
+{
+	struct mock_resp	*r = &c->resp;
+	const char		*prefix = c->req.arena + r->prefix_off;
+	char			 ev[MOCK_EVENT_MAX];
+	int			 n;
+
+	n = snprintf(ev, sizeof(ev), "data: %s,\"choices\":[{\"index\":0,"
+	    "\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n", prefix);
+	if (n < 0 || (size_t)n >= sizeof(ev))
+		abort();
+	mock_stream_emit(c, ev, (size_t)n);
+	if (r->include_usage) {
+		n = snprintf(ev, sizeof(ev), "data: %s,\"choices\":[],"
+		    "\"usage\":{\"prompt_tokens\":%u,\"completion_tokens\":%u,"
+		    "\"total_tokens\":%u}}\n\n", prefix, r->prompt_tokens,
+		    r->tokens_sent, r->prompt_tokens + r->tokens_sent);
+		if (n < 0 || (size_t)n >= sizeof(ev))
+			abort();
+		mock_stream_emit(c, ev, (size_t)n);
+	}
+	mock_stream_emit(c, mock_done_event, sizeof(mock_done_event) - 1);
+}
+
+/* Whether the fault is one that fires after N tokens. */
+static int
+mock_fault_is_after(enum mock_fault_kind kind)
+{
+	return kind == MOCK_FAULT_CLOSE_AFTER ||
+	    kind == MOCK_FAULT_RESET_AFTER ||
+	    kind == MOCK_FAULT_STALL_AFTER ||
+	    kind == MOCK_FAULT_SSE_ERROR_AFTER;
+}
+
+/*
+ * Fires an *_after:N fault right after the Nth token (N = 0: right after
+ * the headers); returns 1 when it did and the stream must not go on.
+ */
+static int
+mock_stream_fault_check(struct mock_conn *c)
+{
+	struct mock_resp	*r = &c->resp;
+
+	if (!mock_fault_is_after(r->fault.kind) ||
+	    r->tokens_sent != r->fault.arg)
+		return 0;
+	switch (r->fault.kind) {
+	case MOCK_FAULT_CLOSE_AFTER:
+		mock_resp_end(c, MOCK_OUTCOME_FAULT, MOCK_END_CLOSE);
+		break;
+	case MOCK_FAULT_RESET_AFTER:
+		mock_resp_end(c, MOCK_OUTCOME_FAULT, MOCK_END_RESET);
+		break;
+	case MOCK_FAULT_STALL_AFTER:
+		/* Nothing more is sent; only the client can end this. */
+		event_del(&c->timer);
+		r->state = MOCK_RESP_STALLED;
+		break;
+	case MOCK_FAULT_SSE_ERROR_AFTER:
+		mock_stream_emit(c, mock_error_event,
+		    sizeof(mock_error_event) - 1);
+		mock_stream_terminate(c);
+		mock_resp_end(c, MOCK_OUTCOME_FAULT, MOCK_END_KEEP);
+		break;
+	default:
+		return 0;
+	}
+	return 1;
+}
+
+/* One timer tick of a stream: a token, a fault, or the end. */
+static void
+mock_stream_tick(struct mock_conn *c)
+{
+	struct mock_resp	*r = &c->resp;
+
+	/* A client that does not read gets no more than ~64 KiB queued. */
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) >
+	    MOCK_OUTPUT_HIGH) {
+		r->state = MOCK_RESP_BLOCKED;
+		return;
+	}
+	if (r->tokens_sent < (unsigned)r->set.tokens) {
+		mock_stream_token(c);
+		if (mock_stream_fault_check(c))
+			return;
+	}
+	if (r->tokens_sent >= (unsigned)r->set.tokens) {
+		mock_stream_tail(c);
+		mock_stream_terminate(c);
+		mock_resp_end(c, MOCK_OUTCOME_COMPLETED, MOCK_END_KEEP);
+		return;
+	}
+	r->state = MOCK_RESP_STREAMING;
+	mock_stream_arm(c, r->set.interval_ms);
+}
+
+/* Builds the non-streaming chat.completion body. */
+static void
+mock_stream_completion_json(struct mock_conn *c, struct jsonw *w)
+{
+	struct mock_resp	*r = &c->resp;
+	char			 tok[32];
+	unsigned		 i;
+	int			 n;
+
+	jsonw_obj_open(w);
+	jsonw_kstr(w, "id", r->id);
+	jsonw_kstr(w, "object", "chat.completion");
+	jsonw_kint(w, "created", (int64_t)r->created);
+	jsonw_kstr(w, "model", mock_req_str(c, r->model_off));
+	jsonw_key(w, "choices");
+	jsonw_arr_open(w);
+	jsonw_obj_open(w);
+	jsonw_kint(w, "index", 0);
+	jsonw_key(w, "message");
+	jsonw_obj_open(w);
+	jsonw_kstr(w, "role", "assistant");
+	jsonw_key(w, "content");
+	/* The tokens need no escaping: write the string in pieces. */
+	jsonw_raw(w, "\"", 1);
+	for (i = 1; i <= (unsigned)r->set.tokens; i++) {
+		n = snprintf(tok, sizeof(tok), "tok%u ", i);
+		jsonw_append(w, tok, (size_t)n);
+	}
+	jsonw_append(w, "\"", 1);
+	jsonw_obj_close(w);
+	jsonw_key(w, "logprobs");
+	jsonw_null(w);
+	jsonw_kstr(w, "finish_reason", "stop");
+	jsonw_obj_close(w);
+	jsonw_arr_close(w);
+	jsonw_key(w, "usage");
+	jsonw_obj_open(w);
+	jsonw_kuint(w, "prompt_tokens", r->prompt_tokens);
+	jsonw_kuint(w, "completion_tokens", (unsigned)r->set.tokens);
+	jsonw_kuint(w, "total_tokens", r->prompt_tokens +
+	    (unsigned)r->set.tokens);
+	jsonw_obj_close(w);
+	jsonw_obj_close(w);
+}
+
+/*
+ * Sends the non-streaming answer once the whole generation time has
+ * passed. An *_after:N fault with N <= tokens fires here: before the
+ * headers when N is 0, after half the body otherwise.
+ */
+static void
+mock_stream_send_completion(struct mock_conn *c)
+{
+	struct mock_resp	*r = &c->resp;
+	struct jsonw		 w;
+	char			 stack[4096];
+	int			 fire;
+
+	fire = mock_fault_is_after(r->fault.kind) &&
+	    r->fault.arg <= (unsigned)r->set.tokens;
+	if (fire && r->fault.kind == MOCK_FAULT_SSE_ERROR_AFTER) {
+		mock_http_error(c, 500, "mock failure", NULL,
+		    MOCK_OUTCOME_FAULT);
+		return;
+	}
+	if (fire && r->fault.arg == 0) {
+		if (r->fault.kind == MOCK_FAULT_STALL_AFTER)
+			r->state = MOCK_RESP_STALLED;
+		else
+			mock_resp_end(c, MOCK_OUTCOME_FAULT,
+			    r->fault.kind == MOCK_FAULT_RESET_AFTER ?
+			    MOCK_END_RESET : MOCK_END_CLOSE);
+		return;
+	}
+
+	jsonw_init(&w, stack, sizeof(stack));
+	mock_stream_completion_json(c, &w);
+	if (w.oom) {
+		jsonw_free(&w);
+		mock_http_error(c, 500, "out of memory", NULL,
+		    MOCK_OUTCOME_COMPLETED);
+		return;
+	}
+	r->first_token_us = clock_mono_us();
+	if (r->fault.kind == MOCK_FAULT_CONTENT_LENGTH_LIE) {
+		r->keep_alive = 0;
+		mock_http_head(c, 200, "application/json", MOCK_FRAMING_LENGTH,
+		    w.len + MOCK_LIE_EXTRA, NULL);
+		mock_conn_add(c, w.buf, w.len);
+		r->tokens_sent = (unsigned)r->set.tokens;
+		mock_resp_end(c, MOCK_OUTCOME_FAULT, MOCK_END_CLOSE);
+	} else if (fire) {
+		/* Promise the whole body, deliver half of it. */
+		r->keep_alive = 0;
+		mock_http_head(c, 200, "application/json", MOCK_FRAMING_LENGTH,
+		    w.len, NULL);
+		mock_conn_add(c, w.buf, w.len / 2);
+		if (r->fault.kind == MOCK_FAULT_STALL_AFTER)
+			r->state = MOCK_RESP_STALLED;
+		else
+			mock_resp_end(c, MOCK_OUTCOME_FAULT,
+			    r->fault.kind == MOCK_FAULT_RESET_AFTER ?
+			    MOCK_END_RESET : MOCK_END_CLOSE);
+	} else {
+		r->tokens_sent = (unsigned)r->set.tokens;
+		mock_http_respond(c, 200, "application/json", w.buf, w.len,
+		    NULL, MOCK_OUTCOME_COMPLETED);
+	}
+	jsonw_free(&w);
+}
+
+/*
+ * Length framing (and content_length_lie): the whole SSE body is built
+ * first and sent at once with Content-Length; delays are ignored. A
+ * close/reset/stall fault cuts the body after N events while the length
+ * still promises all of it; sse_error_after ends the body with the error.
+ */
+static void
+mock_stream_send_whole(struct mock_conn *c)
+{
+	struct mock_resp	*r = &c->resp;
+	struct evbuffer		*body;
+	enum mock_fault_kind	 k = r->fault.kind;
+	size_t			 len, cut = SIZE_MAX, clen;
+	unsigned		 cut_tokens = 0;
+	int			 sse_error = 0, lie;
+	const char		*data;
+
+	lie = k == MOCK_FAULT_CONTENT_LENGTH_LIE;
+	if ((r->sink = evbuffer_new()) == NULL) {
+		mock_http_error(c, 500, "out of memory", NULL,
+		    MOCK_OUTCOME_COMPLETED);
+		return;
+	}
+	for (;;) {
+		if (mock_fault_is_after(k) && r->tokens_sent == r->fault.arg) {
+			if (k == MOCK_FAULT_SSE_ERROR_AFTER) {
+				mock_stream_emit(c, mock_error_event,
+				    sizeof(mock_error_event) - 1);
+				sse_error = 1;
+				break;
+			}
+			if (cut == SIZE_MAX) {
+				cut = evbuffer_get_length(r->sink);
+				cut_tokens = r->tokens_sent;
+			}
+		}
+		if (r->tokens_sent >= (unsigned)r->set.tokens)
+			break;
+		mock_stream_token(c);
+	}
+	if (!sse_error)
+		mock_stream_tail(c);
+	body = r->sink;
+	r->sink = NULL;
+	len = evbuffer_get_length(body);
+	clen = len + (lie ? MOCK_LIE_EXTRA : 0);
+	if (lie || cut != SIZE_MAX)
+		r->keep_alive = 0;
+	mock_http_head(c, 200, "text/event-stream", MOCK_FRAMING_LENGTH, clen,
+	    mock_sse_headers);
+	if (cut != SIZE_MAX) {
+		len = cut;
+		r->tokens_sent = cut_tokens;
+	}
+	if (r->tokens_sent > 0)
+		r->first_token_us = clock_mono_us();
+	if (len > 0 && (data = (const char *)evbuffer_pullup(body,
+	    (ev_ssize_t)len)) != NULL)
+		mock_conn_add(c, data, len);
+	evbuffer_free(body);
+
+	if (cut != SIZE_MAX && k == MOCK_FAULT_STALL_AFTER)
+		r->state = MOCK_RESP_STALLED;
+	else if (cut != SIZE_MAX)
+		mock_resp_end(c, MOCK_OUTCOME_FAULT, k == MOCK_FAULT_RESET_AFTER ?
+		    MOCK_END_RESET : MOCK_END_CLOSE);
+	else if (lie)
+		mock_resp_end(c, MOCK_OUTCOME_FAULT, MOCK_END_CLOSE);
+	else
+		mock_resp_end(c, sse_error ? MOCK_OUTCOME_FAULT :
+		    MOCK_OUTCOME_COMPLETED, MOCK_END_KEEP);
+}
+
+/* Sends one more header line of a header block that never ends. */
+static void
+mock_stream_endless_tick(struct mock_conn *c)
+{
+	struct mock_resp	*r = &c->resp;
+	char			 line[96];
+	int			 n;
+
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) <=
+	    MOCK_OUTPUT_HIGH) {
+		n = snprintf(line, sizeof(line), "X-Mock-Endless-%u: "
+		    "still-going\r\n", ++r->endless_lines);
+		mock_conn_add(c, line, (size_t)n);
+	}
+	mock_stream_arm(c, r->set.interval_ms > MOCK_ENDLESS_MIN_MS ?
+	    r->set.interval_ms : MOCK_ENDLESS_MIN_MS);
+}
+
+/* Handles the faults that act before any response header; 1 if it did. */
+int
+mock_stream_fault_before_headers(struct mock_conn *c)
+{
+	struct mock_resp	*r = &c->resp;
+	char			 msg[64];
+
+	switch (r->fault.kind) {
+	case MOCK_FAULT_CLOSE_BEFORE_HEADERS:
+		mock_resp_end(c, MOCK_OUTCOME_FAULT, MOCK_END_CLOSE);
+		return 1;
+	case MOCK_FAULT_RESET_BEFORE_HEADERS:
+		mock_resp_end(c, MOCK_OUTCOME_FAULT, MOCK_END_RESET);
+		return 1;
+	case MOCK_FAULT_STATUS:
+		snprintf(msg, sizeof(msg), "mock fault: status %u",
+		    r->fault.arg);
+		mock_http_error(c, (int)r->fault.arg, msg,
+		    r->fault.arg == 429 || r->fault.arg == 503 ?
+		    "Retry-After: 1\r\n" : NULL, MOCK_OUTCOME_FAULT);
+		return 1;
+	case MOCK_FAULT_GARBAGE:
+		mock_conn_add(c, "NOT HTTP\r\n\r\n", 12);
+		mock_resp_end(c, MOCK_OUTCOME_FAULT, MOCK_END_CLOSE);
+		return 1;
+	case MOCK_FAULT_ENDLESS_HEADER:
+		r->keep_alive = 0;
+		r->state = MOCK_RESP_ENDLESS;
+		mock_conn_add(c, "HTTP/1.1 200 OK\r\n", 17);
+		mock_stream_endless_tick(c);
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Starts answering a chat completion, streaming or not. */
+void
+mock_stream_start(struct mock_conn *c)
+{
+	struct mock_resp	*r = &c->resp;
+	int64_t			 total;
+
+	if (!r->stream) {
+		if (r->fault.kind == MOCK_FAULT_CONTENT_LENGTH_LIE) {
+			mock_stream_send_completion(c);
+			return;
+		}
+		/* The whole generation time passes before the answer. */
+		total = r->set.first_token_ms;
+		if (r->set.tokens > 1)
+			total += (int64_t)(r->set.tokens - 1) *
+			    r->set.interval_ms;
+		r->state = MOCK_RESP_WAITING;
+		mock_stream_arm(c, total);
+		return;
+	}
+	if (mock_stream_prefix(c) == -1) {
+		mock_http_error(c, 500, "out of memory", NULL,
+		    MOCK_OUTCOME_COMPLETED);
+		return;
+	}
+	r->framing = mock_resp_framing(c, 1);
+	if (r->framing == MOCK_FRAMING_LENGTH ||
+	    r->fault.kind == MOCK_FAULT_CONTENT_LENGTH_LIE) {
+		mock_stream_send_whole(c);
+		return;
+	}
+	mock_http_head(c, 200, "text/event-stream", r->framing, 0,
+	    mock_sse_headers);
+	if (mock_stream_fault_check(c))
+		return;
+	r->state = MOCK_RESP_WAITING;
+	mock_stream_arm(c, r->set.first_token_ms);
+}
+
+/* The output drained below the mark: a blocked stream goes on. */
+void
+mock_stream_drained(struct mock_conn *c)
+{
+	if (c->resp.state == MOCK_RESP_BLOCKED)
+		mock_stream_tick(c);
+}
+
+/* The per-stream timer: first token, next token, or a header line. */
+void
+mock_stream_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mock_conn	*c = arg;
+
+	if (c->state != MOCK_CONN_RESPONDING)
+		return;
+	switch (c->resp.state) {
+	case MOCK_RESP_WAITING:
+		if (!c->resp.stream) {
+			mock_stream_send_completion(c);
+			break;
+		}
+		/* FALLTHROUGH */
+	case MOCK_RESP_STREAMING:
+		mock_stream_tick(c);
+		break;
+	case MOCK_RESP_ENDLESS:
+		mock_stream_endless_tick(c);
+		break;
+	default:
+		break;
+	}
+}

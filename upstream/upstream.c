@@ -1,0 +1,394 @@
+/* upstream: getting a connection to the model — the pool, evdns lookups,
+ * connect and TLS handshake, pausing for backpressure, closing at once. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/util.h>
+
+#include "proxy/log.h"
+#include "proxy/session.h"
+#include "upstream/upstream.h"
+
+/* An evdns lookup in flight; outlives its session if cancelled. */
+struct upstream_dns {
+	struct session				*s;	/* NULL: cancelled */
+	struct evdns_getaddrinfo_request	*req;
+};
+
+static void	upstream_read_cb(struct bufferevent *, void *);
+static void	upstream_event_cb(struct bufferevent *, short, void *);
+static void	upstream_connect_addr(struct session *s,
+		    const struct sockaddr *sa, socklen_t len);
+void		upstream_http_read(struct session *s);
+void		upstream_http_eof(struct session *s, int rst);
+struct upstream_conn *upstream_pool_get(struct upstream_pool *p,
+		    const char *key);
+
+static void
+upstream_key(const struct conf_upstream *up, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s://%s:%u|%s|%s|%d", up->tls ? "https" : "http",
+	    up->host, up->port, up->tls_server_name ? up->tls_server_name : "",
+	    up->tls_ca_file ? up->tls_ca_file : "", up->tls_verify);
+}
+
+/* Closes a connection's socket now (FIN to the peer) and frees it. */
+void
+upstream_conn_close(struct upstream_conn *u)
+{
+	if (u->fd >= 0)
+		shutdown(u->fd, SHUT_RDWR);
+	if (u->bev != NULL) {
+		bufferevent_setcb(u->bev, NULL, NULL, NULL, NULL);
+		bufferevent_disable(u->bev, EV_READ | EV_WRITE);
+		bufferevent_free(u->bev);
+	}
+	free(u);
+}
+
+static void
+upstream_attach(struct session *s, struct upstream_conn *u)
+{
+	u->s = s;
+	s->up = u;
+	bufferevent_setcb(u->bev, upstream_read_cb, NULL, upstream_event_cb, u);
+	bufferevent_enable(u->bev, EV_READ | EV_WRITE);
+}
+
+static void
+upstream_dns_cb(int err, struct evutil_addrinfo *ai, void *arg)
+{
+	struct upstream_dns	*d = arg;
+	struct session		*s = d->s;
+	char			 detail[160];
+
+	free(d);
+	if (s == NULL) {		/* the session went away meanwhile */
+		if (ai != NULL)
+			evutil_freeaddrinfo(ai);
+		return;
+	}
+	s->dns = NULL;
+	if (err != 0 || ai == NULL) {
+		snprintf(detail, sizeof(detail), "cannot resolve %s: %s",
+		    s->up_conf->host, evutil_gai_strerror(err));
+		if (ai != NULL)
+			evutil_freeaddrinfo(ai);
+		session_upstream_failed(s, CANCEL_KIND_UPSTREAM_ERROR,
+		    CANCEL_VIA_RST, detail);
+		return;
+	}
+	upstream_connect_addr(s, ai->ai_addr, (socklen_t)ai->ai_addrlen);
+	evutil_freeaddrinfo(ai);
+}
+
+static void
+upstream_resolve(struct session *s)
+{
+	struct conf_upstream	*up = s->up_conf;
+	struct evutil_addrinfo	 hints;
+	struct sockaddr_storage	 ss;
+	struct upstream_dns	*d;
+	struct evdns_getaddrinfo_request *req;
+	char			 port[8];
+	int			 len = sizeof(ss);
+
+	memset(&ss, 0, sizeof(ss));
+	/* A numeric address needs no lookup. */
+	if (strchr(up->host, ':') != NULL) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		if (inet_pton(AF_INET6, up->host, &s6->sin6_addr) == 1) {
+			s6->sin6_family = AF_INET6;
+			s6->sin6_port = htons(up->port);
+			upstream_connect_addr(s, (struct sockaddr *)s6,
+			    sizeof(*s6));
+			return;
+		}
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		if (inet_pton(AF_INET, up->host, &s4->sin_addr) == 1) {
+			s4->sin_family = AF_INET;
+			s4->sin_port = htons(up->port);
+			upstream_connect_addr(s, (struct sockaddr *)s4,
+			    sizeof(*s4));
+			return;
+		}
+	}
+	(void)len;
+	if ((d = calloc(1, sizeof(*d))) == NULL) {
+		session_upstream_failed(s, CANCEL_KIND_UPSTREAM_ERROR,
+		    CANCEL_VIA_RST, "out of memory");
+		return;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
+	snprintf(port, sizeof(port), "%u", up->port);
+	d->s = s;
+	s->dns = d;
+	req = evdns_getaddrinfo(s->w->dns, up->host, port, &hints,
+	    upstream_dns_cb, d);
+	/* NULL: answered at once, d is already freed. */
+	if (req != NULL)
+		d->req = req;
+}
+
+static void
+upstream_connect_addr(struct session *s, const struct sockaddr *sa,
+    socklen_t len)
+{
+	struct conf_upstream	*up = s->up_conf;
+	struct upstream_conn	*u;
+	SSL_CTX			*ctx;
+	SSL			*ssl = NULL;
+	const char		*sni;
+	int			 one = 1;
+
+	if ((u = calloc(1, sizeof(*u))) == NULL)
+		goto fail;
+	u->w = s->w;
+	u->fd = -1;
+	upstream_key(up, u->key, sizeof(u->key));
+	if (up->tls) {
+		ctx = runtime_upstream_tls(s->rt, up);
+		if (ctx == NULL || (ssl = SSL_new(ctx)) == NULL)
+			goto fail;
+		sni = up->tls_server_name ? up->tls_server_name : up->host;
+		/* SNI only for names, never for IP literals (RFC 6066 §3). */
+		{
+			unsigned char buf[16];
+
+			if (inet_pton(AF_INET, sni, buf) != 1 &&
+			    inet_pton(AF_INET6, sni, buf) != 1)
+				SSL_set_tlsext_host_name(ssl, sni);
+		}
+		if (up->tls_verify) {
+			X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+
+			if (X509_VERIFY_PARAM_set1_ip_asc(vp, sni) != 1 &&
+			    SSL_set1_host(ssl, sni) != 1)
+				goto fail;
+			SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+		} else
+			SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
+		u->bev = bufferevent_openssl_socket_new(s->w->base, -1, ssl,
+		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+		if (u->bev == NULL)
+			goto fail;
+		ssl = NULL;		/* owned by the bufferevent */
+		u->tls = 1;
+	} else if ((u->bev = bufferevent_socket_new(s->w->base, -1,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
+		goto fail;
+	upstream_attach(s, u);
+	if (bufferevent_socket_connect(u->bev, sa, (int)len) == -1) {
+		s->up = NULL;
+		upstream_conn_close(u);
+		session_upstream_failed(s, CANCEL_KIND_UPSTREAM_ERROR,
+		    CANCEL_VIA_RST, "connect failed");
+		return;
+	}
+	u->fd = bufferevent_getfd(u->bev);
+	setsockopt(u->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return;
+
+fail:
+	if (ssl != NULL)
+		SSL_free(ssl);
+	if (u != NULL) {
+		if (s->up == u)
+			s->up = NULL;
+		if (u->bev != NULL)
+			upstream_conn_close(u);
+		else
+			free(u);
+	}
+	session_upstream_failed(s, CANCEL_KIND_UPSTREAM_ERROR, CANCEL_VIA_RST,
+	    "cannot set up the upstream connection");
+}
+
+int
+upstream_start(struct session *s)
+{
+	struct upstream_conn	*u;
+	char			 key[256];
+
+	upstream_key(s->up_conf, key, sizeof(key));
+	if ((u = upstream_pool_get(s->w->pool, key)) != NULL) {
+		u->reused = 1;
+		upstream_attach(s, u);
+		session_upstream_connected(s);
+		return 0;
+	}
+	upstream_resolve(s);
+	return 0;
+}
+
+void
+upstream_abort(struct session *s)
+{
+	if (s->dns != NULL) {
+		struct upstream_dns *d = s->dns;
+
+		s->dns = NULL;
+		d->s = NULL;
+		if (d->req != NULL)
+			evdns_getaddrinfo_cancel(d->req);
+	}
+	if (s->up_watch != NULL) {
+		pause_watch_stop(s->up_watch);
+		s->up_watch = NULL;
+	}
+	if (s->up != NULL) {
+		struct upstream_conn *u = s->up;
+
+		s->up = NULL;
+		upstream_conn_close(u);
+	}
+}
+
+/* The response failed on a reused connection before any byte: the server
+ * had closed it while idle; try once more on a fresh one. */
+static int
+upstream_retry(struct session *s)
+{
+	struct upstream_conn	*u = s->up;
+
+	if (u == NULL || !u->reused || s->retried || s->resp_head_sent ||
+	    s->phase != PHASE_WAITING_FIRST_BYTE ||
+	    s->resp_parser.initial_message_completed ||
+	    s->resp_headers.n != 0)
+		return -1;
+	s->retried = 1;
+	s->up = NULL;
+	upstream_conn_close(u);
+	s->phase = PHASE_CONNECTING;
+	s->t_connect_us = clock_mono_us();
+	session_timer_update(s);
+	upstream_resolve(s);
+	return 0;
+}
+
+static void
+upstream_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct upstream_conn	*u = arg;
+
+	if (u->s != NULL && !u->s->closed)
+		upstream_http_read(u->s);
+}
+
+static void
+upstream_tls_error(struct bufferevent *bev, char *buf, size_t len)
+{
+	unsigned long	 e = bufferevent_get_openssl_error(bev);
+	char		 tmp[200];
+
+	if (e == 0) {
+		snprintf(buf, len, "TLS handshake failed");
+		return;
+	}
+	ERR_error_string_n(e, tmp, sizeof(tmp));
+	snprintf(buf, len, "TLS handshake failed: %s", tmp);
+	while (bufferevent_get_openssl_error(bev) != 0)
+		;
+}
+
+static void
+upstream_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct upstream_conn	*u = arg;
+	struct session		*s = u->s;
+	int			 err = EVUTIL_SOCKET_ERROR();
+	char			 detail[256];
+
+	if (s == NULL || s->closed)
+		return;
+	if (what & BEV_EVENT_CONNECTED) {
+		u->connected = 1;
+		if (u->fd < 0)
+			u->fd = bufferevent_getfd(bev);
+		session_upstream_connected(s);
+		return;
+	}
+	if (!u->connected) {
+		if (u->tls && err == 0)
+			upstream_tls_error(bev, detail, sizeof(detail));
+		else
+			snprintf(detail, sizeof(detail), "connect to %s:%u: %s",
+			    s->up_conf->host, s->up_conf->port,
+			    evutil_socket_error_to_string(err));
+		session_upstream_failed(s, CANCEL_KIND_UPSTREAM_ERROR,
+		    CANCEL_VIA_RST, detail);
+		return;
+	}
+	if (upstream_retry(s) == 0)
+		return;
+	upstream_http_eof(s, (what & BEV_EVENT_ERROR) != 0);
+}
+
+static void
+upstream_watch_cb(void *arg, int rst)
+{
+	struct session	*s = arg;
+
+	if (s->closed)
+		return;
+	if (rst) {
+		session_upstream_closed(s, 1);
+		return;
+	}
+	/* A FIN with data still queued may be the normal end of the body;
+	 * reading resumes when the client drains and finds out. */
+	pause_watch_stop(s->up_watch);
+	s->up_watch = NULL;
+}
+
+void
+upstream_pause(struct session *s)
+{
+	if (s->up == NULL || s->paused)
+		return;
+	bufferevent_disable(s->up->bev, EV_READ);
+	s->paused = 1;
+	if (s->up->fd >= 0)
+		s->up_watch = pause_watch_start(s->w->base, s->up->fd,
+		    upstream_watch_cb, s);
+}
+
+void
+upstream_resume(struct session *s)
+{
+	if (!s->paused)
+		return;
+	s->paused = 0;
+	if (s->up_watch != NULL) {
+		pause_watch_stop(s->up_watch);
+		s->up_watch = NULL;
+	}
+	if (s->up != NULL) {
+		bufferevent_enable(s->up->bev, EV_READ);
+		/* Bytes read before the pause are parsed now. */
+		if (evbuffer_get_length(bufferevent_get_input(s->up->bev)) > 0)
+			upstream_http_read(s);
+	}
+}

@@ -1,0 +1,58 @@
+/* upstream: the model side of sessions — resolve (evdns), connect, TLS with
+ * SNI and verification, send the request, parse the response, keep-alive
+ * pool per worker. */
+#ifndef CANCELPROXY_UPSTREAM_H
+#define CANCELPROXY_UPSTREAM_H
+
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <openssl/ssl.h>
+
+#include "conf/conf.h"
+#include "proxy/proxy.h"
+
+struct bufferevent;
+struct session;
+
+/* One connection to an upstream; owned by a session or by the pool. */
+struct upstream_conn {
+	TAILQ_ENTRY(upstream_conn) entry;	/* pool list */
+	struct worker		*w;
+	struct session		*s;		/* owner, NULL in the pool */
+	struct bufferevent	*bev;
+	int			 fd;
+	uint8_t			 tls;
+	uint8_t			 reused;	/* came from the pool */
+	uint8_t			 connected;
+	uint64_t		 idle_since_us;
+	char			 key[256];	/* pool key: where it goes */
+};
+
+TAILQ_HEAD(upstream_conn_list, upstream_conn);
+
+/* Builds the TLS client context for an https upstream. */
+SSL_CTX	*upstream_tls_ctx_new(const struct conf_upstream *up, char *err,
+	    size_t errlen);
+
+/* Starts the exchange: a pooled connection, or resolve and connect. */
+int	 upstream_start(struct session *s);
+/* Stops a lookup or connect in flight and closes the connection now. */
+void	 upstream_abort(struct session *s);
+/* Gives a finished connection back to the pool (or closes it). */
+void	 upstream_release(struct session *s);
+/* Stops and restarts reading the response (client backpressure). */
+void	 upstream_pause(struct session *s);
+void	 upstream_resume(struct session *s);
+/* Initialises the response parser for s. */
+void	 upstream_response_init(struct session *s);
+/* Writes the request head and body to the connection. */
+void	 upstream_send_request(struct session *s);
+
+struct upstream_pool *upstream_pool_new(struct worker *w);
+void	 upstream_pool_free(struct upstream_pool *p);
+size_t	 upstream_pool_idle(const struct upstream_pool *p);
+
+#define UPSTREAM_POOL_IDLE_MAX_US	(30ull * 1000000)
+
+#endif

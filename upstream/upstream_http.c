@@ -1,0 +1,235 @@
+/* upstream_http: the request as the upstream sees it (rewritten head,
+ * identity headers) and the response parsed with llhttp as it streams. */
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "proxy/log.h"
+#include "proxy/session.h"
+#include "upstream/upstream.h"
+
+#define UPSTREAM_MAX_HEADER_BYTES	(64 * 1024)
+
+/* Whether the client's field i is replaced by set_headers or by us. */
+static int
+upstream_header_replaced(const struct session *s, size_t i)
+{
+	static const char *const ours[] = {
+		"host", "content-length", "expect", "x-request-id",
+		"traceparent", "via",
+	};
+	const struct conf_upstream *up = s->up_conf;
+	size_t		 k;
+
+	for (k = 0; k < sizeof(ours) / sizeof(ours[0]); k++)
+		if (headers_name_is(&s->req_headers, i, ours[k]))
+			return 1;
+	for (k = 0; k < up->nset_headers; k++)
+		if (headers_name_is(&s->req_headers, i, up->set_headers[k].name))
+			return 1;
+	return 0;
+}
+
+void
+upstream_send_request(struct session *s)
+{
+	struct evbuffer	*out = bufferevent_get_output(s->up->bev);
+	const struct conf_upstream *up = s->up_conf;
+	size_t		 i, blen = evbuffer_get_length(s->body);
+	int		 vias = 0;
+
+	evbuffer_add_printf(out, "%s %s%s HTTP/1.1\r\nHost: %s\r\n",
+	    llhttp_method_name((llhttp_method_t)s->method), up->base_path,
+	    s->target, up->host_header);
+	for (i = 0; i < s->req_headers.n; i++) {
+		if (headers_is_hop_by_hop(&s->req_headers, i) ||
+		    upstream_header_replaced(s, i))
+			continue;
+		headers_write(&s->req_headers, i, out);
+	}
+	for (i = 0; i < up->nset_headers; i++)
+		evbuffer_add_printf(out, "%s: %s\r\n", up->set_headers[i].name,
+		    up->set_headers[i].value);
+	if (blen > 0 || s->method == HTTP_POST || s->method == HTTP_PUT ||
+	    s->method == HTTP_PATCH)
+		evbuffer_add_printf(out, "Content-Length: %zu\r\n", blen);
+	evbuffer_add_printf(out, "X-Request-Id: %s\r\n"
+	    "traceparent: 00-%s-%s-%s\r\n", s->request_id, s->trace_id,
+	    s->span_id, s->trace_flags);
+	/* Via: what the client's side listed, then this hop. */
+	evbuffer_add(out, "Via: ", 5);
+	for (i = 0; i < s->req_headers.n; i++)
+		if (headers_name_is(&s->req_headers, i, "via")) {
+			evbuffer_add(out, headers_value(&s->req_headers, i),
+			    s->req_headers.h[i].vlen);
+			evbuffer_add(out, ", ", 2);
+			vias++;
+		}
+	evbuffer_add_printf(out, "1.%d %s\r\n\r\n", s->http_minor, log_hop());
+	if (blen > 0)
+		evbuffer_add(out, evbuffer_pullup(s->body, -1), blen);
+}
+
+static int
+upstream_on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+	struct session	*s = p->data;
+
+	if (s->resp_headers.len + len > UPSTREAM_MAX_HEADER_BYTES ||
+	    headers_add_name(&s->resp_headers, at, len) == -1)
+		return HPE_USER;
+	return 0;
+}
+
+static int
+upstream_on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+	struct session	*s = p->data;
+
+	if (s->resp_headers.len + len > UPSTREAM_MAX_HEADER_BYTES ||
+	    headers_add_value(&s->resp_headers, at, len) == -1)
+		return HPE_USER;
+	return 0;
+}
+
+static int
+upstream_on_headers_complete(llhttp_t *p)
+{
+	struct session	*s = p->data;
+	int		 status = llhttp_get_status_code(p);
+
+	if (status >= 100 && status < 200) {
+		if (status == 101)
+			return -1;	/* we never ask for an upgrade */
+		return 0;		/* interim: wait for the final one */
+	}
+	if (session_on_response_head(s) == -1)
+		return -1;
+	return s->method == HTTP_HEAD ? 1 : 0;
+}
+
+static int
+upstream_on_body(llhttp_t *p, const char *at, size_t len)
+{
+	session_on_body(p->data, at, len);
+	return 0;
+}
+
+static int
+upstream_on_message_complete(llhttp_t *p)
+{
+	struct session	*s = p->data;
+	int		 status = llhttp_get_status_code(p);
+
+	if (status >= 100 && status < 200) {
+		headers_clear(&s->resp_headers);
+		return 0;
+	}
+	return HPE_PAUSED;
+}
+
+static int
+upstream_on_header_field_complete(llhttp_t *p)
+{
+	struct session	*s = p->data;
+
+	headers_name_done(&s->resp_headers);
+	return 0;
+}
+
+static const llhttp_settings_t upstream_settings = {
+	.on_header_field_complete = upstream_on_header_field_complete,
+	.on_header_field = upstream_on_header_field,
+	.on_header_value = upstream_on_header_value,
+	.on_headers_complete = upstream_on_headers_complete,
+	.on_body = upstream_on_body,
+	.on_message_complete = upstream_on_message_complete,
+};
+
+void
+upstream_response_init(struct session *s)
+{
+	llhttp_init(&s->resp_parser, HTTP_RESPONSE, &upstream_settings);
+	s->resp_parser.data = s;
+	headers_clear(&s->resp_headers);
+}
+
+static void
+upstream_invalid(struct session *s, llhttp_errno_t err)
+{
+	char	 detail[200];
+
+	snprintf(detail, sizeof(detail), "invalid response: %s (%s)",
+	    llhttp_errno_name(err), llhttp_get_error_reason(&s->resp_parser) ?
+	    llhttp_get_error_reason(&s->resp_parser) : "");
+	if (s->resp_head_sent)
+		session_upstream_failed(s, CANCEL_KIND_UPSTREAM_CLOSED,
+		    CANCEL_VIA_EOF, detail);
+	else
+		session_upstream_failed(s, CANCEL_KIND_UPSTREAM_ERROR,
+		    CANCEL_VIA_UPSTREAM_STATUS, detail);
+}
+
+/* Parses what arrived; body bytes go to the client as they come. */
+void
+upstream_http_read(struct session *s)
+{
+	struct evbuffer		*in = bufferevent_get_input(s->up->bev);
+	struct evbuffer_iovec	 v;
+	llhttp_errno_t		 err;
+	size_t			 used;
+
+	while (!s->closed && s->up != NULL && !s->paused) {
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+			break;
+		err = llhttp_execute(&s->resp_parser, v.iov_base, v.iov_len);
+		if (s->closed)
+			return;
+		if (err == HPE_OK)
+			used = v.iov_len;
+		else if (err == HPE_PAUSED) {
+			used = (size_t)(llhttp_get_error_pos(&s->resp_parser) -
+			    (const char *)v.iov_base);
+			evbuffer_drain(in, used);
+			/* Bytes after the response: the connection is spent. */
+			if (evbuffer_get_length(in) > 0)
+				s->upstream_keepalive = 0;
+			session_on_response_complete(s);
+			return;
+		} else {
+			upstream_invalid(s, err);
+			return;
+		}
+		evbuffer_drain(in, used);
+	}
+	if (s->closed)
+		return;
+	if (s->phase == PHASE_STREAMING)
+		s->t_last_byte_us = clock_mono_us();
+	session_flush_body(s);
+}
+
+/* The upstream closed: the end of a close-delimited body, or a failure. */
+void
+upstream_http_eof(struct session *s, int rst)
+{
+	llhttp_errno_t	 err;
+
+	if (s->up != NULL &&
+	    evbuffer_get_length(bufferevent_get_input(s->up->bev)) > 0) {
+		upstream_http_read(s);
+		if (s->closed)
+			return;
+	}
+	if (!rst && s->resp_head_sent) {
+		err = llhttp_finish(&s->resp_parser);
+		if (err == HPE_PAUSED) {
+			s->upstream_keepalive = 0;
+			session_on_response_complete(s);
+			return;
+		}
+	}
+	session_upstream_closed(s, rst);
+}
