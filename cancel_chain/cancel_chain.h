@@ -107,4 +107,42 @@ int		 cancel_chain_http_status(const struct cancel_record *r);
 void		 cancel_chain_error_json(struct jsonw *w,
 		    const struct cancel_record *r);
 
+/*
+ * Notes between hops (DESIGN.md §5). A hop whose upstream is another
+ * cancelproxy closes the stream and then posts a note saying why, so the
+ * peer can record the true origin and path. Signed with peers.secret as
+ * HMAC-SHA256 over "<unix time>.<body>"; never the secret itself.
+ */
+#define CANCEL_NOTE_PATH	"/.cancelproxy/note"
+#define CANCEL_NOTE_SIG_HEADER	"X-Cancelproxy-Signature"
+#define CANCEL_PEER_HEADER	"X-Cancelproxy-Peer"
+#define CANCEL_NOTE_MAX_AGE_S	60	/* a signature older than this is stale */
+#define CANCEL_NOTE_MAX_BYTES	16384
+
+struct cancel_note {
+	char			 request_id[72];
+	char			 trace_id[33];
+	enum cancel_kind	 kind;
+	enum cancel_phase	 phase;
+	struct cancel_path	 path;		/* origin first, sender last */
+	char			 from[CANCEL_HOP_MAX];	/* the sending hop */
+};
+
+/* Writes the note body for record r (its path ends with this hop). */
+void		 cancel_note_json(struct jsonw *w, const struct cancel_record *r);
+/* Parses a note body; -1 with a reason in err. */
+int		 cancel_note_parse(const char *body, size_t len,
+		    struct cancel_note *n, char *err, size_t errlen);
+/* "t=<unix>, sha256=<hex>" for body at time t. */
+void		 cancel_note_sign(const char *secret, long long t,
+		    const char *body, size_t len, char *out, size_t outlen);
+/* Checks a signature header against body; -1 with a reason in err. */
+int		 cancel_note_verify(const char *secret, const char *header,
+		    size_t hlen, const char *body, size_t len, long long now,
+		    char *err, size_t errlen);
+/* Parses the cancel carried by a peer's error JSON ({"error":{"cancel":
+ * {...}}}) into n; -1 when it is not one. */
+int		 cancel_error_parse(const char *json, size_t len,
+		    struct cancel_note *n);
+
 #endif

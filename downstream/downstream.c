@@ -51,7 +51,7 @@ downstream_refuse_fd(int fd)
 	static const char resp[] =
 	    "HTTP/1.1 503 Service Unavailable\r\n"
 	    "Content-Type: application/json\r\n"
-	    "Content-Length: 95\r\n"
+	    "Content-Length: 91\r\n"
 	    "Connection: close\r\n"
 	    "Retry-After: 1\r\n\r\n"
 	    "{\"error\":{\"message\":\"too many connections\",\"type\":\"proxy_error\","
@@ -226,6 +226,9 @@ downstream_event_cb(struct bufferevent *bev, short what, void *arg)
 	enum cancel_via	 via;
 
 	if (c->closed)
+		return;
+	/* The TLS handshake finished (accepting side): nothing went away. */
+	if (what & BEV_EVENT_CONNECTED)
 		return;
 	if (what & BEV_EVENT_EOF)
 		via = CANCEL_VIA_EOF;

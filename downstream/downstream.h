@@ -58,7 +58,8 @@ void		 downstream_write_error(struct client *c, struct session *s,
 		    const char *proxy_status);
 /* Writes a 502/504 built from a cancel record (Proxy-Status, JSON body). */
 void		 downstream_write_cancel_error(struct client *c,
-		    struct session *s, const struct cancel_record *r);
+		    struct session *s, const struct cancel_record *r,
+		    const char *proxy_status_in);
 /* Mid-stream: an SSE "event: error" with the cancel, then the end. */
 void		 downstream_write_sse_error(struct client *c,
 		    struct session *s, const struct cancel_record *r);

@@ -119,15 +119,20 @@ downstream_proxy_status(const struct cancel_record *r, char *buf, size_t len)
 
 void
 downstream_write_cancel_error(struct client *c, struct session *s,
-    const struct cancel_record *r)
+    const struct cancel_record *r, const char *proxy_status_in)
 {
 	struct jsonw	 w;
-	char		 stack[2048], ps[2048];
+	char		 stack[2048], ps[4096];
+	size_t		 off = 0;
 
 	jsonw_init(&w, stack, sizeof(stack));
 	cancel_chain_error_json(&w, r);
 	jsonw_append(&w, "\n", 1);
-	downstream_proxy_status(r, ps, sizeof(ps));
+	/* RFC 9209 §2: each intermediary appends its own member. */
+	if (proxy_status_in != NULL && strlen(proxy_status_in) < 2000 &&
+	    strpbrk(proxy_status_in, "\r\n") == NULL)
+		off = (size_t)snprintf(ps, sizeof(ps), "%s, ", proxy_status_in);
+	downstream_proxy_status(r, ps + off, sizeof(ps) - off);
 	downstream_write_json(c, s, cancel_chain_http_status(r), ps, w.buf,
 	    w.len);
 	jsonw_free(&w);

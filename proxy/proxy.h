@@ -12,6 +12,7 @@
 #include "conf/conf.h"
 
 struct event_base;
+struct worker;
 struct evdns_base;
 struct event;
 struct evconnlistener;
@@ -40,6 +41,28 @@ SSL_CTX		*runtime_upstream_tls(const struct runtime *rt,
 
 TAILQ_HEAD(session_list, session);
 TAILQ_HEAD(client_list, client);
+struct note_out;
+TAILQ_HEAD(note_out_list, note_out);
+
+/* Live sessions of one worker by request id (registry.c). */
+struct registry {
+	struct session	**buckets;
+	size_t		 nbuckets;
+	size_t		 n;
+};
+
+void		 registry_add(struct registry *r, struct session *s);
+void		 registry_remove(struct registry *r, struct session *s);
+struct session	*registry_find(struct registry *r, const char *request_id);
+void		 registry_free(struct registry *r);
+
+/* Work handed from one thread to a worker's thread. */
+typedef void	(*worker_mail_fn)(struct worker *w, void *arg);
+struct worker_mail {
+	struct worker_mail	*next;
+	worker_mail_fn		 fn;
+	void			*arg;
+};
 
 /* One event-loop thread; every session lives and dies on one worker. */
 struct worker {
@@ -58,6 +81,12 @@ struct worker {
 	struct session_list	 dead_sessions;	/* closed, freed by reap */
 	struct client_list	 dead_clients;
 	struct upstream_pool	*pool;		/* idle upstream connections */
+	struct registry		 registry;	/* live sessions by request id */
+	struct note_out_list	 notes_out;	/* notes on their way to peers */
+	struct event		*mail_ev;	/* wakes the worker for mail */
+	pthread_mutex_t		 mail_lock;	/* guards the mail queue only */
+	struct worker_mail	*mail_head;
+	struct worker_mail	**mail_tail;
 	int			 draining;	/* stop accepting; close when idle */
 	int			 stopping;	/* leave the loop */
 	pthread_mutex_t		 notify_lock;	/* guards the fields below */
@@ -77,6 +106,9 @@ struct proxy {
 };
 
 extern struct proxy	 proxy_global;
+
+int	 worker_post(struct worker *w, worker_mail_fn fn, void *arg);
+void	 worker_mail_cb(int fd, short what, void *arg);
 
 /* Schedules the end-of-turn reaper on w. */
 void	 worker_schedule_reap(struct worker *w);

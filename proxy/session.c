@@ -57,6 +57,9 @@ session_free(struct session *s)
 	headers_free(&s->resp_headers);
 	free(s->target);
 	free(s->model);
+	free(s->peer_note);
+	if (s->peer_hold != NULL)
+		evbuffer_free(s->peer_hold);
 	runtime_unref(s->rt);
 	free(s);
 }
@@ -77,7 +80,7 @@ session_hex_ok(const char *p, size_t n)
 
 /* Keeps a sane X-Request-Id and the trace id of a valid traceparent;
  * mints what is missing. Our own span id becomes the parent upstream. */
-static void
+void
 session_identity(struct session *s)
 {
 	const char	*v;
@@ -145,9 +148,18 @@ session_request_complete(struct session *s)
 	const char	*q;
 
 	session_identity(s);
-	session_model(s);
 	q = memchr(s->target, '?', s->target_len);
 	pathlen = q ? (size_t)(q - s->target) : s->target_len;
+	if (s->method == HTTP_POST && pathlen == strlen(CANCEL_NOTE_PATH) &&
+	    memcmp(s->target, CANCEL_NOTE_PATH, pathlen) == 0) {
+		session_note_receive(s);
+		return;
+	}
+	if (session_peer_loop(s) == -1)
+		return;
+	session_peer_request(s);
+	registry_add(&s->w->registry, s);
+	session_model(s);
 	s->route = conf_route_find(conf, s->target, pathlen, s->model);
 	if (s->route == NULL) {
 		session_refuse(s, 404, "no_route",
@@ -247,6 +259,10 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 	    .direction = CANCEL_DIR_DOWNSTREAM };
 	int64_t		 d;
 
+	if (s->awaiting_note) {
+		session_peer_note_timeout(s);
+		return;
+	}
 	if (s->closed)
 		return;
 	d = session_next_deadline(s, &e.kind, &e.detail);
@@ -337,6 +353,8 @@ session_on_response_head(struct session *s)
 
 	if (c == NULL)
 		return -1;
+	if (session_peer_head(s))
+		return 0;		/* a peer's error: held until complete */
 	out = downstream_output(c);
 	s->status = status;
 	s->is_sse = session_is_sse(&s->resp_headers);
@@ -386,7 +404,7 @@ session_on_response_head(struct session *s)
 }
 
 /* Counts SSE events by their blank-line terminators, across reads. */
-static void
+void
 session_sse_scan(struct session *s, const char *at, size_t n)
 {
 	size_t	 i;
@@ -402,21 +420,31 @@ session_sse_scan(struct session *s, const char *at, size_t n)
 	s->sse_nl = nl;
 }
 
+/* Appends relayed body bytes to this read's batch. */
 void
-session_on_body(struct session *s, const char *at, size_t n)
+session_relay(struct session *s, const char *at, size_t n)
 {
-	if (s->phase != PHASE_STREAMING) {
-		s->phase = PHASE_STREAMING;
-		s->t_first_byte_us = clock_mono_us();
-		s->t_last_byte_us = s->t_first_byte_us;
-		session_timer_update(s);
-	}
 	if (s->scratch == NULL && (s->scratch = evbuffer_new()) == NULL)
 		return;
 	evbuffer_add(s->scratch, at, n);
 	s->bytes_out += n;
 	if (s->is_sse)
 		session_sse_scan(s, at, n);
+}
+
+int
+session_on_body(struct session *s, const char *at, size_t n)
+{
+	if (s->phase != PHASE_STREAMING && !s->peer_hold_head) {
+		s->phase = PHASE_STREAMING;
+		s->t_first_byte_us = clock_mono_us();
+		s->t_last_byte_us = s->t_first_byte_us;
+		session_timer_update(s);
+	}
+	if (s->up_conf->peer)
+		return session_peer_body(s, at, n);
+	session_relay(s, at, n);
+	return 0;
 }
 
 void
@@ -444,6 +472,8 @@ session_on_response_complete(struct session *s)
 {
 	struct session_end e = { .cancel = 0 };
 
+	if (session_peer_complete(s))
+		return;		/* a peer's error became our cancel */
 	session_flush_body(s);
 	if (s->client != NULL && s->framing == FRAMING_CHUNKED)
 		evbuffer_add(downstream_output(s->client), "0\r\n\r\n", 5);
@@ -518,7 +548,7 @@ session_log_request(struct session *s, const struct session_end *e,
 }
 
 /* Fills the cancel record: the path starts at the origin, ends here. */
-static void
+void
 session_cancel_record(struct session *s, const struct session_end *e,
     struct cancel_record *r, uint64_t now)
 {
@@ -538,7 +568,12 @@ session_cancel_record(struct session *s, const struct session_end *e,
 	r->upstream = s->up_conf ? s->up_conf->name : NULL;
 	r->detail = e->detail;
 	cancel_path_init(&r->path);
-	if (e->origin_hop != NULL)
+	if (e->path_in != NULL) {
+		int i;
+
+		for (i = 0; i < e->path_in->n; i++)
+			cancel_path_add(&r->path, e->path_in->hops[i]);
+	} else if (e->origin_hop != NULL)
 		cancel_path_add(&r->path, e->origin_hop);
 	else if (e->kind == CANCEL_KIND_CLIENT_DISCONNECT ||
 	    e->kind == CANCEL_KIND_CLIENT_CANCEL)
@@ -554,17 +589,17 @@ session_cancel_record(struct session *s, const struct session_end *e,
 
 /*
  * The one teardown. It closes the side that did not start the cancel
- * first (the model's stream when the client left), then tells the client
- * what happened if it is still there, writes the records, and hands the
- * session to the reaper; memory is freed at the end of the loop turn.
+ * first (the model's stream when the client left), then, unless a peer's
+ * note is still due, finishes: tells the client what happened if it is
+ * still there, writes the records, and hands the session to the reaper;
+ * memory is freed at the end of the loop turn.
  */
 void
 session_close(struct session *s, const struct session_end *e)
 {
 	struct cancel_record r;
-	struct client	*c;
 	uint64_t	 t_detect;
-	int		 had_upstream, keep;
+	int		 had_upstream;
 
 	if (s->closed)
 		return;
@@ -579,35 +614,80 @@ session_close(struct session *s, const struct session_end *e)
 		upstream_release(s);
 	else
 		upstream_abort(s);
-
+	s->end = *e;
+	s->end.path_in = NULL;
+	s->t_detect_us = t_detect;
+	s->detect_to_close_us = -1;
+	if (e->cancel && e->direction == CANCEL_DIR_UPSTREAM && had_upstream)
+		s->detect_to_close_us = (int64_t)(clock_mono_us() - t_detect);
+	if (e->cancel && session_peer_defer(s, e))
+		return;		/* the record waits for the peer's note */
 	if (e->cancel) {
 		session_cancel_record(s, e, &r, t_detect);
-		if (e->direction == CANCEL_DIR_UPSTREAM && had_upstream)
-			r.detect_to_close_us = (int64_t)(clock_mono_us() -
-			    t_detect);
+		r.detect_to_close_us = s->detect_to_close_us;
+		session_finish(s, &r);
+	} else
+		session_finish(s, NULL);
+}
+
+/* Whether the cancel started at or above this hop, so that a peer
+ * upstream must be told why its stream was closed. */
+static int
+session_tells_peer(const struct session *s)
+{
+	const struct session_end *e = &s->end;
+
+	if (s->up_conf == NULL || !s->up_conf->peer || s->up_addrlen == 0)
+		return 0;
+	if (e->via == CANCEL_VIA_SSE_ERROR || e->via == CANCEL_VIA_UPSTREAM_STATUS)
+		return 0;
+	if ((e->kind == CANCEL_KIND_UPSTREAM_ERROR ||
+	    e->kind == CANCEL_KIND_UPSTREAM_CLOSED) && e->via != CANCEL_VIA_TIMER)
+		return 0;
+	return 1;
+}
+
+/* Second half of the teardown: the client, the records, the reaper. */
+void
+session_finish(struct session *s, struct cancel_record *r)
+{
+	const struct session_end *e = &s->end;
+	struct client	*c;
+	int		 keep, head_sent;
+
+	s->awaiting_note = 0;
+	/* Before the error answer below marks the head as sent: a complete
+	 * error answer leaves the connection fit for the next request. */
+	head_sent = s->resp_head_sent;
+	if (r != NULL) {
 		if (s->client != NULL) {
 			if (!s->resp_head_sent && s->request_done)
-				downstream_write_cancel_error(s->client, s, &r);
+				downstream_write_cancel_error(s->client, s, r,
+				    e->proxy_status_in);
 			else if (s->resp_head_sent)
-				downstream_write_sse_error(s->client, s, &r);
+				downstream_write_sse_error(s->client, s, r);
 			else
 				s->keep_alive = 0;
 			if (e->direction == CANCEL_DIR_DOWNSTREAM)
-				r.detect_to_close_us = (int64_t)(
-				    clock_mono_us() - t_detect);
+				r->detect_to_close_us = (int64_t)(
+				    clock_mono_us() - s->t_detect_us);
 		}
-		cancel_chain_log(&r);
+		cancel_chain_log(r);
+		if (session_tells_peer(s))
+			upstream_note_send(s, r);
 	}
-	session_log_request(s, e, t_detect);
+	if (!s->is_note)
+		session_log_request(s, e, s->t_detect_us);
 
 	if ((c = s->client) != NULL) {
 		s->client = NULL;
 		keep = s->keep_alive && s->request_done &&
 		    (s->resp_done || (e->cancel && s->resp_head_sent &&
 		    s->is_sse && s->framing == FRAMING_CHUNKED) ||
-		    (e->cancel && !s->resp_head_sent) || e->error);
+		    (e->cancel && !head_sent) || e->error);
 		downstream_session_done(c, keep);
 	}
+	registry_remove(&s->w->registry, s);
 	TAILQ_REMOVE(&s->w->sessions, s, entry);
 	TAILQ_INSERT_TAIL(&s->w->dead_sessions, s, entry);
 	worker_schedule_reap(s->w);

@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
 
 #include <llhttp.h>
 
@@ -34,6 +35,8 @@ struct session_end {
 	enum cancel_direction	 direction;
 	const char		*detail;	/* extra words, may be NULL */
 	const char		*origin_hop;	/* NULL: derived from kind */
+	const struct cancel_path *path_in;	/* from a peer; we append */
+	const char		*proxy_status_in; /* a peer's Proxy-Status */
 };
 
 struct session {
@@ -95,6 +98,25 @@ struct session {
 	uint64_t		 bytes_in;	/* request bytes from the client */
 	uint64_t		 bytes_out;	/* body bytes to the client */
 	uint64_t		 sse_events;
+
+	/* Across hops (DESIGN.md §5). */
+	struct session		*reg_next;	/* worker registry bucket chain */
+	uint8_t			 registered;
+	uint8_t			 from_peer;	/* the client is a cancelproxy */
+	uint8_t			 awaiting_note;	/* closed; record waits */
+	uint8_t			 is_note;	/* this request is a note */
+	uint8_t			 peer_sse;	/* SSE scan state for peers */
+	uint8_t			 peer_cancel;	/* a peer's error was seen */
+	uint8_t			 peer_hold_head;/* a peer's error head held */
+	uint8_t			 peer_nl;	/* newlines in a row (peer SSE) */
+	char			 prev_hop[CANCEL_HOP_MAX];
+	struct sockaddr_storage	 up_addr;	/* where the stream went */
+	socklen_t		 up_addrlen;
+	struct evbuffer		*peer_hold;	/* held SSE event or error body */
+	struct cancel_note	*peer_note;	/* what a peer said, once known */
+	struct session_end	 end;		/* kept while awaiting a note */
+	uint64_t		 t_detect_us;
+	int64_t			 detect_to_close_us;
 };
 
 struct session	*session_new(struct worker *w, struct client *c);
@@ -116,7 +138,14 @@ void		 session_upstream_failed(struct session *s, enum cancel_kind k,
 void		 session_upstream_closed(struct session *s, int rst);
 /* Response parsing results, in order. */
 int		 session_on_response_head(struct session *s);
-void		 session_on_body(struct session *s, const char *at, size_t n);
+/* -1 stops the parser: a peer's cancel arrived in the body. */
+int		 session_on_body(struct session *s, const char *at, size_t n);
+void		 session_relay(struct session *s, const char *at, size_t n);
+void		 session_sse_scan(struct session *s, const char *at, size_t n);
+void		 session_identity(struct session *s);
+void		 session_cancel_record(struct session *s,
+		    const struct session_end *e, struct cancel_record *r,
+		    uint64_t now);
 /* Moves the body bytes of one read to the client, with framing. */
 void		 session_flush_body(struct session *s);
 void		 session_on_response_complete(struct session *s);
@@ -128,6 +157,25 @@ void		 session_client_gone(struct session *s, enum cancel_via via);
 
 /* Re-arms the session timer for the nearest deadline. */
 void		 session_timer_update(struct session *s);
+
+/* Across hops (session_peer.c). */
+void		 session_peer_request(struct session *s);
+int		 session_peer_loop(struct session *s);
+int		 session_peer_defer(struct session *s, const struct session_end *e);
+void		 session_peer_apply_note(struct session *s,
+		    const struct cancel_note *n, int authenticated,
+		    const char *sender_ip);
+void		 session_peer_note_timeout(struct session *s);
+void		 session_peer_forward(struct session *s,
+		    const struct cancel_record *r);
+int		 session_peer_head(struct session *s);
+int		 session_peer_body(struct session *s, const char *at, size_t n);
+int		 session_peer_complete(struct session *s);
+void		 session_note_receive(struct session *s);
+/* Turns a peer's SSE error (already parsed) into our cancel. */
+void		 session_peer_cancel(struct session *s);
+/* Finishes a closed session: records, client, reaper. */
+void		 session_finish(struct session *s, struct cancel_record *r);
 
 /* Cancels a live session from outside (admin, signal). */
 void		 session_cancel(struct session *s, enum cancel_kind kind,

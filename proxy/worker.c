@@ -39,7 +39,8 @@ worker_reap_cb(evutil_socket_t fd, short what, void *arg)
 		TAILQ_REMOVE(&w->dead_clients, c, entry);
 		downstream_free(c);
 	}
-	if (w->draining && TAILQ_EMPTY(&w->sessions)) {
+	if (w->draining && TAILQ_EMPTY(&w->sessions) &&
+	    TAILQ_EMPTY(&w->notes_out)) {
 		while ((c = TAILQ_FIRST(&w->clients)) != NULL)
 			downstream_close(c, CANCEL_VIA_SIGNAL);
 		if (TAILQ_EMPTY(&w->dead_clients))
@@ -208,7 +209,10 @@ worker_init(struct worker *w, int id, struct runtime *rt)
 	TAILQ_INIT(&w->clients);
 	TAILQ_INIT(&w->dead_sessions);
 	TAILQ_INIT(&w->dead_clients);
+	TAILQ_INIT(&w->notes_out);
 	pthread_mutex_init(&w->notify_lock, NULL);
+	pthread_mutex_init(&w->mail_lock, NULL);
+	w->mail_tail = &w->mail_head;
 	if ((w->base = event_base_new()) == NULL)
 		return -1;
 	w->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
@@ -223,8 +227,9 @@ worker_init(struct worker *w, int id, struct runtime *rt)
 	w->reap = event_new(w->base, -1, 0, worker_reap_cb, w);
 	w->notify = event_new(w->base, -1, 0, worker_notify_cb, w);
 	w->accept_retry = evtimer_new(w->base, worker_accept_retry_cb, w);
+	w->mail_ev = event_new(w->base, -1, 0, worker_mail_cb, w);
 	if (w->pool == NULL || w->reap == NULL || w->notify == NULL ||
-	    w->accept_retry == NULL)
+	    w->accept_retry == NULL || w->mail_ev == NULL)
 		return -1;
 	w->nlisteners = rt->conf->nlisten;
 	w->listeners = calloc(w->nlisteners + 1, sizeof(*w->listeners));
@@ -363,6 +368,19 @@ proxy_join(void)
 		}
 		worker_stop_accepting(w);
 		free(w->listeners);
+		upstream_notes_free(w);
+		while (w->mail_head != NULL) {
+			struct worker_mail *m = w->mail_head;
+
+			/* Run it: every mail frees what it carries. */
+			w->mail_head = m->next;
+			m->fn(w, m->arg);
+			free(m);
+		}
+		if (w->mail_ev)
+			event_free(w->mail_ev);
+		registry_free(&w->registry);
+		pthread_mutex_destroy(&w->mail_lock);
 		upstream_pool_free(w->pool);
 		if (w->dns != NULL)
 			evdns_base_free(w->dns, 1);

@@ -66,6 +66,8 @@ upstream_attach(struct session *s, struct upstream_conn *u)
 {
 	u->s = s;
 	s->up = u;
+	memcpy(&s->up_addr, &u->addr, u->addrlen);
+	s->up_addrlen = u->addrlen;
 	bufferevent_setcb(u->bev, upstream_read_cb, NULL, upstream_event_cb, u);
 	bufferevent_enable(u->bev, EV_READ | EV_WRITE);
 }
@@ -152,15 +154,42 @@ upstream_resolve(struct session *s)
 		d->req = req;
 }
 
+SSL *
+upstream_ssl_new(struct runtime *rt, const struct conf_upstream *up)
+{
+	SSL_CTX		*ctx = runtime_upstream_tls(rt, up);
+	SSL		*ssl;
+	const char	*sni;
+	unsigned char	 buf[16];
+
+	if (ctx == NULL || (ssl = SSL_new(ctx)) == NULL)
+		return NULL;
+	sni = up->tls_server_name ? up->tls_server_name : up->host;
+	/* SNI only for names, never for IP literals (RFC 6066 §3). */
+	if (inet_pton(AF_INET, sni, buf) != 1 &&
+	    inet_pton(AF_INET6, sni, buf) != 1)
+		SSL_set_tlsext_host_name(ssl, sni);
+	if (up->tls_verify) {
+		X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+
+		if (X509_VERIFY_PARAM_set1_ip_asc(vp, sni) != 1 &&
+		    SSL_set1_host(ssl, sni) != 1) {
+			SSL_free(ssl);
+			return NULL;
+		}
+		SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+	} else
+		SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
+	return ssl;
+}
+
 static void
 upstream_connect_addr(struct session *s, const struct sockaddr *sa,
     socklen_t len)
 {
 	struct conf_upstream	*up = s->up_conf;
 	struct upstream_conn	*u;
-	SSL_CTX			*ctx;
 	SSL			*ssl = NULL;
-	const char		*sni;
 	int			 one = 1;
 
 	if ((u = calloc(1, sizeof(*u))) == NULL)
@@ -168,28 +197,11 @@ upstream_connect_addr(struct session *s, const struct sockaddr *sa,
 	u->w = s->w;
 	u->fd = -1;
 	upstream_key(up, u->key, sizeof(u->key));
+	memcpy(&u->addr, sa, len);
+	u->addrlen = len;
 	if (up->tls) {
-		ctx = runtime_upstream_tls(s->rt, up);
-		if (ctx == NULL || (ssl = SSL_new(ctx)) == NULL)
+		if ((ssl = upstream_ssl_new(s->rt, up)) == NULL)
 			goto fail;
-		sni = up->tls_server_name ? up->tls_server_name : up->host;
-		/* SNI only for names, never for IP literals (RFC 6066 §3). */
-		{
-			unsigned char buf[16];
-
-			if (inet_pton(AF_INET, sni, buf) != 1 &&
-			    inet_pton(AF_INET6, sni, buf) != 1)
-				SSL_set_tlsext_host_name(ssl, sni);
-		}
-		if (up->tls_verify) {
-			X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
-
-			if (X509_VERIFY_PARAM_set1_ip_asc(vp, sni) != 1 &&
-			    SSL_set1_host(ssl, sni) != 1)
-				goto fail;
-			SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
-		} else
-			SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
 		u->bev = bufferevent_openssl_socket_new(s->w->base, -1, ssl,
 		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
 		if (u->bev == NULL)

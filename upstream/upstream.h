@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
 
 #include <openssl/ssl.h>
 
@@ -14,6 +15,7 @@
 
 struct bufferevent;
 struct session;
+struct cancel_record;
 
 /* One connection to an upstream; owned by a session or by the pool. */
 struct upstream_conn {
@@ -26,6 +28,8 @@ struct upstream_conn {
 	uint8_t			 reused;	/* came from the pool */
 	uint8_t			 connected;
 	uint64_t		 idle_since_us;
+	struct sockaddr_storage	 addr;		/* the peer's address */
+	socklen_t		 addrlen;
 	char			 key[256];	/* pool key: where it goes */
 };
 
@@ -48,6 +52,16 @@ void	 upstream_resume(struct session *s);
 void	 upstream_response_init(struct session *s);
 /* Writes the request head and body to the connection. */
 void	 upstream_send_request(struct session *s);
+
+/* Posts a cancel note about r to the peer the session's stream went to;
+ * fire and forget, bounded by UPSTREAM_NOTE_TIMEOUT_MS. */
+void	 upstream_note_send(struct session *s, const struct cancel_record *r);
+/* Frees notes still on their way (worker shutdown). */
+void	 upstream_notes_free(struct worker *w);
+/* A TLS session for up: SNI, and name or address verification. */
+SSL	*upstream_ssl_new(struct runtime *rt, const struct conf_upstream *up);
+
+#define UPSTREAM_NOTE_TIMEOUT_MS	2000
 
 struct upstream_pool *upstream_pool_new(struct worker *w);
 void	 upstream_pool_free(struct upstream_pool *p);

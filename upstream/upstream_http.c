@@ -18,7 +18,7 @@ upstream_header_replaced(const struct session *s, size_t i)
 {
 	static const char *const ours[] = {
 		"host", "content-length", "expect", "x-request-id",
-		"traceparent", "via",
+		"traceparent", "via", CANCEL_PEER_HEADER,
 	};
 	const struct conf_upstream *up = s->up_conf;
 	size_t		 k;
@@ -55,6 +55,9 @@ upstream_send_request(struct session *s)
 	if (blen > 0 || s->method == HTTP_POST || s->method == HTTP_PUT ||
 	    s->method == HTTP_PATCH)
 		evbuffer_add_printf(out, "Content-Length: %zu\r\n", blen);
+	if (up->peer)
+		evbuffer_add_printf(out, "%s: %s\r\n", CANCEL_PEER_HEADER,
+		    log_hop());
 	evbuffer_add_printf(out, "X-Request-Id: %s\r\n"
 	    "traceparent: 00-%s-%s-%s\r\n", s->request_id, s->trace_id,
 	    s->span_id, s->trace_flags);
@@ -113,8 +116,7 @@ upstream_on_headers_complete(llhttp_t *p)
 static int
 upstream_on_body(llhttp_t *p, const char *at, size_t len)
 {
-	session_on_body(p->data, at, len);
-	return 0;
+	return session_on_body(p->data, at, len) == -1 ? HPE_USER : 0;
 }
 
 static int
@@ -197,6 +199,9 @@ upstream_http_read(struct session *s)
 			if (evbuffer_get_length(in) > 0)
 				s->upstream_keepalive = 0;
 			session_on_response_complete(s);
+			return;
+		} else if (s->peer_cancel) {
+			session_peer_cancel(s);
 			return;
 		} else {
 			upstream_invalid(s, err);

@@ -31,6 +31,13 @@ rig_start(struct rig *r, const char *first_token_ms)
 	cr_assert_gt(r->port, 0);
 }
 
+/* The proxy exits cleanly (and, under valgrind, without leaks). */
+static void
+proxy_stop_clean(struct hproc *proxy)
+{
+	hassert(hproc_stop(proxy, 0) == 0, "the proxy did not exit cleanly");
+}
+
 static void
 leave(struct hconn *c, const char *how)
 {
@@ -116,6 +123,7 @@ cancel_while_waiting_first_byte(const char *how, const char *via)
 	expect_mock_saw_close(&r, hjson_str(rec, "request_id"),
 	    "waiting_first_token");
 	expect_request_canceled(&r, hjson_str(rec, "request_id"));
+	proxy_stop_clean(r.proxy);
 }
 
 Test(cancel_client, waiting_first_byte_fin, .timeout = 60)
@@ -159,6 +167,7 @@ cancel_mid_stream(const char *how, const char *via)
 	cr_assert_geq(hjson_num(rec, "detect_to_close_us", -1), 0);
 	expect_mock_saw_close(&r, hjson_str(rec, "request_id"), "streaming");
 	expect_request_canceled(&r, hjson_str(rec, "request_id"));
+	proxy_stop_clean(r.proxy);
 }
 
 Test(cancel_client, streaming_fin, .timeout = 60)
@@ -198,6 +207,7 @@ cancel_during_request(const char *how, const char *via)
 	/* Nothing reached the model. */
 	hsleep_ms(100);
 	cr_assert_eq(hproc_count(r.mock, "mock_request"), 0);
+	proxy_stop_clean(r.proxy);
 }
 
 Test(cancel_client, request_fin, .timeout = 60)
@@ -245,6 +255,7 @@ cancel_while_connecting(const char *how, const char *via)
 	cr_assert_neq(hnet_wait_closed(ufd, 0), HNET_TIMEOUT);
 	close(ufd);
 	close(lfd);
+	proxy_stop_clean(proxy);
 }
 
 Test(cancel_client, connecting_fin, .timeout = 60)
@@ -286,6 +297,7 @@ cancel_while_paused(const char *how, const char *via)
 	rec = expect_cancel(&r, "streaming", via);
 	cr_assert_gt(hjson_num(rec, "bytes_out", -1), 65536);
 	expect_mock_saw_close(&r, hjson_str(rec, "request_id"), "streaming");
+	proxy_stop_clean(r.proxy);
 }
 
 Test(cancel_client, paused_fin, .timeout = 60)
@@ -322,4 +334,5 @@ Test(cancel_client, idle_keepalive_close_is_not_a_cancel, .timeout = 60)
 	resp = hhttp_exchange("127.0.0.1", r.port, hreq_chat("mock-1", 0, few),
 	    0);
 	hassert(resp != NULL && resp->status == 200, "proxy unhealthy after");
+	proxy_stop_clean(r.proxy);
 }

@@ -46,6 +46,13 @@ raw_start(struct raw *r, const char *timeouts)
 	}
 }
 
+/* The proxy exits cleanly (and, under valgrind, without leaks). */
+static void
+proxy_stop_clean(struct hproc *proxy)
+{
+	hassert(hproc_stop(proxy, 0) == 0, "the proxy did not exit cleanly");
+}
+
 static cJSON *
 cancel_record(struct hproc *proxy, const char *kind)
 {
@@ -126,6 +133,7 @@ Test(cancel_upstream, connect_refused_is_502, .timeout = 60)
 	cr_assert_str_eq(hjson_str(rec, "phase"), "connecting");
 	cr_assert_str_eq(hjson_str(rec, "cancel_path.0"), "upstream:mock");
 	cr_assert_str_eq(hjson_str(rec, "cancel_path.1"), "edge");
+	proxy_stop_clean(proxy);
 }
 
 Test(cancel_upstream, connect_timeout_is_504, .timeout = 60)
@@ -155,6 +163,7 @@ Test(cancel_upstream, connect_timeout_is_504, .timeout = 60)
 	    "the upstream connection was left open");
 	close(ufd);
 	close(lfd);
+	proxy_stop_clean(proxy);
 }
 
 Test(cancel_upstream, first_byte_timeout_before_headers_is_504,
@@ -172,6 +181,7 @@ Test(cancel_upstream, first_byte_timeout_before_headers_is_504,
 	cr_assert_geq(hjson_num(rec, "elapsed_ms", 0), 300);
 	cr_assert_neq(hnet_wait_closed(r.fd, 0), HNET_TIMEOUT,
 	    "the upstream stream was left open");
+	proxy_stop_clean(r.proxy);
 }
 
 /* Response headers alone do not stop the first-byte timer. */
@@ -187,6 +197,7 @@ Test(cancel_upstream, first_byte_timeout_after_headers_is_sse_error,
 	rec = cancel_record(r.proxy, "first_byte_timeout");
 	cr_assert_str_eq(hjson_str(rec, "phase"), "waiting_first_byte");
 	cr_assert_neq(hnet_wait_closed(r.fd, 0), HNET_TIMEOUT);
+	proxy_stop_clean(r.proxy);
 }
 
 Test(cancel_upstream, idle_timeout_mid_stream, .timeout = 60)
@@ -201,6 +212,7 @@ Test(cancel_upstream, idle_timeout_mid_stream, .timeout = 60)
 	cr_assert_str_eq(hjson_str(rec, "phase"), "streaming");
 	cr_assert_eq(hjson_num(rec, "sse_events", 0), 2);
 	cr_assert_neq(hnet_wait_closed(r.fd, 0), HNET_TIMEOUT);
+	proxy_stop_clean(r.proxy);
 }
 
 /* Bytes that keep coming reset the idle timer; the total cap still ends
@@ -224,6 +236,7 @@ Test(cancel_upstream, total_timeout_with_bytes_flowing, .timeout = 60)
 	rec = cancel_record(r.proxy, "total_timeout");
 	cr_assert_geq(hjson_num(rec, "elapsed_ms", 0), 600);
 	cr_assert_geq(hjson_num(rec, "sse_events", 0), 4);
+	proxy_stop_clean(r.proxy);
 }
 
 Test(cancel_upstream, closed_before_headers_is_502, .timeout = 60)
@@ -238,6 +251,7 @@ Test(cancel_upstream, closed_before_headers_is_502, .timeout = 60)
 	rec = cancel_record(r.proxy, "upstream_closed");
 	cr_assert_str_eq(hjson_str(rec, "detected_via"), "eof");
 	cr_assert_str_eq(hjson_str(rec, "cancel_path.0"), "upstream:mock");
+	proxy_stop_clean(r.proxy);
 }
 
 Test(cancel_upstream, reset_before_headers_is_502, .timeout = 60)
@@ -251,6 +265,7 @@ Test(cancel_upstream, reset_before_headers_is_502, .timeout = 60)
 	    "connection_terminated");
 	rec = cancel_record(r.proxy, "upstream_closed");
 	cr_assert_str_eq(hjson_str(rec, "detected_via"), "rst");
+	proxy_stop_clean(r.proxy);
 }
 
 Test(cancel_upstream, closed_mid_stream_is_sse_error, .timeout = 60)
@@ -267,6 +282,7 @@ Test(cancel_upstream, closed_mid_stream_is_sse_error, .timeout = 60)
 	cr_assert_str_eq(hjson_str(rec, "phase"), "streaming");
 	cr_assert_str_eq(hjson_str(rec, "detected_via"), "eof");
 	cr_assert_str_eq(hjson_str(rec, "cancel_path.1"), "edge");
+	proxy_stop_clean(r.proxy);
 }
 
 Test(cancel_upstream, reset_mid_stream_is_sse_error, .timeout = 60)
@@ -281,6 +297,7 @@ Test(cancel_upstream, reset_mid_stream_is_sse_error, .timeout = 60)
 	expect_sse_error(r.c, "upstream_closed", "upstream:mock");
 	rec = cancel_record(r.proxy, "upstream_closed");
 	cr_assert_str_eq(hjson_str(rec, "detected_via"), "rst");
+	proxy_stop_clean(r.proxy);
 }
 
 /* An event cut in half still leaves the client a parseable error. */
@@ -294,6 +311,7 @@ Test(cancel_upstream, closed_mid_event_terminates_the_partial_event,
 	hsleep_ms(50);
 	hnet_close_fin(r.fd);
 	expect_sse_error(r.c, "upstream_closed", "upstream:mock");
+	proxy_stop_clean(r.proxy);
 }
 
 Test(cancel_upstream, garbage_response_is_502, .timeout = 60)
@@ -307,6 +325,7 @@ Test(cancel_upstream, garbage_response_is_502, .timeout = 60)
 	    "destination_unavailable");
 	rec = cancel_record(r.proxy, "upstream_error");
 	cr_assert_str_eq(hjson_str(rec, "detected_via"), "upstream_status");
+	proxy_stop_clean(r.proxy);
 }
 
 /* A broken chunk after headers: mid-stream error, connection closed. */
@@ -319,6 +338,7 @@ Test(cancel_upstream, broken_chunk_mid_stream, .timeout = 60)
 	expect_sse_error(r.c, "upstream_closed", "upstream:mock");
 	hassert(hproc_wait_match(r.proxy, 0, "event", "cancel",
 	    "origin.kind", "upstream_closed", NULL) != NULL, "no record");
+	proxy_stop_clean(r.proxy);
 }
 
 /* An upstream error status is the model's answer, not a cancel. */
@@ -341,6 +361,7 @@ Test(cancel_upstream, upstream_500_is_passed_through, .timeout = 60)
 	cr_assert_str_eq(hjson_str(rec, "outcome"), "completed");
 	cr_assert_eq(hjson_num(rec, "status", 0), 500);
 	cr_assert_eq(hproc_count(r.proxy, "cancel"), 0);
+	proxy_stop_clean(r.proxy);
 }
 
 /* Through the real mock: its own fault injection mid-stream. */
@@ -362,4 +383,5 @@ Test(cancel_upstream, mock_close_after_tokens, .timeout = 60)
 	hassert(hproc_wait_match(proxy, 0, "event", "cancel",
 	    "origin.kind", "upstream_closed", "sse_events", "3", NULL) != NULL,
 	    "no cancel record with 3 events relayed");
+	proxy_stop_clean(proxy);
 }
