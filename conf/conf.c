@@ -1187,7 +1187,7 @@ conf_load_limits(struct conf_load *l, const cJSON *root)
 	    &lim->max_header_bytes) == -1 ||
 	    conf_json_int(ctx, obj, "max_body_bytes", 0, 1099511627776LL,
 	    &lim->max_body_bytes) == -1 ||
-	    conf_json_int(ctx, obj, "header_timeout_ms", 0, CONF_MS_MAX,
+	    conf_json_int(ctx, obj, "header_timeout_ms", 1, CONF_MS_MAX,
 	    &lim->header_timeout_ms) == -1)
 		return -1;
 	conf_path_pop(ctx, mark);

@@ -138,6 +138,7 @@ struct conf		*conf_ref(struct conf *c);
 /* Drops a reference; the last one frees the config. */
 void			 conf_unref(struct conf *c);
 
+/* The upstream called name, or NULL. */
 struct conf_upstream	*conf_upstream_find(const struct conf *c,
 			    const char *name);
 /* First route whose prefix matches path and, if it lists models, whose
@@ -145,9 +146,11 @@ struct conf_upstream	*conf_upstream_find(const struct conf *c,
 const struct conf_route	*conf_route_find(const struct conf *c,
 			    const char *path, size_t pathlen,
 			    const char *model);
-/* Glob match with '*', '?' and '[...]' (fnmatch semantics, no flags). */
+/* Glob match with '*', '?' and '[...]' (fnmatch semantics, no flags);
+ * returns 1 on a match, 0 otherwise. */
 int			 conf_glob_match(const char *pattern, const char *s);
-/* Parses "1.2.3.4:80", "[::1]:80", "*:80" (any IPv4), port 0 allowed. */
+/* Parses "1.2.3.4:80", "[::1]:80", "*:80" (any IPv4), "localhost:80"
+ * (127.0.0.1), port 0 allowed; returns 0 or -1. */
 int			 conf_parse_address(const char *s,
 			    struct sockaddr_storage *ss, socklen_t *len);
 

@@ -746,7 +746,7 @@ conf_json_read(struct conf_ctx *ctx, cJSON **rootp)
 	struct conf_scan	 sc;
 	char			*orig = NULL, *text = NULL;
 	const char		*end = NULL;
-	size_t			 len;
+	size_t			 len = 0;
 	cJSON			*root = NULL;
 
 	*rootp = NULL;

@@ -180,6 +180,29 @@ proxy_bind(const struct sockaddr *sa, socklen_t len)
 	return fd;
 }
 
+/* Whether another socket already listens on sa (we would share it
+ * silently through SO_REUSEPORT). */
+static int
+proxy_port_taken(const struct sockaddr *sa, socklen_t len)
+{
+	int	 fd, one = 1, taken = 0;
+
+	if ((sa->sa_family == AF_INET &&
+	    ((const struct sockaddr_in *)sa)->sin_port == 0) ||
+	    (sa->sa_family == AF_INET6 &&
+	    ((const struct sockaddr_in6 *)sa)->sin6_port == 0))
+		return 0;
+	if ((fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return 0;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (sa->sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, sa, len) == -1 && errno == EADDRINUSE)
+		taken = 1;
+	close(fd);
+	return taken;
+}
+
 static void
 proxy_addr_string(const struct sockaddr *sa, char *buf, size_t len)
 {
@@ -263,6 +286,11 @@ proxy_start(struct runtime *rt, int nworkers)
 		socklen_t len = conf->listen[i].addrlen;
 
 		memcpy(&ss, &conf->listen[i].addr, len);
+		if (proxy_port_taken((struct sockaddr *)&ss, len))
+			log_msg(LOG_LEVEL_WARN, "listen_shared", "%s is already "
+			    "in use by another process; sharing it through "
+			    "SO_REUSEPORT (intended during an upgrade, a mistake "
+			    "otherwise)", conf->listen[i].address);
 		for (k = 0; k < nworkers; k++) {
 			w = &proxy_global.workers[k];
 			if ((fd = proxy_bind((struct sockaddr *)&ss, len)) == -1) {

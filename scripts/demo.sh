@@ -5,7 +5,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
-./scripts/build.sh >/dev/null
+./scripts/build.sh >"${TMPDIR:-/tmp}/cancelproxy-build.log" 2>&1 ||
+	{ cat "${TMPDIR:-/tmp}/cancelproxy-build.log"; exit 1; }
 B=${BUILD_DIR:-build}
 T=$(mktemp -d)
 trap 'kill $MOCK $PROXY 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$T"' EXIT INT TERM
@@ -22,11 +23,11 @@ for i in $(seq 50); do
 	sleep 0.1
 done
 
-echo "== a client asks for 100 tokens and hangs up after 1 second"
+echo "== a client asks for 100 tokens (one per 100 ms) and hangs up after 1 second:"
 curl -sN --max-time 1 http://127.0.0.1:18080/v1/chat/completions \
 	-H 'Content-Type: application/json' \
 	-d '{"model":"mock-1","stream":true,"messages":[{"role":"user","content":"hi"}]}' \
-	| head -c 600 || true
+	| sed -un 's/.*"content":"\([^"]*\)".*/\1/p' | tr -d '\n' || true
 echo
 sleep 0.3
 echo

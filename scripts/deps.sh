@@ -5,9 +5,13 @@ set -eu
 
 PKGS="build-essential cmake pkg-config libevent-dev libssl-dev libcjson-dev
 libcriterion-dev node-llhttp curl ca-certificates openssl python3 valgrind"
-if [ "${1:-}" = "--bench" ]; then
-	PKGS="$PKGS nginx-light haproxy wrk"
-fi
+for opt in "$@"; do
+	case "$opt" in
+	--bench) PKGS="$PKGS nginx-light haproxy wrk" ;;
+	# Node for the OpenAI SDK tests, unless a node is already on PATH.
+	--sdk) command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs npm" ;;
+	esac
+done
 
 missing=""
 for p in $PKGS; do

@@ -3,7 +3,11 @@
 # integration) with ctest. BUILD_DIR and cmake arguments as in build.sh.
 set -eu
 cd "$(dirname "$0")/.."
-./scripts/deps.sh
+./scripts/deps.sh --sdk
+# The official OpenAI SDK for the real-client tests (npm registry).
+if [ ! -d tests/sdk/node_modules/openai ]; then
+	(cd tests/sdk && npm ci --no-audit --no-fund --loglevel=error)
+fi
 ./scripts/build.sh "$@"
 cd "${BUILD_DIR:-build}"
 ctest --output-on-failure -j2 --timeout 900

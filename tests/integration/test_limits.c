@@ -116,6 +116,16 @@ check_refused_record(struct hproc *p, int status)
 	    *hjson_str(rec, "request_id") != '\0', "%s", hjson_print(rec));
 }
 
+/* Stops the proxy with SIGTERM; it must exit 0 (under CP_VALGRIND=1 that
+ * also means no memory errors or definite leaks). */
+static void
+stop_clean(struct hproc *p)
+{
+	int	 st = hproc_stop(p, 0);
+
+	hassert(st == 0, "the proxy exited with status %d", st);
+}
+
 /* ---- max_header_bytes ---- */
 
 Test(limits, header_too_large_is_431)
@@ -166,6 +176,7 @@ Test(limits, header_too_large_is_431)
 	hsleep_ms(50);
 	hassert(hproc_count(m, "mock_request") == 1, "the mock got %d",
 	    hproc_count(m, "mock_request"));
+	stop_clean(p);
 }
 
 /* ---- max_body_bytes ---- */
@@ -310,6 +321,7 @@ Test(limits, header_timeout_is_408)
 	hassert(hproc_count(m, "mock_request") == 0,
 	    "an incomplete request reached the mock");
 	check_still_serving(p);
+	stop_clean(p);
 }
 
 Test(limits, header_trickle_does_not_extend_the_deadline)
@@ -422,4 +434,5 @@ Test(limits, max_connections_is_503_and_the_proxy_serves_on)
 		hsleep_ms(50);
 	}
 	hassert(hjson_str(hresp_json(r), "path") != NULL);
+	stop_clean(p);
 }

@@ -130,6 +130,16 @@ drain_socket(int fd)
 		;
 }
 
+/* Stops the proxy with SIGTERM; it must exit 0 (under CP_VALGRIND=1 that
+ * also means no memory errors or definite leaks). */
+static void
+stop_clean(struct hproc *p)
+{
+	int	 st = hproc_stop(p, 0);
+
+	hassert(st == 0, "the proxy exited with status %d", st);
+}
+
 /* ---- the TLS listener ---- */
 
 Test(tls, listener_with_a_cert_made_now)
@@ -197,6 +207,7 @@ Test(tls, listener_with_a_cert_made_now)
 	/* The plain listener next to it still works. */
 	r = get(p, hreq_build("GET", "/v1/models", NULL, NULL));
 	hassert(r->status == 200);
+	stop_clean(p);
 }
 
 /* A TLS 1.2 client (no 1.3) gets through: "TLS 1.2+" includes 1.2. */
@@ -289,6 +300,7 @@ Test(tls, https_upstream_verified_with_ca_file)
 	hassert(r->status == 200 && r->chunked, "status %d", r->status);
 	hassert(strstr(r->body, "data: [DONE]\n\n") != NULL, "%s", r->body);
 	hassert(hproc_count(p2, "cancel") == 0);
+	stop_clean(p2);
 }
 
 Test(tls, upstream_cert_for_another_name_is_502)
@@ -313,6 +325,7 @@ Test(tls, upstream_cert_for_another_name_is_502)
 	r = get(p, hreq_chat("mock-1", 0, NULL));
 	hassert(r->status == 200, "verify false: %d %s", r->status, r->body);
 	hassert(hjson_num(hresp_json(r), "usage.completion_tokens", 0) == 5);
+	stop_clean(p);
 }
 
 Test(tls, upstream_cert_from_an_unknown_ca_is_502)
@@ -465,6 +478,7 @@ tls_client_leaves_mid_stream(enum leave how)
 	hassert(hjson_num(ms, "tokens_sent", 0) >= 3 &&
 	    hjson_num(ms, "tokens_sent", 0) < 50, "%s", hjson_print(ms));
 	hassert(hproc_count(p, "cancel") == 1);
+	stop_clean(p);
 }
 
 Test(tls, client_fin_mid_stream)

@@ -460,7 +460,7 @@ Test(conf, explicit_values)
 	    "'cluster': {'redis': {'address': 'redis.local:6380', "
 	    "'password': 'pw-redis', 'channel': 'c1'}}, "
 	    "'limits': {'max_connections': 1, 'max_header_bytes': 1024, "
-	    "'max_body_bytes': 0, 'header_timeout_ms': 0}, "
+	    "'max_body_bytes': 0, 'header_timeout_ms': 1}, "
 	    "'shutdown': {'drain_ms': 0}, "
 	    "'log': {'path': '/var/log/cp.log', 'level': 'debug'}"));
 	cr_assert_eq(c->workers, 3);
@@ -475,7 +475,7 @@ Test(conf, explicit_values)
 	cr_assert_eq(c->limits.max_connections, 1);
 	cr_assert_eq(c->limits.max_header_bytes, 1024);
 	cr_assert_eq(c->limits.max_body_bytes, 0);
-	cr_assert_eq(c->limits.header_timeout_ms, 0);
+	cr_assert_eq(c->limits.header_timeout_ms, 1);
 	cr_assert_eq(c->shutdown_drain_ms, 0);
 	cr_assert_str_eq(c->log_path, "/var/log/cp.log");
 	cr_assert_str_eq(c->log_level, "debug");
@@ -841,8 +841,8 @@ Test(conf, bad_values)
 	    "limits.max_header_bytes: must be <= 16777216");
 	expect_q(WITH("'limits': {'max_body_bytes': -5}"),
 	    "limits.max_body_bytes: must be >= 0");
-	expect_q(WITH("'limits': {'header_timeout_ms': -1}"),
-	    "limits.header_timeout_ms: must be >= 0");
+	expect_q(WITH("'limits': {'header_timeout_ms': 0}"),
+	    "limits.header_timeout_ms: must be >= 1");
 	expect_q(WITH("'peers': {'note_wait_ms': 60001}"),
 	    "peers.note_wait_ms: must be <= 60000");
 	expect_q(WITH("'peers': {'secret': ''}"),
