@@ -97,7 +97,9 @@ trap cleanup EXIT
 trap 'say "interrupted"; exit 130' INT TERM
 
 # The whole run is bounded: past MAX_SECONDS the watchdog ends it.
-( sleep "$MAX_SECONDS"; echo "[bench] watchdog: $MAX_SECONDS s reached, stopping" >&2; kill -TERM $$ ) &
+( sleep "$MAX_SECONDS" </dev/null >/dev/null 2>&1 & sl=$!
+  trap 'kill $sl 2>/dev/null; exit 0' TERM
+  wait $sl && { echo "[bench] watchdog: $MAX_SECONDS s reached, stopping" >&2; kill -TERM $$; } ) &
 WATCHDOG=$!
 
 # ---- (a) install --------------------------------------------------------
@@ -186,7 +188,7 @@ for try in $(seq 1 50); do
 done
 [ -n "$BASE" ] || fail "no free ports"
 
-declare -A MOCK_PORT MOCK_PID PORT PIDS_OF LOG
+declare -A MOCK_PORT MOCK_PID PORT PIDS_OF LOG MAIN_PID
 i=0
 for t in $TARGETS; do
 	MOCK_PORT[$t]=$(( BASE + i ))
@@ -197,10 +199,10 @@ PORT[direct]=${MOCK_PORT[direct]:-0}
 
 start_mock() {	# target
 	local t=$1 log="$T/mock-$1.log"
-	: > "$log"
+	touch "$log"
 	"${CPU_SIDE[@]}" "$BUILD/cancelproxy-mock" --listen "127.0.0.1:${MOCK_PORT[$t]}" \
 	    --first-token-ms 50 --interval-ms "$INTERVAL_MS" --tokens 20 \
-	    --hop "mock-$t" --log "$log" 2>>"$T/mock-$t.err" &
+	    --hop "mock-$t" --log "$log" >>"$T/mock-$t.err" 2>&1 &
 	MOCK_PID[$t]=$!
 	PIDS+=("$!")
 	LOG[$t]=$log
@@ -227,9 +229,10 @@ start_cancelproxy() {
 }
 EOF
 	"${CPU_PROXY[@]}" "$BUILD/cancelproxy" -c "$T/cancelproxy/cancelproxy.json" \
-	    2>"$T/cancelproxy/stderr.log" &
+	    >>"$T/cancelproxy/stderr.log" 2>&1 &
 	PIDS+=("$!")
 	PIDS_OF[cancelproxy]=$!
+	MAIN_PID[cancelproxy]=$!
 	wait_port "${PORT[cancelproxy]}" "$!" cancelproxy
 }
 
@@ -271,9 +274,10 @@ http {
 }
 EOF
 	"${CPU_PROXY[@]}" "$NGINX" -p "$d/" -e "$d/error.log" -c "$d/nginx.conf" \
-	    2>"$d/stderr.log" &
+	    >>"$d/stderr.log" 2>&1 &
 	PIDS+=("$!")
 	NGINX_MASTER=$!
+	MAIN_PID[nginx]=$!
 	wait_port "${PORT[nginx]}" "$!" nginx
 	# RSS and CPU are the workers'; the master only supervises.
 	local kids
@@ -310,21 +314,46 @@ backend be
 EOF
 	"$HAPROXY" -c -f "$d/haproxy.cfg" >"$d/check.log" 2>&1 ||
 	    { cat "$d/check.log" >&2; fail "haproxy config"; }
-	"${CPU_PROXY[@]}" "$HAPROXY" -db -f "$d/haproxy.cfg" >"$d/access.log" 2>"$d/stderr.log" &
+	"${CPU_PROXY[@]}" "$HAPROXY" -db -f "$d/haproxy.cfg" >>"$d/access.log" 2>>"$d/stderr.log" &
 	PIDS+=("$!")
 	PIDS_OF[haproxy]=$!
+	MAIN_PID[haproxy]=$!
 	wait_port "${PORT[haproxy]}" "$!" haproxy
 }
 
-for t in $TARGETS; do
-	start_mock "$t"
-	case $t in
-	direct) PIDS_OF[direct]=${MOCK_PID[direct]} ;;
+start_target() {	# target: its mock, then the proxy in front of it
+	start_mock "$1"
+	case $1 in
+	direct) PIDS_OF[direct]=${MOCK_PID[direct]}; MAIN_PID[direct]= ;;
 	cancelproxy) start_cancelproxy ;;
 	nginx) start_nginx ;;
 	haproxy) start_haproxy ;;
-	*) fail "unknown target $t" ;;
+	*) fail "unknown target $1" ;;
 	esac
+}
+
+# Stops a target's proxy and mock (only these processes, by their ids).
+stop_target() {
+	local p keep=()
+	for p in ${MAIN_PID[$1]} ${MOCK_PID[$1]}; do
+		kill -TERM "$p" 2>/dev/null
+	done
+	for p in ${MAIN_PID[$1]} ${MOCK_PID[$1]}; do
+		for _ in $(seq 1 40); do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	for p in "${PIDS[@]}"; do
+		[ "$p" = "${MAIN_PID[$1]}" ] || [ "$p" = "${MOCK_PID[$1]}" ] || keep+=("$p")
+	done
+	PIDS=("${keep[@]}")
+}
+
+for t in $TARGETS; do
+	start_target "$t"
 done
 
 RESULTS=$T/results.txt
@@ -364,11 +393,21 @@ run_one() {	# target scenario rep n loadgen-args...
 		return
 	fi
 	echo "$line rep=$rep" >> "$RESULTS"
+	local open
+	open=$(echo "$line" | sed -n 's/.* open=\([0-9]*\).*/\1/p')
 	printf '  %-12s %-8s %s\n' "$t" "$s" "$(echo "$line" | tr ' ' '\n' |
 	    grep -E '^(ready|open|p50_us|p99_us|max_us|kib_per_stream)=' | tr '\n' ' ')" >&2
 	if ! alive "$t"; then
 		say "  $t: PROCESS DIED during $s"
 		echo "DIED target=$t scenario=$s rep=$rep" >> "$RESULTS"
+		stop_target "$t"
+		start_target "$t"
+	elif [ "${open:-0}" -gt 0 ]; then
+		# Streams the target left open would linger for the rest of
+		# the run: start it (and its mock) afresh.
+		say "  $t left $open upstream streams open; restarting it and its mock"
+		stop_target "$t"
+		start_target "$t"
 	fi
 }
 
@@ -403,7 +442,9 @@ CP_D2C=""
 if [ -f "$T/cancelproxy/cancelproxy.log" ]; then
 	CP_D2C=$(grep '"event":"cancel"' "$T/cancelproxy/cancelproxy.log" |
 	    sed -n 's/.*"detect_to_close_us":\([0-9-]*\).*/\1/p' | sort -n |
-	    awk '{v[NR]=$1} END {if (NR) printf "%d cancel records, detect_to_close_us p50 %d, p99 %d, max %d", NR, v[int(NR*0.5+0.5)>0?int(NR*0.5+0.5):1], v[int(NR*0.99+0.5)>0?int(NR*0.99+0.5):1], v[NR]}')
+	    awk 'function at(p,  i) { i = int(NR * p + 0.5); if (i < 1) i = 1; return v[i] }
+	        { v[NR] = $1 }
+	        END { if (NR) printf "%d cancel records, detect_to_close_us p50 %d, p99 %d, max %d", NR, at(0.5), at(0.99), v[NR] }')
 fi
 WARNS=""
 for t in $TARGETS; do

@@ -28,7 +28,7 @@ static int
 downstream_header_bytes(struct client *c, struct session *s, size_t n)
 {
 	s->header_bytes += n;
-	if ((int64_t)s->header_bytes > c->rt->conf->limits.max_header_bytes)
+	if ((int64_t)s->header_bytes > s->rt->conf->limits.max_header_bytes)
 		return downstream_refuse(c, 431, "header_too_large",
 		    "request header section exceeds max_header_bytes");
 	return 0;
@@ -97,7 +97,7 @@ downstream_on_headers_complete(llhttp_t *p)
 {
 	struct client	*c = p->data;
 	struct session	*s = c->session;
-	const struct conf *conf = c->rt->conf;
+	const struct conf *conf = s->rt->conf;
 	const char	*v;
 	size_t		 vlen;
 
@@ -144,7 +144,7 @@ downstream_on_body(llhttp_t *p, const char *at, size_t len)
 	struct session	*s = c->session;
 
 	if ((int64_t)(evbuffer_get_length(s->body) + len) >
-	    c->rt->conf->limits.max_body_bytes) {
+	    s->rt->conf->limits.max_body_bytes) {
 		downstream_refuse(c, 413, "body_too_large",
 		    "request body exceeds max_body_bytes");
 		return HPE_USER;

@@ -27,20 +27,46 @@ static const char usage_text[] =
 "  -V, --version       print the version\n"
 "\n"
 "Signals: SIGTERM/SIGINT drain live streams for shutdown.drain_ms, then\n"
-"cancel the rest (a second signal cancels at once); SIGUSR1 reopens the log.\n"
+"cancel the rest (a second signal cancels at once); SIGHUP reloads the\n"
+"config (live streams finish on the old one; a broken file is refused and\n"
+"logged); SIGUSR1 reopens the log.\n"
 "Logs are JSON lines (one record per line) to log.path, default stdout.\n";
 
 static struct event_base *main_base;
 static struct conf	*main_conf;
 static int		 main_signals;
 static struct event	*main_drain_timer;
+static struct event	*main_force_timer;
+static const char	*main_file;
+static struct runtime	*main_rt;		/* the newest config */
+
+#define MAIN_FLUSH_MS	2000	/* after the cancels, for last bytes to go */
+
+static void
+main_force_stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	log_msg(LOG_LEVEL_WARN, "shutdown", "clients did not take their last "
+	    "bytes within %d ms; closing them", MAIN_FLUSH_MS);
+	proxy_stop();
+}
+
+/* Cancels what is left, then gives the cancels a moment to be written. */
+static void
+main_cancel_rest(void)
+{
+	struct timeval	 tv = { MAIN_FLUSH_MS / 1000,
+			    (MAIN_FLUSH_MS % 1000) * 1000 };
+
+	proxy_cancel_all();
+	evtimer_add(main_force_timer, &tv);
+}
 
 static void
 main_drain_expired_cb(evutil_socket_t fd, short what, void *arg)
 {
 	log_msg(LOG_LEVEL_INFO, "shutdown",
 	    "drain time is up; canceling the streams that are left");
-	proxy_cancel_all();
+	main_cancel_rest();
 }
 
 static void
@@ -57,8 +83,11 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	if (sig == SIGHUP) {
-		log_msg(LOG_LEVEL_WARN, "reload",
-		    "SIGHUP: config reload is not available in this build");
+		if (main_signals == 0 &&
+		    proxy_reload(main_file, &main_rt) == 0) {
+			conf_unref(main_conf);
+			main_conf = conf_ref(main_rt->conf);
+		}
 		return;
 	}
 	if (++main_signals == 1) {
@@ -72,7 +101,8 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 	} else {
 		log_msg(LOG_LEVEL_INFO, "shutdown",
 		    "second signal: canceling live streams now");
-		proxy_cancel_all();
+		evtimer_del(main_drain_timer);
+		main_cancel_rest();
 	}
 }
 
@@ -130,6 +160,7 @@ main(int argc, char *argv[])
 		fprintf(stderr, "cancelproxy: %s\n", err);
 		return 1;
 	}
+	main_file = file;
 	if ((rt = runtime_new(main_conf, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "cancelproxy: %s\n", err);
 		conf_unref(main_conf);
@@ -153,6 +184,7 @@ main(int argc, char *argv[])
 
 	if ((main_base = event_base_new()) == NULL)
 		return 1;
+	main_rt = rt;
 	if (proxy_start(rt, main_conf->workers) == -1) {
 		proxy_stop();
 		proxy_join();
@@ -166,6 +198,7 @@ main(int argc, char *argv[])
 		evsignal_add(sev[i], NULL);
 	}
 	main_drain_timer = evtimer_new(main_base, main_drain_expired_cb, NULL);
+	main_force_timer = evtimer_new(main_base, main_force_stop_cb, NULL);
 	tick = event_new(main_base, -1, EV_PERSIST, main_tick_cb, NULL);
 	evtimer_add(tick, &tick_tv);
 	event_base_dispatch(main_base);
@@ -177,8 +210,9 @@ main(int argc, char *argv[])
 		event_free(sev[i]);
 	event_free(tick);
 	event_free(main_drain_timer);
+	event_free(main_force_timer);
 	event_base_free(main_base);
-	runtime_unref(rt);
+	runtime_unref(main_rt);
 	conf_unref(main_conf);
 	log_close();
 	libevent_global_shutdown();

@@ -113,6 +113,14 @@ void	 worker_mail_cb(int fd, short what, void *arg);
 /* Schedules the end-of-turn reaper on w. */
 void	 worker_schedule_reap(struct worker *w);
 
+int	 proxy_bind_listener(const struct conf *conf, size_t i, int nworkers,
+	    int *fds);
+void	 worker_apply_reload(struct worker *w, struct runtime *rt,
+	    const int *keep, const int *fds);
+/* Loads FILE again and hands the result to every worker (SIGHUP); a
+ * broken config is refused and logged, and the old one stays. */
+int	 proxy_reload(const char *file, struct runtime **current);
+
 /* Starts the workers for rt; the listeners are bound before threads start. */
 int	 proxy_start(struct runtime *rt, int nworkers);
 /* Asks every worker to stop accepting and drain; then to stop. */

@@ -34,7 +34,7 @@ session_new(struct worker *w, struct client *c)
 	s->w = w;
 	s->client = c;
 	memcpy(s->client_addr, c->addr, sizeof(s->client_addr));
-	s->rt = runtime_ref(c->rt);
+	s->rt = runtime_ref(w->rt);	/* new requests use the newest config */
 	s->phase = PHASE_REQUEST;
 	s->t_start_us = clock_mono_us();
 	headers_init(&s->req_headers);

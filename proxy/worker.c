@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -41,12 +43,20 @@ worker_reap_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (w->draining && TAILQ_EMPTY(&w->sessions) &&
 	    TAILQ_EMPTY(&w->notes_out)) {
-		while ((c = TAILQ_FIRST(&w->clients)) != NULL)
-			downstream_close(c, CANCEL_VIA_SIGNAL);
-		if (TAILQ_EMPTY(&w->dead_clients))
-			event_base_loopbreak(w->base);
-		else
+		struct client *cn;
+
+		/* Idle connections go now; answers still being written are
+		 * flushed first (each closes itself when its output is out). */
+		for (c = TAILQ_FIRST(&w->clients); c != NULL; c = cn) {
+			cn = TAILQ_NEXT(c, entry);
+			if (!c->close_after || evbuffer_get_length(
+			    bufferevent_get_output(c->bev)) == 0)
+				downstream_close(c, CANCEL_VIA_SIGNAL);
+		}
+		if (!TAILQ_EMPTY(&w->dead_clients))
 			event_active(w->reap, 0, 0);
+		else if (TAILQ_EMPTY(&w->clients))
+			event_base_loopbreak(w->base);
 	}
 }
 
@@ -143,6 +153,14 @@ worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 			session_cancel(s, CANCEL_KIND_SHUTDOWN,
 			    CANCEL_VIA_SIGNAL);
 		}
+	}
+	if (stop) {
+		/* Out of time: whatever is still being written is cut. */
+		while ((c = TAILQ_FIRST(&w->clients)) != NULL)
+			downstream_close(c, CANCEL_VIA_SIGNAL);
+		upstream_notes_free(w);
+		event_base_loopbreak(w->base);
+		return;
 	}
 	worker_schedule_reap(w);
 }
@@ -259,15 +277,73 @@ worker_init(struct worker *w, int id, struct runtime *rt)
 	return w->listeners == NULL ? -1 : 0;
 }
 
+/* Wraps fd as listener i of worker w. */
+static int
+worker_listen(struct worker *w, size_t i, int fd)
+{
+	w->listeners[i] = evconnlistener_new(w->base, worker_accept_cb, w,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	if (w->listeners[i] == NULL) {
+		close(fd);
+		return -1;
+	}
+	evconnlistener_set_error_cb(w->listeners[i], worker_accept_error_cb);
+	return 0;
+}
+
+/*
+ * Binds listener i of conf once per worker: the first bind turns port 0
+ * into a real port, the others share it through SO_REUSEPORT. Writes the
+ * "listening" record. fds gets nworkers descriptors.
+ */
+int
+proxy_bind_listener(const struct conf *conf, size_t i, int nworkers, int *fds)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = conf->listen[i].addrlen;
+	struct jsonw		 jw;
+	char			 addr[80], stack[512];
+	int			 k;
+
+	memcpy(&ss, &conf->listen[i].addr, len);
+	if (proxy_port_taken((struct sockaddr *)&ss, len))
+		log_msg(LOG_LEVEL_WARN, "listen_shared", "%s is already in use "
+		    "by another process; sharing it through SO_REUSEPORT "
+		    "(intended during an upgrade, a mistake otherwise)",
+		    conf->listen[i].address);
+	for (k = 0; k < nworkers; k++) {
+		if ((fds[k] = proxy_bind((struct sockaddr *)&ss, len)) == -1) {
+			log_msg(LOG_LEVEL_ERROR, "listen", "%s: listen[%zu]."
+			    "address: cannot listen on %s: %s", conf->path, i,
+			    conf->listen[i].address, strerror(errno));
+			while (k-- > 0)
+				close(fds[k]);
+			return -1;
+		}
+		if (k == 0)
+			getsockname(fds[0], (struct sockaddr *)&ss, &len);
+	}
+	proxy_addr_string((struct sockaddr *)&ss, addr, sizeof(addr));
+	jsonw_init(&jw, stack, sizeof(stack));
+	log_record_begin(&jw, LOG_LEVEL_INFO, "listening");
+	jsonw_kstr(&jw, "address", addr);
+	jsonw_kbool(&jw, "tls", conf->listen[i].tls_cert != NULL);
+	jsonw_kint(&jw, "workers", nworkers);
+	log_record_end(&jw);
+	jsonw_free(&jw);
+	return 0;
+}
+
 int
 proxy_start(struct runtime *rt, int nworkers)
 {
 	struct conf	*conf = rt->conf;
 	struct worker	*w;
 	size_t		 i;
-	int		 k, fd;
-	char		 addr[80];
+	int		 k, fds[256];
 
+	if (nworkers > 256)
+		nworkers = 256;
 	evthread_use_pthreads();
 	proxy_global.nworkers = nworkers;
 	proxy_global.workers = calloc((size_t)nworkers, sizeof(struct worker));
@@ -279,52 +355,13 @@ proxy_start(struct runtime *rt, int nworkers)
 			    "cannot set up worker %d", k);
 			return -1;
 		}
-	/* Bind each listener once in this thread (port 0 becomes a real
-	 * port), then once more per further worker on that same port. */
 	for (i = 0; i < conf->nlisten; i++) {
-		struct sockaddr_storage ss;
-		socklen_t len = conf->listen[i].addrlen;
-
-		memcpy(&ss, &conf->listen[i].addr, len);
-		if (proxy_port_taken((struct sockaddr *)&ss, len))
-			log_msg(LOG_LEVEL_WARN, "listen_shared", "%s is already "
-			    "in use by another process; sharing it through "
-			    "SO_REUSEPORT (intended during an upgrade, a mistake "
-			    "otherwise)", conf->listen[i].address);
-		for (k = 0; k < nworkers; k++) {
-			w = &proxy_global.workers[k];
-			if ((fd = proxy_bind((struct sockaddr *)&ss, len)) == -1) {
-				log_msg(LOG_LEVEL_ERROR, "startup",
-				    "%s: listen[%zu].address: cannot listen on "
-				    "%s: %s", conf->path, i,
-				    conf->listen[i].address, strerror(errno));
+		if (proxy_bind_listener(conf, i, nworkers, fds) == -1)
+			return -1;
+		for (k = 0; k < nworkers; k++)
+			if (worker_listen(&proxy_global.workers[k], i,
+			    fds[k]) == -1)
 				return -1;
-			}
-			if (k == 0)
-				getsockname(fd, (struct sockaddr *)&ss, &len);
-			w->listeners[i] = evconnlistener_new(w->base,
-			    worker_accept_cb, w, LEV_OPT_CLOSE_ON_FREE |
-			    LEV_OPT_CLOSE_ON_EXEC, -1, fd);
-			if (w->listeners[i] == NULL) {
-				close(fd);
-				return -1;
-			}
-			evconnlistener_set_error_cb(w->listeners[i],
-			    worker_accept_error_cb);
-		}
-		proxy_addr_string((struct sockaddr *)&ss, addr, sizeof(addr));
-		{
-			struct jsonw jw;
-			char stack[512];
-
-			jsonw_init(&jw, stack, sizeof(stack));
-			log_record_begin(&jw, LOG_LEVEL_INFO, "listening");
-			jsonw_kstr(&jw, "address", addr);
-			jsonw_kbool(&jw, "tls", conf->listen[i].tls_cert != NULL);
-			jsonw_kint(&jw, "workers", nworkers);
-			log_record_end(&jw);
-			jsonw_free(&jw);
-		}
 	}
 	for (k = 0; k < nworkers; k++) {
 		w = &proxy_global.workers[k];
@@ -332,6 +369,54 @@ proxy_start(struct runtime *rt, int nworkers)
 			return -1;
 	}
 	return 0;
+}
+
+/*
+ * On the worker's thread: switch to a reloaded runtime. Listeners the new
+ * config keeps (same address and TLS files) stay open as they are; fds
+ * holds a fresh descriptor for each new one (-1 for kept ones); the ones
+ * it dropped are closed. Live sessions keep the runtime they started on.
+ */
+void
+worker_apply_reload(struct worker *w, struct runtime *rt, const int *keep,
+    const int *fds)
+{
+	struct evconnlistener	**nl;
+	size_t			 i, n = rt->conf->nlisten;
+	int			 used[256] = { 0 };
+
+	if ((nl = calloc(n + 1, sizeof(*nl))) == NULL) {
+		for (i = 0; i < n; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		runtime_unref(rt);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (keep[i] >= 0 && (size_t)keep[i] < w->nlisteners &&
+		    w->listeners[keep[i]] != NULL) {
+			nl[i] = w->listeners[keep[i]];
+			used[keep[i]] = 1;
+		} else if (fds[i] >= 0 && !w->draining) {
+			nl[i] = evconnlistener_new(w->base, worker_accept_cb, w,
+			    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1,
+			    fds[i]);
+			if (nl[i] == NULL)
+				close(fds[i]);
+			else
+				evconnlistener_set_error_cb(nl[i],
+				    worker_accept_error_cb);
+		} else if (fds[i] >= 0)
+			close(fds[i]);
+	}
+	for (i = 0; i < w->nlisteners && i < 256; i++)
+		if (!used[i] && w->listeners[i] != NULL)
+			evconnlistener_free(w->listeners[i]);
+	free(w->listeners);
+	w->listeners = nl;
+	w->nlisteners = n;
+	runtime_unref(w->rt);
+	w->rt = rt;
 }
 
 static void

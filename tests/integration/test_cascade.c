@@ -114,9 +114,9 @@ client_leaves_two_hops(const char *how, const char *first_token_ms)
 	/* Same request and trace at every hop. */
 	cr_assert_str_eq(hjson_str(e, "request_id"), hjson_str(r, "request_id"));
 	cr_assert_str_eq(hjson_str(e, "trace_id"), hjson_str(r, "trace_id"));
-	/* core closed its upstream on the bare close, before the note. */
+	/* core closed its upstream on the bare close or, when the note
+	 * overtook the close (another worker got it first), on the note. */
 	cr_assert_geq(hjson_num(r, "detect_to_close_us", -1), 0);
-	cr_assert_str_neq(hjson_str(r, "detected_via"), "note");
 	hassert(hproc_wait_record(c.hop[1], "note", "outcome", "applied", 0),
 	    "core did not apply the note");
 	m = hproc_wait_match(c.mock, 0, "event", "mock_stream", "request_id",
