@@ -95,6 +95,7 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 		    "for up to %lld ms", strsignal((int)sig),
 		    (long long)main_conf->shutdown_drain_ms);
 		proxy_drain();
+		admin_draining();
 		tv.tv_sec = main_conf->shutdown_drain_ms / 1000;
 		tv.tv_usec = (main_conf->shutdown_drain_ms % 1000) * 1000;
 		evtimer_add(main_drain_timer, &tv);
@@ -190,6 +191,13 @@ main(int argc, char *argv[])
 		proxy_join();
 		return 1;
 	}
+	if (admin_start(main_base, &main_rt) == -1) {
+		log_msg(LOG_LEVEL_ERROR, "startup", "%s: admin.address: cannot "
+		    "serve the admin API on %s", file, main_conf->admin.address);
+		proxy_stop();
+		proxy_join();
+		return 1;
+	}
 	log_msg(LOG_LEVEL_INFO, "start", "cancelproxy %s running with %d "
 	    "worker(s), config %s", CANCELPROXY_VERSION, main_conf->workers,
 	    file);
@@ -203,6 +211,7 @@ main(int argc, char *argv[])
 	evtimer_add(tick, &tick_tv);
 	event_base_dispatch(main_base);
 
+	admin_stop();
 	proxy_stop();
 	proxy_join();
 	log_msg(LOG_LEVEL_INFO, "stop", "cancelproxy stopped");

@@ -10,6 +10,7 @@
 #include <openssl/ssl.h>
 
 #include "conf/conf.h"
+#include "proxy/metrics.h"
 
 struct event_base;
 struct worker;
@@ -82,6 +83,7 @@ struct worker {
 	struct client_list	 dead_clients;
 	struct upstream_pool	*pool;		/* idle upstream connections */
 	struct registry		 registry;	/* live sessions by request id */
+	struct metrics		 metrics;	/* written by this worker only */
 	struct note_out_list	 notes_out;	/* notes on their way to peers */
 	struct event		*mail_ev;	/* wakes the worker for mail */
 	pthread_mutex_t		 mail_lock;	/* guards the mail queue only */
@@ -93,6 +95,7 @@ struct worker {
 	int			 notify_stop;
 	int			 notify_drain;
 	int			 notify_cancel_all;
+	uint64_t		 next_serial;	/* for sessions */
 };
 
 /* Global, read-mostly process state. */
@@ -114,12 +117,47 @@ void	 worker_mail_cb(int fd, short what, void *arg);
 void	 worker_schedule_reap(struct worker *w);
 
 int	 proxy_bind_listener(const struct conf *conf, size_t i, int nworkers,
-	    int *fds);
+	    int *fds, const char *role);
 void	 worker_apply_reload(struct worker *w, struct runtime *rt,
 	    const int *keep, const int *fds);
 /* Loads FILE again and hands the result to every worker (SIGHUP); a
  * broken config is refused and logged, and the old one stays. */
 int	 proxy_reload(const char *file, struct runtime **current);
+
+/* A request by id to every worker: cancel it or list streams; the last
+ * worker to finish calls done (on its own thread). */
+enum proxy_job_kind {
+	JOB_CANCEL_CLIENT,	/* cancel API: credential checked */
+	JOB_CANCEL_ADMIN,	/* admin API */
+	JOB_LIST,		/* GET /streams */
+};
+
+struct proxy_job {
+	enum proxy_job_kind	 kind;
+	int			 refs;		/* atomic: workers still to run */
+	int			 found;		/* atomic */
+	char			 request_id[72];
+	uint8_t			 cred_hash[32];
+	uint8_t			 has_cred;
+	char			 client_ip[64];
+	pthread_mutex_t		 lock;		/* guards body */
+	struct evbuffer		*body;		/* JOB_LIST: JSON objects */
+	void			(*done)(struct proxy_job *j);
+	void			*arg;		/* for done */
+	struct worker		*origin;	/* the worker that asked, or NULL */
+	uint64_t		 origin_serial;
+};
+
+struct proxy_job *proxy_job_new(enum proxy_job_kind kind,
+		    const char *request_id);
+/* Posts j to every worker; j is freed after done() returns. */
+void		 proxy_job_run(struct proxy_job *j);
+void		 proxy_job_free(struct proxy_job *j);
+
+/* The admin API on the main thread (admin.c). */
+int		 admin_start(struct event_base *base, struct runtime **rt);
+void		 admin_stop(void);
+void		 admin_draining(void);
 
 /* Starts the workers for rt; the listeners are bound before threads start. */
 int	 proxy_start(struct runtime *rt, int nworkers);

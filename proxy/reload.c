@@ -59,6 +59,7 @@ reload_log(const char *outcome, const char *error, const struct conf *old,
 	char		 stack[2048];
 	size_t		 i, j;
 
+	metrics_reload(error == NULL);
 	jsonw_init(&w, stack, sizeof(stack));
 	log_record_begin(&w, error ? LOG_LEVEL_ERROR : LOG_LEVEL_INFO,
 	    "reload");
@@ -136,7 +137,7 @@ proxy_reload(const char *file, struct runtime **current)
 			fds[k][i] = -1;
 		if (keep[i] >= 0)
 			continue;
-		if (proxy_bind_listener(rt->conf, i, n, bound) == -1) {
+		if (proxy_bind_listener(rt->conf, i, n, bound, "proxy") == -1) {
 			snprintf(err, sizeof(err), "%s: listen[%zu].address: "
 			    "cannot listen on %s", rt->conf->path, i,
 			    rt->conf->listen[i].address);

@@ -14,6 +14,7 @@
 #include "proxy/log.h"
 #include "proxy/session.h"
 #include "upstream/upstream.h"
+#include "proxy/metrics.h"
 
 static void	session_timer_cb(evutil_socket_t, short, void *);
 
@@ -36,10 +37,12 @@ session_new(struct worker *w, struct client *c)
 	memcpy(s->client_addr, c->addr, sizeof(s->client_addr));
 	s->rt = runtime_ref(w->rt);	/* new requests use the newest config */
 	s->phase = PHASE_REQUEST;
+	s->serial = ++w->next_serial;
 	s->t_start_us = clock_mono_us();
 	headers_init(&s->req_headers);
 	headers_init(&s->resp_headers);
 	TAILQ_INSERT_TAIL(&w->sessions, s, entry);
+	metrics_live(&w->metrics, 1);
 	return s;
 }
 
@@ -155,6 +158,12 @@ session_request_complete(struct session *s)
 		session_note_receive(s);
 		return;
 	}
+	session_credential(s);
+	if (s->method == HTTP_POST && strncmp(s->target, conf->cancel_api_prefix,
+	    strlen(conf->cancel_api_prefix)) == 0) {
+		session_cancel_api(s);
+		return;
+	}
 	if (session_peer_loop(s) == -1)
 		return;
 	session_peer_request(s);
@@ -178,6 +187,9 @@ session_upstream_connected(struct session *s)
 {
 	if (s->closed)
 		return;
+	if (s->up != NULL && !s->up->reused)
+		metrics_observe(&s->w->metrics.connect,
+		    clock_mono_us() - s->t_connect_us);
 	upstream_response_init(s);
 	upstream_send_request(s);
 	s->t_sent_us = clock_mono_us();
@@ -439,6 +451,8 @@ session_on_body(struct session *s, const char *at, size_t n)
 		s->phase = PHASE_STREAMING;
 		s->t_first_byte_us = clock_mono_us();
 		s->t_last_byte_us = s->t_first_byte_us;
+		metrics_observe(&s->w->metrics.first_byte,
+		    s->t_first_byte_us - s->t_sent_us);
 		session_timer_update(s);
 	}
 	if (s->up_conf->peer)
@@ -545,6 +559,25 @@ session_log_request(struct session *s, const struct session_end *e,
 	jsonw_kuint(&w, "sse_events", s->sse_events);
 	log_record_end(&w);
 	jsonw_free(&w);
+}
+
+/* One live stream for GET /streams. */
+void
+session_describe(struct session *s, struct jsonw *w)
+{
+	jsonw_obj_open(w);
+	jsonw_kstr(w, "request_id", s->request_id);
+	jsonw_kstr(w, "trace_id", s->trace_id);
+	jsonw_kstr(w, "client", s->client_addr);
+	jsonw_kstr(w, "route", s->route ? s->route->path_prefix : NULL);
+	jsonw_kstr(w, "upstream", s->up_conf ? s->up_conf->name : NULL);
+	jsonw_kstr(w, "model", s->model);
+	jsonw_kstr(w, "phase", cancel_phase_name(s->phase));
+	jsonw_kuint(w, "elapsed_ms", (clock_mono_us() - s->t_start_us) / 1000);
+	jsonw_kuint(w, "sse_events", s->sse_events);
+	jsonw_kuint(w, "bytes_out", s->bytes_out);
+	jsonw_kint(w, "worker", s->w->id);
+	jsonw_obj_close(w);
 }
 
 /* Fills the cancel record: the path starts at the origin, ends here. */
@@ -673,11 +706,20 @@ session_finish(struct session *s, struct cancel_record *r)
 				    clock_mono_us() - s->t_detect_us);
 		}
 		cancel_chain_log(r);
+		metrics_cancel(&s->w->metrics, r);
 		if (session_tells_peer(s))
 			upstream_note_send(s, r);
 	}
-	if (!s->is_note)
+	if (!s->is_note) {
 		session_log_request(s, e, s->t_detect_us);
+		metrics_request(&s->w->metrics, s->route ?
+		    s->route->path_prefix : NULL, s->up_conf ?
+		    s->up_conf->name : NULL, s->status ? s->status :
+		    (e->cancel && s->client == NULL ? 499 : 0));
+	}
+	metrics_add(&s->w->metrics.bytes_out, s->bytes_out);
+	metrics_add(&s->w->metrics.sse_events, s->sse_events);
+	metrics_live(&s->w->metrics, -1);
 
 	if ((c = s->client) != NULL) {
 		s->client = NULL;

@@ -99,6 +99,12 @@ struct session {
 	uint64_t		 bytes_out;	/* body bytes to the client */
 	uint64_t		 sse_events;
 
+	/* Who may cancel it by id (cancel API): SHA-256 of the client's
+	 * Authorization or x-api-key value. */
+	uint8_t			 cred_hash[32];
+	uint8_t			 has_cred;
+	uint64_t		 serial;	/* unique on its worker */
+
 	/* Across hops (DESIGN.md §5). */
 	struct session		*reg_next;	/* worker registry bucket chain */
 	uint8_t			 registered;
@@ -176,6 +182,12 @@ void		 session_note_receive(struct session *s);
 void		 session_peer_cancel(struct session *s);
 /* Finishes a closed session: records, client, reaper. */
 void		 session_finish(struct session *s, struct cancel_record *r);
+
+/* Cancel by request id (cancel_api.c). */
+void		 session_cancel_api(struct session *s);
+void		 session_credential(struct session *s);
+/* Appends s as a JSON object for GET /streams. */
+void		 session_describe(struct session *s, struct jsonw *w);
 
 /* Cancels a live session from outside (admin, signal). */
 void		 session_cancel(struct session *s, enum cancel_kind kind,

@@ -297,7 +297,8 @@ worker_listen(struct worker *w, size_t i, int fd)
  * "listening" record. fds gets nworkers descriptors.
  */
 int
-proxy_bind_listener(const struct conf *conf, size_t i, int nworkers, int *fds)
+proxy_bind_listener(const struct conf *conf, size_t i, int nworkers, int *fds,
+    const char *role)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 len = conf->listen[i].addrlen;
@@ -327,6 +328,7 @@ proxy_bind_listener(const struct conf *conf, size_t i, int nworkers, int *fds)
 	jsonw_init(&jw, stack, sizeof(stack));
 	log_record_begin(&jw, LOG_LEVEL_INFO, "listening");
 	jsonw_kstr(&jw, "address", addr);
+	jsonw_kstr(&jw, "role", role);
 	jsonw_kbool(&jw, "tls", conf->listen[i].tls_cert != NULL);
 	jsonw_kint(&jw, "workers", nworkers);
 	log_record_end(&jw);
@@ -356,7 +358,7 @@ proxy_start(struct runtime *rt, int nworkers)
 			return -1;
 		}
 	for (i = 0; i < conf->nlisten; i++) {
-		if (proxy_bind_listener(conf, i, nworkers, fds) == -1)
+		if (proxy_bind_listener(conf, i, nworkers, fds, "proxy") == -1)
 			return -1;
 		for (k = 0; k < nworkers; k++)
 			if (worker_listen(&proxy_global.workers[k], i,

@@ -27,6 +27,7 @@
 #define MOCK_OUTPUT_HIGH	(64 * 1024)	/* stop producing tokens above this */
 #define MOCK_MAX_TOKENS		1000000
 #define MOCK_MAX_DELAY_MS	3600000
+#define MOCK_HEAD_MAX		1536		/* response status line and headers */
 #define MOCK_LIE_EXTRA		64		/* bytes content_length_lie promises but never sends */
 
 /* Timing and size of a generated answer; defaults from the command line. */
@@ -210,6 +211,10 @@ void	 mock_conn_add(struct mock_conn *c, const char *data, size_t len);
 void	 mock_http_head(struct mock_conn *c, int status, const char *ctype,
 	    enum mock_framing framing, size_t content_length,
 	    const char *extra);
+void	 mock_http_head_body(struct mock_conn *c, int status,
+	    const char *ctype, enum mock_framing framing,
+	    size_t content_length, const char *extra, const char *body,
+	    size_t len);
 void	 mock_http_respond(struct mock_conn *c, int status, const char *ctype,
 	    const char *body, size_t len, const char *extra,
 	    enum mock_outcome outcome);

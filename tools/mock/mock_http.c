@@ -423,13 +423,14 @@ mock_resp_framing(struct mock_conn *c, int streaming)
 	return f;
 }
 
-/* Writes a status line and headers; extra is preformatted "Name: v\r\n". */
-void
-mock_http_head(struct mock_conn *c, int status, const char *ctype,
-    enum mock_framing framing, size_t content_length, const char *extra)
+/* Formats a status line and headers; extra is preformatted "Name: v\r\n". */
+static size_t
+mock_http_head_fmt(struct mock_conn *c, char *head, size_t size, int status,
+    const char *ctype, enum mock_framing framing, size_t content_length,
+    const char *extra)
 {
 	const char	*rid = mock_req_header(c, "X-Request-Id");
-	char		 head[1536], len[64];
+	char		 len[64];
 	int		 n;
 
 	if (rid != NULL && strlen(rid) > 512)
@@ -441,7 +442,7 @@ mock_http_head(struct mock_conn *c, int status, const char *ctype,
 		snprintf(len, sizeof(len), "Transfer-Encoding: chunked\r\n");
 	else
 		len[0] = '\0';
-	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n"
+	n = snprintf(head, size, "HTTP/1.1 %d %s\r\n"
 	    "Server: cancelproxy-mock\r\n"
 	    "Content-Type: %s\r\n"
 	    "%s%s%s%s"
@@ -452,11 +453,38 @@ mock_http_head(struct mock_conn *c, int status, const char *ctype,
 	    rid != NULL ? "\r\n" : "",
 	    c->resp.keep_alive ? "keep-alive" : "close",
 	    extra != NULL ? extra : "");
-	if (n < 0 || (size_t)n >= sizeof(head))
-		n = snprintf(head, sizeof(head), "HTTP/1.1 500 Internal "
-		    "Server Error\r\nContent-Length: 0\r\nConnection: "
-		    "close\r\n\r\n");
-	mock_conn_add(c, head, (size_t)n);
+	if (n < 0 || (size_t)n >= size)
+		n = snprintf(head, size, "HTTP/1.1 500 Internal Server "
+		    "Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+	return (size_t)n;
+}
+
+/* Writes a status line and headers alone (a stream's body comes later). */
+void
+mock_http_head(struct mock_conn *c, int status, const char *ctype,
+    enum mock_framing framing, size_t content_length, const char *extra)
+{
+	char	 head[MOCK_HEAD_MAX];
+
+	mock_conn_add(c, head, mock_http_head_fmt(c, head, sizeof(head),
+	    status, ctype, framing, content_length, extra));
+}
+
+/* Writes headers and len bytes of body as they are, with one write. */
+void
+mock_http_head_body(struct mock_conn *c, int status, const char *ctype,
+    enum mock_framing framing, size_t content_length, const char *extra,
+    const char *body, size_t len)
+{
+	struct iovec	 iov[2];
+	char		 head[MOCK_HEAD_MAX];
+
+	iov[0].iov_base = head;
+	iov[0].iov_len = mock_http_head_fmt(c, head, sizeof(head), status,
+	    ctype, framing, content_length, extra);
+	iov[1].iov_base = (void *)(uintptr_t)body;
+	iov[1].iov_len = len;
+	mock_conn_write(c, iov, len > 0 ? 2 : 1);
 }
 
 /* Sends a whole answer in the request's framing, then ends the response. */
@@ -466,24 +494,32 @@ mock_http_respond(struct mock_conn *c, int status, const char *ctype,
     enum mock_outcome outcome)
 {
 	enum mock_framing	 f = mock_resp_framing(c, 0);
-	struct iovec		 iov[3];
-	char			 hex[32];
-	int			 n;
+	struct iovec		 iov[4];
+	char			 head[MOCK_HEAD_MAX], hex[32];
+	int			 n = 1;
 
-	mock_http_head(c, status, ctype, f, len, extra);
+	iov[0].iov_base = head;
+	iov[0].iov_len = mock_http_head_fmt(c, head, sizeof(head), status,
+	    ctype, f, len, extra);
 	if (f == MOCK_FRAMING_CHUNKED && len > 0) {
-		n = snprintf(hex, sizeof(hex), "%zx\r\n", len);
-		iov[0].iov_base = hex;
-		iov[0].iov_len = (size_t)n;
+		iov[1].iov_base = hex;
+		iov[1].iov_len = (size_t)snprintf(hex, sizeof(hex), "%zx\r\n",
+		    len);
+		iov[2].iov_base = (void *)(uintptr_t)body;
+		iov[2].iov_len = len;
+		iov[3].iov_base = (void *)"\r\n0\r\n\r\n";
+		iov[3].iov_len = 7;
+		n = 4;
+	} else if (f == MOCK_FRAMING_CHUNKED) {
+		iov[1].iov_base = (void *)"0\r\n\r\n";
+		iov[1].iov_len = 5;
+		n = 2;
+	} else if (len > 0) {
 		iov[1].iov_base = (void *)(uintptr_t)body;
 		iov[1].iov_len = len;
-		iov[2].iov_base = (void *)"\r\n0\r\n\r\n";
-		iov[2].iov_len = 7;
-		mock_conn_write(c, iov, 3);
-	} else if (f == MOCK_FRAMING_CHUNKED)
-		mock_conn_add(c, "0\r\n\r\n", 5);
-	else if (len > 0)
-		mock_conn_add(c, body, len);
+		n = 2;
+	}
+	mock_conn_write(c, iov, n);
 	mock_resp_end(c, outcome, c->resp.keep_alive ? MOCK_END_KEEP :
 	    MOCK_END_CLOSE);
 }

@@ -707,17 +707,16 @@ mock_stream_send_completion(struct mock_conn *c)
 	r->first_token_us = clock_mono_us();
 	if (r->fault.kind == MOCK_FAULT_CONTENT_LENGTH_LIE) {
 		r->keep_alive = 0;
-		mock_http_head(c, 200, "application/json", MOCK_FRAMING_LENGTH,
-		    w.len + MOCK_LIE_EXTRA, NULL);
-		mock_conn_add(c, w.buf, w.len);
+		mock_http_head_body(c, 200, "application/json",
+		    MOCK_FRAMING_LENGTH, w.len + MOCK_LIE_EXTRA, NULL, w.buf,
+		    w.len);
 		r->tokens_sent = (unsigned)r->set.tokens;
 		mock_resp_end(c, MOCK_OUTCOME_FAULT, MOCK_END_CLOSE);
 	} else if (fire) {
 		/* Promise the whole body, deliver half of it. */
 		r->keep_alive = 0;
-		mock_http_head(c, 200, "application/json", MOCK_FRAMING_LENGTH,
-		    w.len, NULL);
-		mock_conn_add(c, w.buf, w.len / 2);
+		mock_http_head_body(c, 200, "application/json",
+		    MOCK_FRAMING_LENGTH, w.len, NULL, w.buf, w.len / 2);
 		if (r->fault.kind == MOCK_FAULT_STALL_AFTER)
 			r->state = MOCK_RESP_STALLED;
 		else
@@ -780,17 +779,16 @@ mock_stream_send_whole(struct mock_conn *c)
 	clen = len + (lie ? MOCK_LIE_EXTRA : 0);
 	if (lie || cut != SIZE_MAX)
 		r->keep_alive = 0;
-	mock_http_head(c, 200, "text/event-stream", MOCK_FRAMING_LENGTH, clen,
-	    mock_sse_headers);
 	if (cut != SIZE_MAX) {
 		len = cut;
 		r->tokens_sent = cut_tokens;
 	}
 	if (r->tokens_sent > 0)
 		r->first_token_us = clock_mono_us();
-	if (len > 0 && (data = (const char *)evbuffer_pullup(body,
-	    (ev_ssize_t)len)) != NULL)
-		mock_conn_add(c, data, len);
+	data = len > 0 ? (const char *)evbuffer_pullup(body, (ev_ssize_t)len) :
+	    NULL;
+	mock_http_head_body(c, 200, "text/event-stream", MOCK_FRAMING_LENGTH,
+	    clen, mock_sse_headers, data, data != NULL ? len : 0);
 	evbuffer_free(body);
 
 	if (cut != SIZE_MAX && k == MOCK_FAULT_STALL_AFTER)
