@@ -9,8 +9,10 @@
 
 set(CANCELPROXY_SYSTEMD_UNITDIR "lib/systemd/system" CACHE STRING
   "Where the systemd unit goes (relative to the install prefix, or absolute)")
-set(CANCELPROXY_LOGROTATEDIR "${CMAKE_INSTALL_SYSCONFDIR}/logrotate.d" CACHE STRING
-  "Where the logrotate snippet goes (relative to the install prefix, or absolute)")
+# Follows CMAKE_INSTALL_SYSCONFDIR unless set on the command line.
+if(NOT DEFINED CANCELPROXY_LOGROTATEDIR)
+  set(CANCELPROXY_LOGROTATEDIR "${CMAKE_INSTALL_SYSCONFDIR}/logrotate.d")
+endif()
 
 install(FILES man/cancelproxy-mock.1 man/cancelproxy-log.1
   DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)

@@ -104,13 +104,24 @@ admin_wait_done_cb(evutil_socket_t fd, short what, void *arg)
 	free(aw);
 }
 
-/* Worker thread: the last worker wakes the main thread. */
 static void
-admin_job_done(struct proxy_job *j)
+admin_job_answer(struct proxy_job *j)
 {
 	struct admin_wait	*aw = j->arg;
 
 	event_active(aw->done, 0, 0);
+}
+
+/* Worker thread: the last worker wakes the main thread (or, for a cancel
+ * nobody here held, the fleet is asked first). */
+static void
+admin_job_done(struct proxy_job *j)
+{
+	if (j->kind == JOB_CANCEL_ADMIN && cluster_enabled() &&
+	    !__atomic_load_n(&j->found, __ATOMIC_RELAXED))
+		cluster_forward(j, admin_job_answer);
+	else
+		admin_job_answer(j);
 }
 
 static void
@@ -164,6 +175,10 @@ admin_request_cb(struct evhttp_request *req, void *arg)
 		if (admin.draining)
 			admin_reply_json(req, 503, "Service Unavailable",
 			    "{\"status\":\"draining\"}");
+		else if (cluster_enabled())
+			admin_reply_json(req, 200, "OK", cluster_link_up() ?
+			    "{\"status\":\"ready\",\"cluster\":\"up\"}" :
+			    "{\"status\":\"ready\",\"cluster\":\"down\"}");
 		else
 			admin_reply_json(req, 200, "OK",
 			    "{\"status\":\"ready\"}");

@@ -158,10 +158,20 @@ session_cancel_api_reply(struct worker *w, void *arg)
 }
 
 static void
-session_cancel_api_done(struct proxy_job *j)
+session_cancel_api_answer(struct proxy_job *j)
 {
 	if (worker_post(j->origin, session_cancel_api_reply, j) == -1)
 		proxy_job_free(j);
+}
+
+/* No worker here held it: ask the fleet when there is one. */
+static void
+session_cancel_api_done(struct proxy_job *j)
+{
+	if (!__atomic_load_n(&j->found, __ATOMIC_RELAXED) && cluster_enabled())
+		cluster_forward(j, session_cancel_api_answer);
+	else
+		session_cancel_api_answer(j);
 }
 
 /* POST {prefix}{request_id}: cancel the caller's own stream by id. */

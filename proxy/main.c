@@ -198,6 +198,14 @@ main(int argc, char *argv[])
 		proxy_join();
 		return 1;
 	}
+	if (cluster_start(main_base, &main_rt) == -1) {
+		log_msg(LOG_LEVEL_ERROR, "startup", "%s: cluster.redis: cannot "
+		    "set up the cluster link", file);
+		admin_stop();
+		proxy_stop();
+		proxy_join();
+		return 1;
+	}
 	log_msg(LOG_LEVEL_INFO, "start", "cancelproxy %s running with %d "
 	    "worker(s), config %s", CANCELPROXY_VERSION, main_conf->workers,
 	    file);
@@ -212,6 +220,7 @@ main(int argc, char *argv[])
 	event_base_dispatch(main_base);
 
 	admin_stop();
+	cluster_stop();
 	proxy_stop();
 	proxy_join();
 	log_msg(LOG_LEVEL_INFO, "stop", "cancelproxy stopped");

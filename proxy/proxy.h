@@ -144,6 +144,7 @@ struct proxy_job {
 	struct evbuffer		*body;		/* JOB_LIST: JSON objects */
 	void			(*done)(struct proxy_job *j);
 	void			*arg;		/* for done */
+	void			(*remote_done)(struct proxy_job *j);
 	struct worker		*origin;	/* the worker that asked, or NULL */
 	uint64_t		 origin_serial;
 };
@@ -153,6 +154,14 @@ struct proxy_job *proxy_job_new(enum proxy_job_kind kind,
 /* Posts j to every worker; j is freed after done() returns. */
 void		 proxy_job_run(struct proxy_job *j);
 void		 proxy_job_free(struct proxy_job *j);
+
+/* Cancels across a fleet through Redis (cluster.c), main thread. */
+int		 cluster_start(struct event_base *base, struct runtime **rt);
+void		 cluster_stop(void);
+int		 cluster_enabled(void);
+int		 cluster_link_up(void);
+void		 cluster_forward(struct proxy_job *j,
+		    void (*remote_done)(struct proxy_job *));
 
 /* The admin API on the main thread (admin.c). */
 int		 admin_start(struct event_base *base, struct runtime **rt);

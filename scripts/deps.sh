@@ -4,7 +4,8 @@
 set -eu
 
 PKGS="build-essential cmake pkg-config libevent-dev libssl-dev libcjson-dev
-libcriterion-dev node-llhttp zlib1g-dev curl ca-certificates openssl python3 valgrind"
+libcriterion-dev node-llhttp zlib1g-dev
+libhiredis-dev redis-server curl ca-certificates openssl python3 valgrind"
 for opt in "$@"; do
 	case "$opt" in
 	--bench) PKGS="$PKGS nginx-light haproxy wrk" ;;

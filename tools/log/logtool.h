@@ -322,14 +322,25 @@ struct logtool_hist {
 void		 logtool_hist_add(struct logtool_hist *h, uint64_t v);
 /* The nearest-rank percentile (p in 0..100); 0 when empty. */
 uint64_t	 logtool_hist_pct(const struct logtool_hist *h, double p);
-/* How many values lie in [lo, hi). */
-uint64_t	 logtool_hist_range(const struct logtool_hist *h, uint64_t lo,
-		    uint64_t hi);
 void		 logtool_hist_free(struct logtool_hist *h);
-/* Draws a terminal bar chart of the histogram over the given edges. */
-void		 logtool_hist_draw(FILE *f, const struct logtool_hist *h,
-		    const uint64_t *edges, int nedges, int us, uint64_t extra,
-		    const char *extra_label);
+
+/* Fixed bars for drawing: bar i holds [edges[i], edges[i + 1]); the last
+ * bar holds everything from its edge up. */
+#define LOGTOOL_BARS_MAX	24
+struct logtool_bars {
+	const uint64_t	*edges;
+	int		 n;
+	int		 us;		/* edges are µs (else ms) */
+	uint64_t	 count[LOGTOOL_BARS_MAX];
+	uint64_t	 total;
+};
+void		 logtool_bars_add(struct logtool_bars *b, uint64_t v);
+void		 logtool_bars_label(const struct logtool_bars *b, int i,
+		    char *buf, size_t len);
+/* Draws the bars on a terminal, with an extra row (when extra > 0). */
+void		 logtool_bars_draw(FILE *f, const struct logtool_bars *b,
+		    uint64_t extra, const char *extra_label,
+		    const char *indent);
 
 /* ---- commands --------------------------------------------------------- */
 

@@ -228,7 +228,8 @@ mock_addr_split(const char *addr, char *host, size_t hostlen, char *port,
 		h = "0.0.0.0";
 		hl = strlen(h);
 	}
-	if (hl >= hostlen || strlen(colon + 1) >= portlen || colon[1] == '\0')
+	if (hl >= hostlen || strlen(colon + 1) >= portlen || colon[1] == '\0' ||
+	    strspn(colon + 1, "0123456789") != strlen(colon + 1))
 		return -1;
 	memcpy(host, h, hl);
 	host[hl] = '\0';

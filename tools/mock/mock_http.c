@@ -19,6 +19,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "proxy/log.h"
@@ -904,6 +905,7 @@ mock_conn_close(struct mock_conn *c, enum mock_end how)
 {
 	struct mock_server	*srv = c->srv;
 	struct linger		 lg;
+	SSL			*ssl;
 
 	if (c->state == MOCK_CONN_CLOSED)
 		return;
@@ -917,8 +919,13 @@ mock_conn_close(struct mock_conn *c, enum mock_end how)
 		lg.l_onoff = 1;
 		lg.l_linger = 0;
 		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	} else if (c->tls && !c->peer_gone)
-		SSL_shutdown(bufferevent_openssl_get_ssl(c->bev));
+	} else if (c->tls && !c->peer_gone) {
+		/* A close_notify, so that close framing ends cleanly. */
+		ssl = bufferevent_openssl_get_ssl(c->bev);
+		if (ssl != NULL && !SSL_in_init(ssl))
+			SSL_shutdown(ssl);
+		ERR_clear_error();
+	}
 	bufferevent_free(c->bev);
 	c->bev = NULL;
 	TAILQ_REMOVE(&srv->conns, c, entry);
