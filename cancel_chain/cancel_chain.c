@@ -161,6 +161,8 @@ cancel_chain_members(struct jsonw *w, const struct cancel_record *r)
 		jsonw_null(w);
 	jsonw_kuint(w, "sse_events", r->sse_events);
 	jsonw_kuint(w, "bytes_out", r->bytes_out);
+	if (r->extra != NULL)
+		r->extra(w, r->extra_arg);
 	cancel_chain_message(r, msg, sizeof(msg));
 	jsonw_kstr(w, "message", msg);
 }

@@ -86,6 +86,9 @@ struct cancel_record {
 	uint64_t		 bytes_out;
 	const char		*upstream;	/* upstream name, may be NULL */
 	const char		*detail;	/* extra words for the message */
+	/* More members from the caller (usage, client key, drain). */
+	void			(*extra)(struct jsonw *w, const void *arg);
+	const void		*extra_arg;
 };
 
 /* The one human line: "[canceled path: client -> edge] client ..." */

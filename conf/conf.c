@@ -630,7 +630,7 @@ conf_load_upstream(struct conf_load *l, const cJSON *obj,
 {
 	static const char *const keys[] = {
 		"url", "tls", "set_headers", "peer", "timeouts_ms",
-		"keepalive", NULL
+		"keepalive", "billing_stops_on_cancel", NULL
 	};
 	struct conf_ctx	*ctx = &l->ctx;
 	const cJSON	*it;
@@ -686,6 +686,18 @@ conf_load_upstream(struct conf_load *l, const cJSON *obj,
 	if (conf_json_int(ctx, obj, "keepalive", 0, 10000, &keepalive) == -1)
 		return -1;
 	u->keepalive = (int)keepalive;
+	u->billing_stops_on_cancel = -1;
+	if ((it = cJSON_GetObjectItemCaseSensitive(obj,
+	    "billing_stops_on_cancel")) != NULL && !cJSON_IsNull(it)) {
+		mark = conf_path_key(ctx, "billing_stops_on_cancel");
+		if (cJSON_IsBool(it))
+			u->billing_stops_on_cancel = cJSON_IsTrue(it);
+		else if (!cJSON_IsString(it) ||
+		    strcmp(it->valuestring, "unknown") != 0)
+			return conf_err(ctx, "must be true, false or "
+			    "\"unknown\"");
+		conf_path_pop(ctx, mark);
+	}
 	return 0;
 }
 
@@ -774,12 +786,14 @@ conf_load_route(struct conf_load *l, const cJSON *obj, struct conf_route *r)
 {
 	static const char *const keys[] = {
 		"path_prefix", "models", "upstream", "fallback",
-		"on_client_disconnect", "stream_usage", NULL
+		"on_client_disconnect", "drain", "stream_usage", NULL
 	};
+	static const char *const drain_keys[] = { "max_ms", "max_bytes", NULL };
 	struct conf_ctx	*ctx = &l->ctx;
 	const cJSON	*it, *fb;
 	char		*s = NULL;
 	size_t		 mark, mark2, i, n;
+	int		 rr;
 
 	if ((r->path_prefix = strdup("/")) == NULL)
 		return conf_err(ctx, "out of memory");
@@ -850,6 +864,18 @@ conf_load_route(struct conf_load *l, const cJSON *obj, struct conf_route *r)
 		free(s);
 		s = NULL;
 	}
+	r->drain_max_ms = 30000;
+	r->drain_max_bytes = 1048576;
+	if ((it = conf_section(ctx, obj, "drain", drain_keys, &mark,
+	    &rr)) != NULL) {
+		if (conf_json_int(ctx, it, "max_ms", 0, 600000,
+		    &r->drain_max_ms) == -1 ||
+		    conf_json_int(ctx, it, "max_bytes", 0, 1073741824,
+		    &r->drain_max_bytes) == -1)
+			goto fail;
+		conf_path_pop(ctx, mark);
+	} else if (rr == -1)
+		goto fail;
 	if (conf_json_str(ctx, obj, "stream_usage", 0, &s) == -1)
 		goto fail;
 	if (s != NULL) {

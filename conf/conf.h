@@ -55,6 +55,7 @@ struct conf_upstream {
 	int			 peer;		/* upstream is another cancelproxy */
 	struct conf_timeouts	 timeouts;	/* defaults 5000/120000/60000/0 */
 	int			 keepalive;	/* idle conns per worker, default 32 */
+	int			 billing_stops_on_cancel; /* 1, 0, -1 unknown */
 };
 
 struct conf_route {
@@ -66,6 +67,8 @@ struct conf_route {
 	struct conf_upstream	**fallback;	/* resolved at load */
 	size_t			 nfallback;
 	enum conf_disconnect	 on_client_disconnect;
+	int64_t			 drain_max_ms;	/* drain: read on this long */
+	int64_t			 drain_max_bytes;/* and at most this much */
 	enum conf_stream_usage	 stream_usage;
 };
 

@@ -65,6 +65,8 @@ downstream_write_json(struct client *c, struct session *s, int status,
 		evbuffer_add_printf(out, "X-Request-Id: %s\r\n", s->request_id);
 	if (proxy_status != NULL)
 		evbuffer_add_printf(out, "Proxy-Status: %s\r\n", proxy_status);
+	if (s != NULL && s->retry_after)
+		evbuffer_add(out, "Retry-After: 1\r\n", 17);
 	if (!keep)
 		evbuffer_add(out, "Connection: close\r\n", 19);
 	evbuffer_add(out, "\r\n", 2);

@@ -1,4 +1,7 @@
 /* log: JSON-lines writer shared by the daemon, the tools and the tests. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE	/* memmem */
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>

@@ -186,6 +186,12 @@ main(int argc, char *argv[])
 	if ((main_base = event_base_new()) == NULL)
 		return 1;
 	main_rt = rt;
+	/* Signals first: a SIGHUP or SIGTERM right after "listening" must
+	 * not find the default action in place. */
+	for (i = 0; i < 4; i++) {
+		sev[i] = evsignal_new(main_base, sigs[i], main_signal_cb, NULL);
+		evsignal_add(sev[i], NULL);
+	}
 	if (proxy_start(rt, main_conf->workers) == -1) {
 		proxy_stop();
 		proxy_join();
@@ -209,10 +215,6 @@ main(int argc, char *argv[])
 	log_msg(LOG_LEVEL_INFO, "start", "cancelproxy %s running with %d "
 	    "worker(s), config %s", CANCELPROXY_VERSION, main_conf->workers,
 	    file);
-	for (i = 0; i < 4; i++) {
-		sev[i] = evsignal_new(main_base, sigs[i], main_signal_cb, NULL);
-		evsignal_add(sev[i], NULL);
-	}
 	main_drain_timer = evtimer_new(main_base, main_drain_expired_cb, NULL);
 	main_force_timer = evtimer_new(main_base, main_force_stop_cb, NULL);
 	tick = event_new(main_base, -1, EV_PERSIST, main_tick_cb, NULL);

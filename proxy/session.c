@@ -41,6 +41,7 @@ session_new(struct worker *w, struct client *c)
 	s->t_start_us = clock_mono_us();
 	headers_init(&s->req_headers);
 	headers_init(&s->resp_headers);
+	usage_init(&s->usage);
 	TAILQ_INSERT_TAIL(&w->sessions, s, entry);
 	metrics_live(&w->metrics, 1);
 	return s;
@@ -63,6 +64,14 @@ session_free(struct session *s)
 	free(s->peer_note);
 	if (s->peer_hold != NULL)
 		evbuffer_free(s->peer_hold);
+	if (s->sse != NULL) {
+		sse_scan_free(s->sse);
+		free(s->sse);
+	}
+	if (s->ev_hold != NULL)
+		evbuffer_free(s->ev_hold);
+	if (s->json_copy != NULL)
+		evbuffer_free(s->json_copy);
 	runtime_unref(s->rt);
 	free(s);
 }
@@ -120,27 +129,64 @@ session_identity(struct session *s)
 	proxy_random_hex(s->span_id, 8);
 }
 
-/* Reads "model" from a JSON body, for routing and the records. */
-static void
-session_model(struct session *s)
+/* Parses a JSON request body (for the model, and usage injection). */
+static cJSON *
+session_body_json(struct session *s)
 {
-	size_t	 len = evbuffer_get_length(s->body);
-	cJSON	*root, *m;
-	const char *ct;
+	size_t		 len = evbuffer_get_length(s->body);
+	const char	*ct;
 
 	if (len == 0)
-		return;
+		return NULL;
 	ct = headers_get(&s->req_headers, "content-type", NULL);
 	if (ct != NULL && strncasecmp(ct, "application/json", 16) != 0)
-		return;
-	root = cJSON_ParseWithLength((const char *)evbuffer_pullup(s->body, -1),
+		return NULL;
+	return cJSON_ParseWithLength((const char *)evbuffer_pullup(s->body, -1),
 	    len);
-	if (root == NULL)
-		return;
-	m = cJSON_GetObjectItemCaseSensitive(root, "model");
+}
+
+/* Reads "model" from the body, for routing and the records. */
+static void
+session_model(struct session *s, const cJSON *root)
+{
+	const cJSON	*m = cJSON_GetObjectItemCaseSensitive(root, "model");
+
 	if (cJSON_IsString(m) && strlen(m->valuestring) < 256)
 		s->model = strdup(m->valuestring);
-	cJSON_Delete(root);
+}
+
+/*
+ * stream_usage "inject": an OpenAI-style streaming request gets
+ * stream_options.include_usage, so the stream reports what it used; if
+ * the client had not asked, the usage-only chunk is hidden from it.
+ */
+static void
+session_inject_usage(struct session *s, cJSON *root)
+{
+	cJSON	*opts, *inc;
+	char	*text;
+
+	if (root == NULL || !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root,
+	    "stream")))
+		return;
+	opts = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
+	if (!cJSON_IsObject(opts)) {
+		cJSON_DeleteItemFromObjectCaseSensitive(root, "stream_options");
+		if ((opts = cJSON_AddObjectToObject(root, "stream_options")) ==
+		    NULL)
+			return;
+	}
+	inc = cJSON_GetObjectItemCaseSensitive(opts, "include_usage");
+	if (cJSON_IsTrue(inc))
+		return;			/* the client asked itself */
+	cJSON_DeleteItemFromObjectCaseSensitive(opts, "include_usage");
+	if (cJSON_AddTrueToObject(opts, "include_usage") == NULL ||
+	    (text = cJSON_PrintUnformatted(root)) == NULL)
+		return;
+	evbuffer_drain(s->body, evbuffer_get_length(s->body));
+	evbuffer_add(s->body, text, strlen(text));
+	cJSON_free(text);
+	s->strip_usage = 1;
 }
 
 void
@@ -149,6 +195,7 @@ session_request_complete(struct session *s)
 	const struct conf *conf = s->rt->conf;
 	size_t		 pathlen;
 	const char	*q;
+	cJSON		*root;
 
 	session_identity(s);
 	q = memchr(s->target, '?', s->target_len);
@@ -168,13 +215,24 @@ session_request_complete(struct session *s)
 		return;
 	session_peer_request(s);
 	registry_add(&s->w->registry, s);
-	session_model(s);
+	root = session_body_json(s);
+	if (root != NULL)
+		session_model(s, root);
 	s->route = conf_route_find(conf, s->target, pathlen, s->model);
 	if (s->route == NULL) {
+		cJSON_Delete(root);
 		session_refuse(s, 404, "no_route",
 		    "no route matches this path and model");
 		return;
 	}
+	if (session_client_key(s) == -1) {
+		cJSON_Delete(root);
+		return;
+	}
+	if (s->route->stream_usage == CONF_STREAM_USAGE_INJECT &&
+	    !s->route->upstream->peer)
+		session_inject_usage(s, root);
+	cJSON_Delete(root);
 	s->up_conf = s->route->upstream;
 	s->phase = PHASE_CONNECTING;
 	s->t_connect_us = clock_mono_us();
@@ -247,7 +305,7 @@ session_timer_update(struct session *s)
 	int64_t		 d, now;
 	struct timeval	 tv;
 
-	if (s->closed || s->up_conf == NULL)
+	if (s->closed || s->up_conf == NULL || s->draining)
 		return;
 	d = session_next_deadline(s, &kind, &detail);
 	if (d < 0) {
@@ -275,6 +333,10 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 		session_peer_note_timeout(s);
 		return;
 	}
+	if (s->draining) {
+		session_drain_finish(s, SESSION_DRAIN_MAX_MS);
+		return;
+	}
 	if (s->closed)
 		return;
 	d = session_next_deadline(s, &e.kind, &e.detail);
@@ -294,6 +356,9 @@ session_upstream_failed(struct session *s, enum cancel_kind k,
 	struct session_end e = { .cancel = 1, .kind = k, .via = via,
 	    .direction = CANCEL_DIR_DOWNSTREAM, .detail = detail };
 
+	if (k == CANCEL_KIND_UPSTREAM_ERROR && via != CANCEL_VIA_UPSTREAM_STATUS
+	    && session_fallback(s, detail ? detail : "upstream error"))
+		return;
 	session_close(s, &e);
 }
 
@@ -363,13 +428,31 @@ session_on_response_head(struct session *s)
 	size_t		 i;
 	int		 no_body;
 
-	if (c == NULL)
+	if (c == NULL && !s->draining)
 		return -1;
-	if (session_peer_head(s))
+	if ((status == 429 || status >= 500) && s->route != NULL &&
+	    s->try_idx < s->route->nfallback) {
+		char why[32];
+
+		if (c != NULL && !s->draining) {
+			s->fallback_status = status;
+			return -1;	/* stop here, try the next upstream */
+		}
+		snprintf(why, sizeof(why), "status %d", status);
+		session_fallback(s, why);	/* logs the suppression */
+	}
+	if (c != NULL && session_peer_head(s))
 		return 0;		/* a peer's error: held until complete */
-	out = downstream_output(c);
 	s->status = status;
 	s->is_sse = session_is_sse(&s->resp_headers);
+	if (!s->is_sse) {
+		const char *ct = headers_get(&s->resp_headers, "content-type",
+		    NULL);
+
+		if (ct != NULL && strncasecmp(ct, "application/json", 16) == 0)
+			s->json_copy = evbuffer_new();
+	} else
+		s->strip_usage &= !s->up_conf->peer;
 	s->upstream_keepalive = llhttp_should_keep_alive(p);
 	no_body = s->method == HTTP_HEAD || status == 204 || status == 304;
 	if (no_body)
@@ -382,6 +465,9 @@ session_on_response_head(struct session *s)
 		s->framing = FRAMING_CLOSE;
 		s->keep_alive = 0;
 	}
+	if (c == NULL)
+		return 0;		/* draining: nobody to send it to */
+	out = downstream_output(c);
 	evbuffer_add_printf(out, "HTTP/1.%d %d %s\r\n", s->http_minor >= 1,
 	    status, downstream_status_reason(status));
 	for (i = 0; i < s->resp_headers.n; i++) {
@@ -444,6 +530,63 @@ session_relay(struct session *s, const char *at, size_t n)
 		session_sse_scan(s, at, n);
 }
 
+/* Passes a piece of an SSE body on: to the peer logic or the client. */
+static int
+session_sse_pass(struct session *s, const char *at, size_t n)
+{
+	if (s->up_conf->peer)
+		return session_peer_body(s, at, n);
+	session_relay(s, at, n);
+	return 0;
+}
+
+/*
+ * SSE bodies are split into events as they pass, to learn the usage. In
+ * strip mode each event is held until it is whole, and the usage-only
+ * chunk the proxy asked for is dropped; otherwise nothing waits.
+ */
+static int
+session_sse_body(struct session *s, const char *at, size_t n)
+{
+	struct sse_scan	*sc = s->sse;
+	size_t		 used;
+	int		 done;
+
+	if (sc == NULL) {
+		if ((sc = s->sse = malloc(sizeof(*sc))) == NULL)
+			return session_sse_pass(s, at, n);
+		sse_scan_init(sc);
+	}
+	if (s->strip_usage && s->ev_hold == NULL &&
+	    (s->ev_hold = evbuffer_new()) == NULL)
+		s->strip_usage = 0;
+	while (n > 0) {
+		used = sse_scan_feed(sc, at, n, &done);
+		if (s->strip_usage)
+			evbuffer_add(s->ev_hold, at, used);
+		else if (session_sse_pass(s, at, used) == -1)
+			return -1;
+		at += used;
+		n -= used;
+		if (!done)
+			continue;
+		if (!sc->overflow)
+			usage_from_json(&s->usage, sc->event, sc->data,
+			    sc->dlen);
+		if (s->strip_usage) {
+			size_t hl = evbuffer_get_length(s->ev_hold);
+
+			if (sc->overflow || !usage_only_chunk(sc->data,
+			    sc->dlen))
+				session_relay(s, (const char *)evbuffer_pullup(
+				    s->ev_hold, -1), hl);
+			evbuffer_drain(s->ev_hold, hl);
+		}
+		sse_scan_next(sc);
+	}
+	return 0;
+}
+
 int
 session_on_body(struct session *s, const char *at, size_t n)
 {
@@ -454,6 +597,18 @@ session_on_body(struct session *s, const char *at, size_t n)
 		metrics_observe(&s->w->metrics.first_byte,
 		    s->t_first_byte_us - s->t_sent_us);
 		session_timer_update(s);
+	}
+	if (s->draining && session_drain_bytes(s, n) == -1)
+		return -1;
+	if (s->is_sse && !s->peer_hold_head)
+		return session_sse_body(s, at, n);
+	if (s->json_copy != NULL) {
+		if (evbuffer_get_length(s->json_copy) + n <= SSE_SCAN_MAX * 16)
+			evbuffer_add(s->json_copy, at, n);
+		else {
+			evbuffer_free(s->json_copy);
+			s->json_copy = NULL;
+		}
 	}
 	if (s->up_conf->peer)
 		return session_peer_body(s, at, n);
@@ -467,9 +622,12 @@ session_flush_body(struct session *s)
 	struct evbuffer	*out;
 	size_t		 n;
 
-	if (s->scratch == NULL || (n = evbuffer_get_length(s->scratch)) == 0 ||
-	    s->client == NULL)
+	if (s->scratch == NULL || (n = evbuffer_get_length(s->scratch)) == 0)
 		return;
+	if (s->client == NULL) {
+		evbuffer_drain(s->scratch, n);	/* draining: nobody to tell */
+		return;
+	}
 	out = downstream_output(s->client);
 	if (s->framing == FRAMING_CHUNKED) {
 		evbuffer_add_printf(out, "%zx\r\n", n);
@@ -488,6 +646,15 @@ session_on_response_complete(struct session *s)
 
 	if (session_peer_complete(s))
 		return;		/* a peer's error became our cancel */
+	if (s->json_copy != NULL)
+		usage_from_json(&s->usage, NULL, (const char *)evbuffer_pullup(
+		    s->json_copy, -1), evbuffer_get_length(s->json_copy));
+	if (s->ev_hold != NULL && evbuffer_get_length(s->ev_hold) > 0) {
+		/* An unterminated last event goes out as it came. */
+		session_relay(s, (const char *)evbuffer_pullup(s->ev_hold, -1),
+		    evbuffer_get_length(s->ev_hold));
+		evbuffer_drain(s->ev_hold, evbuffer_get_length(s->ev_hold));
+	}
 	session_flush_body(s);
 	if (s->client != NULL && s->framing == FRAMING_CHUNKED)
 		evbuffer_add(downstream_output(s->client), "0\r\n\r\n", 5);
@@ -557,6 +724,8 @@ session_log_request(struct session *s, const struct session_end *e,
 	jsonw_kuint(&w, "bytes_in", s->bytes_in);
 	jsonw_kuint(&w, "bytes_out", s->bytes_out);
 	jsonw_kuint(&w, "sse_events", s->sse_events);
+	usage_members(&w, &s->usage);
+	session_extra_members(&w, s);
 	log_record_end(&w);
 	jsonw_free(&w);
 }
@@ -600,6 +769,8 @@ session_cancel_record(struct session *s, const struct session_end *e,
 	r->bytes_out = s->bytes_out;
 	r->upstream = s->up_conf ? s->up_conf->name : NULL;
 	r->detail = e->detail;
+	r->extra = session_cancel_extra;
+	r->extra_arg = s;
 	cancel_path_init(&r->path);
 	if (e->path_in != NULL) {
 		int i;
@@ -634,8 +805,14 @@ session_close(struct session *s, const struct session_end *e)
 	uint64_t	 t_detect;
 	int		 had_upstream;
 
+	if (s->draining) {
+		session_drain_finish(s, session_drain_reason(e));
+		return;
+	}
 	if (s->closed)
 		return;
+	if (e->cancel && session_drain_start(s, e))
+		return;		/* reading on to learn the usage */
 	s->closed = 1;
 	t_detect = clock_mono_us();
 	evtimer_del(s->timer);
@@ -720,6 +897,7 @@ session_finish(struct session *s, struct cancel_record *r)
 	metrics_add(&s->w->metrics.bytes_out, s->bytes_out);
 	metrics_add(&s->w->metrics.sse_events, s->sse_events);
 	metrics_live(&s->w->metrics, -1);
+	session_client_key_release(s);
 
 	if ((c = s->client) != NULL) {
 		s->client = NULL;

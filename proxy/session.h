@@ -13,6 +13,7 @@
 #include "cancel_chain/cancel_chain.h"
 #include "proxy/headers.h"
 #include "proxy/proxy.h"
+#include "upstream/upstream_usage.h"
 
 struct evbuffer;
 struct upstream_conn;
@@ -24,6 +25,17 @@ enum session_framing {
 	FRAMING_LENGTH,		/* Content-Length, passed through */
 	FRAMING_CHUNKED,	/* re-chunked from chunked or close-delimited */
 	FRAMING_CLOSE,		/* HTTP/1.0 client: body ends with the close */
+};
+
+#define SESSION_TRIES_MAX	8
+
+enum session_drain_end {
+	SESSION_DRAIN_NONE,
+	SESSION_DRAIN_COMPLETE,
+	SESSION_DRAIN_MAX_MS,
+	SESSION_DRAIN_MAX_BYTES,
+	SESSION_DRAIN_UPSTREAM_CLOSED,
+	SESSION_DRAIN_CANCELED,
 };
 
 /* Why a session ended; direction tells which side is told. */
@@ -98,6 +110,30 @@ struct session {
 	uint64_t		 bytes_in;	/* request bytes from the client */
 	uint64_t		 bytes_out;	/* body bytes to the client */
 	uint64_t		 sse_events;
+
+	/* What the stream used (DESIGN.md §4 usage). */
+	struct usage		 usage;
+	struct sse_scan		*sse;		/* lazily, for SSE bodies */
+	struct evbuffer		*ev_hold;	/* strip mode: the event so far */
+	struct evbuffer		*json_copy;	/* JSON answers, for usage */
+	uint8_t			 strip_usage;	/* hide the injected usage chunk */
+
+	/* Drain, fallback, client keys (session_llm.c). */
+	uint8_t			 draining;	/* client gone, reading on */
+	uint8_t			 drain_stop;	/* past drain.max_bytes */
+	uint8_t			 drain_end;	/* SESSION_DRAIN_* once over */
+	uint8_t			 retry_after;	/* 429: add Retry-After */
+	enum cancel_phase	 drain_phase;	/* phase when the client left */
+	uint64_t		 drain_bytes;
+	int			 fallback_status; /* a 429/5xx to fall back on */
+	size_t			 try_idx;	/* next route->fallback[] */
+	struct session_try {
+		const char	*upstream;
+		char		 outcome[96];
+	}			 tries[SESSION_TRIES_MAX];
+	size_t			 ntries;
+	const char		*client_key;	/* name, from the config */
+	int			*key_counter;	/* max_streams slot held */
 
 	/* Who may cancel it by id (cancel API): SHA-256 of the client's
 	 * Authorization or x-api-key value. */
@@ -182,6 +218,18 @@ void		 session_note_receive(struct session *s);
 void		 session_peer_cancel(struct session *s);
 /* Finishes a closed session: records, client, reaper. */
 void		 session_finish(struct session *s, struct cancel_record *r);
+
+/* LLM traffic (session_llm.c). */
+int		 session_drain_start(struct session *s,
+		    const struct session_end *e);
+void		 session_drain_finish(struct session *s, int why);
+int		 session_drain_reason(const struct session_end *e);
+int		 session_drain_bytes(struct session *s, size_t n);
+int		 session_fallback(struct session *s, const char *why);
+int		 session_client_key(struct session *s);
+void		 session_client_key_release(struct session *s);
+void		 session_extra_members(struct jsonw *w, const void *arg);
+void		 session_cancel_extra(struct jsonw *w, const void *arg);
 
 /* Cancel by request id (cancel_api.c). */
 void		 session_cancel_api(struct session *s);

@@ -29,6 +29,11 @@ upstream_header_replaced(const struct session *s, size_t i)
 	for (k = 0; k < up->nset_headers; k++)
 		if (headers_name_is(&s->req_headers, i, up->set_headers[k].name))
 			return 1;
+	/* With the proxy's own client keys, the client's key stays here. */
+	if (s->rt->conf->clients_enabled &&
+	    (headers_name_is(&s->req_headers, i, "authorization") ||
+	    headers_name_is(&s->req_headers, i, "x-api-key")))
+		return 1;
 	return 0;
 }
 
@@ -202,6 +207,19 @@ upstream_http_read(struct session *s)
 			return;
 		} else if (s->peer_cancel) {
 			session_peer_cancel(s);
+			return;
+		} else if (s->drain_stop) {
+			session_drain_finish(s, SESSION_DRAIN_MAX_BYTES);
+			return;
+		} else if (s->fallback_status) {
+			char why[32];
+
+			snprintf(why, sizeof(why), "status %d",
+			    s->fallback_status);
+			s->fallback_status = 0;
+			if (session_fallback(s, why))
+				return;
+			upstream_invalid(s, err);
 			return;
 		} else {
 			upstream_invalid(s, err);

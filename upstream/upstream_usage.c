@@ -1,0 +1,247 @@
+/* upstream_usage: SSE event splitting and provider usage shapes. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE	/* memmem */
+#endif
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "upstream/upstream_usage.h"
+
+void
+usage_init(struct usage *u)
+{
+	u->prompt = u->completion = u->total = -1;
+	u->cached = u->reasoning = -1;
+	u->seen = 0;
+}
+
+static int64_t
+usage_num(const cJSON *o, const char *k)
+{
+	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	return cJSON_IsNumber(v) && v->valuedouble >= 0 ?
+	    (int64_t)v->valuedouble : -1;
+}
+
+static void
+usage_set(int64_t *dst, int64_t v)
+{
+	if (v >= 0)
+		*dst = v;
+}
+
+/*
+ * OpenAI chat: usage {prompt_tokens, completion_tokens, total_tokens,
+ *   prompt_tokens_details.cached_tokens,
+ *   completion_tokens_details.reasoning_tokens}.
+ * OpenAI Responses: response.usage {input_tokens, output_tokens,
+ *   total_tokens, input_tokens_details.cached_tokens,
+ *   output_tokens_details.reasoning_tokens}.
+ * Anthropic: message_start message.usage {input_tokens, output_tokens,
+ *   cache_read_input_tokens}; message_delta usage {output_tokens}, the
+ *   running total.
+ */
+int
+usage_from_json(struct usage *u, const char *event, const char *json,
+    size_t len)
+{
+	cJSON		*root;
+	const cJSON	*us = NULL, *resp, *msg, *d;
+	int		 found = 0;
+
+	if (len < 8 || memmem(json, len, "usage", 5) == NULL)
+		return 0;
+	if ((root = cJSON_ParseWithLength(json, len)) == NULL)
+		return 0;
+	if ((resp = cJSON_GetObjectItemCaseSensitive(root, "response")) != NULL &&
+	    cJSON_IsObject(resp))
+		us = cJSON_GetObjectItemCaseSensitive(resp, "usage");
+	else if ((msg = cJSON_GetObjectItemCaseSensitive(root, "message")) !=
+	    NULL && cJSON_IsObject(msg))
+		us = cJSON_GetObjectItemCaseSensitive(msg, "usage");
+	if (!cJSON_IsObject(us))
+		us = cJSON_GetObjectItemCaseSensitive(root, "usage");
+	if (cJSON_IsObject(us)) {
+		found = 1;
+		usage_set(&u->prompt, usage_num(us, "prompt_tokens"));
+		usage_set(&u->completion, usage_num(us, "completion_tokens"));
+		usage_set(&u->prompt, usage_num(us, "input_tokens"));
+		usage_set(&u->completion, usage_num(us, "output_tokens"));
+		usage_set(&u->total, usage_num(us, "total_tokens"));
+		usage_set(&u->cached, usage_num(us, "cache_read_input_tokens"));
+		d = cJSON_GetObjectItemCaseSensitive(us, "prompt_tokens_details");
+		if (d == NULL)
+			d = cJSON_GetObjectItemCaseSensitive(us,
+			    "input_tokens_details");
+		if (cJSON_IsObject(d))
+			usage_set(&u->cached, usage_num(d, "cached_tokens"));
+		d = cJSON_GetObjectItemCaseSensitive(us,
+		    "completion_tokens_details");
+		if (d == NULL)
+			d = cJSON_GetObjectItemCaseSensitive(us,
+			    "output_tokens_details");
+		if (cJSON_IsObject(d))
+			usage_set(&u->reasoning, usage_num(d,
+			    "reasoning_tokens"));
+		/* A total the provider left out is the sum. */
+		if (u->prompt >= 0 && u->completion >= 0 &&
+		    usage_num(us, "total_tokens") < 0)
+			u->total = u->prompt + u->completion;
+		u->seen = 1;
+	}
+	(void)event;
+	cJSON_Delete(root);
+	return found;
+}
+
+int
+usage_only_chunk(const char *json, size_t len)
+{
+	cJSON		*root;
+	const cJSON	*ch, *us;
+	int		 r = 0;
+
+	if (len < 8 || memmem(json, len, "usage", 5) == NULL ||
+	    (root = cJSON_ParseWithLength(json, len)) == NULL)
+		return 0;
+	ch = cJSON_GetObjectItemCaseSensitive(root, "choices");
+	us = cJSON_GetObjectItemCaseSensitive(root, "usage");
+	r = cJSON_IsArray(ch) && cJSON_GetArraySize(ch) == 0 &&
+	    cJSON_IsObject(us);
+	cJSON_Delete(root);
+	return r;
+}
+
+static void
+usage_member(struct jsonw *w, const char *key, int64_t v)
+{
+	if (v >= 0)
+		jsonw_kint(w, key, v);
+}
+
+void
+usage_members(struct jsonw *w, const struct usage *u)
+{
+	jsonw_key(w, "usage");
+	if (!u->seen)
+		jsonw_null(w);
+	else {
+		jsonw_obj_open(w);
+		usage_member(w, "prompt_tokens", u->prompt);
+		usage_member(w, "completion_tokens", u->completion);
+		usage_member(w, "total_tokens", u->total);
+		usage_member(w, "cached_tokens", u->cached);
+		usage_member(w, "reasoning_tokens", u->reasoning);
+		jsonw_obj_close(w);
+	}
+	jsonw_kstr(w, "usage_source", u->seen ? "reported" : "missing");
+}
+
+void
+sse_scan_init(struct sse_scan *sc)
+{
+	memset(sc, 0, sizeof(*sc));
+}
+
+void
+sse_scan_free(struct sse_scan *sc)
+{
+	free(sc->data);
+	free(sc->line);
+	memset(sc, 0, sizeof(*sc));
+}
+
+/* Starts the next event. */
+void
+sse_scan_next(struct sse_scan *sc)
+{
+	sc->dlen = 0;
+	sc->event[0] = '\0';
+	sc->overflow = 0;
+	sc->nonempty = 0;
+}
+
+/* Appends to a growing buffer bounded by SSE_SCAN_MAX; -1 past it. */
+static int
+sse_scan_append(char **buf, size_t *len, size_t *cap, const char *p,
+    size_t n)
+{
+	size_t	 ncap;
+	char	*nb;
+
+	if (*len + n + 1 > SSE_SCAN_MAX)
+		return -1;
+	if (*len + n + 1 > *cap) {
+		ncap = *cap ? *cap * 2 : 256;
+		while (ncap < *len + n + 1)
+			ncap *= 2;
+		if ((nb = realloc(*buf, ncap)) == NULL)
+			return -1;
+		*buf = nb;
+		*cap = ncap;
+	}
+	memcpy(*buf + *len, p, n);
+	*len += n;
+	(*buf)[*len] = '\0';
+	return 0;
+}
+
+/* One complete line (without its newline); 1 when it ended an event. */
+static int
+sse_scan_line(struct sse_scan *sc)
+{
+	const char	*l = sc->line ? sc->line : "";
+	size_t		 n = sc->llen, off;
+
+	if (n > 0 && l[n - 1] == '\r')
+		n--;
+	if (n == 0)
+		return sc->nonempty;
+	sc->nonempty = 1;
+	if (n >= 5 && memcmp(l, "data:", 5) == 0) {
+		off = (n > 5 && l[5] == ' ') ? 6 : 5;
+		if (!sc->overflow && ((sc->dlen > 0 && sse_scan_append(
+		    &sc->data, &sc->dlen, &sc->dcap, "\n", 1) == -1) ||
+		    sse_scan_append(&sc->data, &sc->dlen, &sc->dcap, l + off,
+		    n - off) == -1))
+			sc->overflow = 1;
+	} else if (n >= 6 && memcmp(l, "event:", 6) == 0) {
+		off = (n > 6 && l[6] == ' ') ? 7 : 6;
+		if (n - off < sizeof(sc->event)) {
+			memcpy(sc->event, l + off, n - off);
+			sc->event[n - off] = '\0';
+		}
+	}
+	return 0;
+}
+
+size_t
+sse_scan_feed(struct sse_scan *sc, const char *at, size_t n, int *done)
+{
+	const char	*nl;
+	size_t		 used = 0, k;
+	int		 ended;
+
+	*done = 0;
+	while (used < n) {
+		nl = memchr(at + used, '\n', n - used);
+		k = nl ? (size_t)(nl - (at + used)) : n - used;
+		if (sse_scan_append(&sc->line, &sc->llen, &sc->lcap, at + used,
+		    k) == -1)
+			sc->overflow = 1;	/* keep counting, stop copying */
+		used += k;
+		if (nl == NULL)
+			break;
+		used++;			/* the newline */
+		ended = sse_scan_line(sc);
+		sc->llen = 0;
+		if (ended) {
+			*done = 1;
+			break;
+		}
+	}
+	return used;
+}
