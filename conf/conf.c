@@ -34,7 +34,8 @@ struct conf_dup {
 
 static const char *const conf_top_keys[] = {
 	"hop", "workers", "listen", "admin", "upstreams", "routes", "clients",
-	"peers", "cancel_api", "cluster", "limits", "shutdown", "log", NULL
+	"peers", "cancel_api", "cluster", "limits", "shutdown", "log", "user",
+	NULL
 };
 
 /* Header names the proxy writes itself; configuring them would corrupt
@@ -121,6 +122,7 @@ conf_free(struct conf *c)
 		conf_client_key_clear(&c->client_keys[i]);
 	free(c->client_keys);
 	free(c->peers_secret);
+	free(c->user);
 	free(c->cancel_api_prefix);
 	free(c->cluster_redis_address);
 	free(c->cluster_redis_password);
@@ -1278,6 +1280,8 @@ conf_load_hop(struct conf_load *l, const cJSON *root)
 	struct conf	*c = l->c;
 	char		 host[256], *dot;
 
+	if (conf_json_str(ctx, root, "user", CONF_STR_NONEMPTY, &c->user) == -1)
+		return -1;
 	if (cJSON_GetObjectItemCaseSensitive(root, "hop") != NULL) {
 		if (conf_json_str(ctx, root, "hop", 0, &c->hop) == -1)
 			return -1;

@@ -121,6 +121,7 @@ struct conf {
 	struct conf_limits	 limits;
 	int64_t			 shutdown_drain_ms;	/* default 30000 */
 
+	char			*user;		/* drop to this user when root */
 	char			*log_path;	/* default "-" */
 	char			*log_level;	/* default "info" */
 

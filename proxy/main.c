@@ -1,5 +1,7 @@
 /* main: the cancelproxy daemon — command line, config, log, signals. */
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -107,6 +109,33 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
+/*
+ * Started as root with "user" set: the listeners are bound and the log is
+ * open, so give up root for good (all threads: glibc applies it to each).
+ */
+static int
+main_drop_privileges(const char *file, const char *user)
+{
+	struct passwd	*pw;
+
+	if (user == NULL || geteuid() != 0)
+		return 0;
+	if ((pw = getpwnam(user)) == NULL) {
+		log_msg(LOG_LEVEL_ERROR, "startup", "%s: user: no such user "
+		    "\"%s\"", file, user);
+		return -1;
+	}
+	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 ||
+	    setuid(pw->pw_uid) == -1 || setuid(0) != -1) {
+		log_msg(LOG_LEVEL_ERROR, "startup", "cannot become user %s: %s",
+		    user, strerror(errno));
+		return -1;
+	}
+	log_msg(LOG_LEVEL_INFO, "privileges", "running as user %s (uid %d)",
+	    user, (int)pw->pw_uid);
+	return 0;
+}
+
 /* Leaves the main loop once every worker has finished. */
 static void
 main_tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -208,6 +237,13 @@ main(int argc, char *argv[])
 		log_msg(LOG_LEVEL_ERROR, "startup", "%s: cluster.redis: cannot "
 		    "set up the cluster link", file);
 		admin_stop();
+		proxy_stop();
+		proxy_join();
+		return 1;
+	}
+	if (main_drop_privileges(file, main_conf->user) == -1) {
+		admin_stop();
+		cluster_stop();
 		proxy_stop();
 		proxy_join();
 		return 1;

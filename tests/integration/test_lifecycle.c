@@ -308,3 +308,39 @@ Test(lifecycle, sigusr1_reopens_a_moved_log, .timeout = 60)
 	    "the request record went to the rotated file");
 	hassert(hproc_stop(proxy, 0) == 0, "the proxy exited badly");
 }
+
+/* Started as root with "user" set, the proxy gives root up for good. */
+Test(lifecycle, drops_privileges_when_started_as_root, .timeout = 60)
+{
+	struct hproc	*mock, *proxy;
+	struct hresp	*resp;
+	int		 mport;
+	char		 path[64], line[256];
+	FILE		*f;
+	int		 uid = -1;
+
+	if (geteuid() != 0)
+		cr_skip_test("not running as root");
+	mock = hmock_start(&mport, "--first-token-ms", "0", "--tokens", "1",
+	    NULL);
+	cr_assert_not_null(mock);
+	proxy = hproxy_startf("{\"hop\":\"edge\",\"workers\":2,\"user\":\"nobody\","
+	    "\"listen\":[{\"address\":\"127.0.0.1:0\"}],"
+	    "\"upstreams\":{\"a\":{\"url\":\"http://127.0.0.1:%d\"}},"
+	    "\"routes\":[{\"upstream\":\"a\"}]}", mport);
+	cr_assert_not_null(proxy);
+	hassert(hproc_wait_record(proxy, "privileges", NULL, NULL, 0),
+	    "no privileges record");
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)hproc_pid(proxy));
+	f = fopen(path, "r");
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "Uid:", 4) == 0)
+			uid = atoi(line + 4);
+	fclose(f);
+	cr_assert_eq(uid, 65534, "still uid %d", uid);
+	resp = hhttp_exchange("127.0.0.1", hproxy_port(proxy, 0),
+	    hreq_chat("m", 0, NULL), 0);
+	hassert(resp != NULL && resp->status == 200, "no answer after the drop");
+	hassert(hproc_stop(proxy, 0) == 0, "the proxy exited badly");
+}
