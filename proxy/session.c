@@ -62,6 +62,7 @@ session_free(struct session *s)
 	free(s->target);
 	free(s->model);
 	free(s->peer_note);
+	free(s->tries);
 	if (s->peer_hold != NULL)
 		evbuffer_free(s->peer_hold);
 	if (s->sse != NULL) {
@@ -251,6 +252,16 @@ session_upstream_connected(struct session *s)
 	upstream_response_init(s);
 	upstream_send_request(s);
 	s->t_sent_us = clock_mono_us();
+	/*
+	 * Nothing will send this request again (only a reused connection is
+	 * retried, only a route with fallbacks left tries elsewhere): its
+	 * head and body need not wait in memory for the whole stream.
+	 */
+	if (s->up != NULL && !s->up->reused && (s->route == NULL ||
+	    s->try_idx >= s->route->nfallback)) {
+		headers_free(&s->req_headers);
+		evbuffer_drain(s->body, evbuffer_get_length(s->body));
+	}
 	s->phase = PHASE_WAITING_FIRST_BYTE;
 	session_timer_update(s);
 }

@@ -130,7 +130,7 @@ struct session {
 	struct session_try {
 		const char	*upstream;
 		char		 outcome[96];
-	}			 tries[SESSION_TRIES_MAX];
+	}			*tries;		/* SESSION_TRIES_MAX, lazily */
 	size_t			 ntries;
 	const char		*client_key;	/* name, from the config */
 	int			*key_counter;	/* max_streams slot held */

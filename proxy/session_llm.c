@@ -114,7 +114,9 @@ session_fallback(struct session *s, const char *why)
 		    s->request_id, r->fallback[s->try_idx]->name, why);
 		return 0;
 	}
-	if (s->ntries < SESSION_TRIES_MAX) {
+	if (s->tries == NULL)
+		s->tries = calloc(SESSION_TRIES_MAX, sizeof(*s->tries));
+	if (s->tries != NULL && s->ntries < SESSION_TRIES_MAX) {
 		t = &s->tries[s->ntries++];
 		t->upstream = s->up_conf->name;
 		snprintf(t->outcome, sizeof(t->outcome), "%s", why);
