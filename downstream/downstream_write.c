@@ -66,10 +66,10 @@ downstream_write_json(struct client *c, struct session *s, int status,
 	if (proxy_status != NULL)
 		evbuffer_add_printf(out, "Proxy-Status: %s\r\n", proxy_status);
 	if (s != NULL && s->retry_after)
-		evbuffer_add(out, "Retry-After: 1\r\n", 17);
+		evbuffer_add_lit(out, "Retry-After: 1\r\n");
 	if (!keep)
-		evbuffer_add(out, "Connection: close\r\n", 19);
-	evbuffer_add(out, "\r\n", 2);
+		evbuffer_add_lit(out, "Connection: close\r\n");
+	evbuffer_add_lit(out, "\r\n");
 	evbuffer_add(out, body, len);
 	if (s != NULL) {
 		s->status = status;
@@ -171,7 +171,7 @@ downstream_write_sse_error(struct client *c, struct session *s,
 	if (s->framing == FRAMING_CHUNKED) {
 		evbuffer_add_printf(out, "%zx\r\n", w.len);
 		evbuffer_add(out, w.buf, w.len);
-		evbuffer_add(out, "\r\n0\r\n\r\n", 7);
+		evbuffer_add_lit(out, "\r\n0\r\n\r\n");
 	} else {
 		evbuffer_add(out, w.buf, w.len);
 		s->keep_alive = 0;

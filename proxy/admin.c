@@ -12,6 +12,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "proxy/headers.h"
 #include "proxy/log.h"
 #include "proxy/proxy.h"
 
@@ -84,9 +85,9 @@ admin_wait_done_cb(evutil_socket_t fd, short what, void *arg)
 		    evhttp_request_get_connection(aw->req), NULL, NULL);
 		if (j->kind == JOB_LIST) {
 			b = evbuffer_new();
-			evbuffer_add(b, "{\"streams\":[", 12);
+			evbuffer_add_lit(b, "{\"streams\":[");
 			evbuffer_add_buffer(b, j->body);
-			evbuffer_add(b, "]}\n", 3);
+			evbuffer_add_lit(b, "]}\n");
 			evhttp_add_header(evhttp_request_get_output_headers(
 			    aw->req), "Content-Type", "application/json");
 			evhttp_send_reply(aw->req, 200, "OK", b);

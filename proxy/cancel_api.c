@@ -80,7 +80,7 @@ proxy_job_mail(struct worker *w, void *arg)
 			session_describe(s, &jw);
 			pthread_mutex_lock(&j->lock);
 			if (evbuffer_get_length(j->body) > 0)
-				evbuffer_add(j->body, ",", 1);
+				evbuffer_add_lit(j->body, ",");
 			evbuffer_add(j->body, jw.buf, jw.len);
 			pthread_mutex_unlock(&j->lock);
 		}

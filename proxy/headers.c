@@ -221,7 +221,7 @@ void
 headers_write(const struct header_list *hl, size_t i, struct evbuffer *out)
 {
 	evbuffer_add(out, headers_name(hl, i), hl->h[i].nlen);
-	evbuffer_add(out, ": ", 2);
+	evbuffer_add_lit(out, ": ");
 	evbuffer_add(out, headers_value(hl, i), hl->h[i].vlen);
-	evbuffer_add(out, "\r\n", 2);
+	evbuffer_add_lit(out, "\r\n");
 }

@@ -8,6 +8,9 @@
 
 struct evbuffer;
 
+/* Appends a string literal; its length is counted by the compiler. */
+#define evbuffer_add_lit(buf, lit)	evbuffer_add((buf), (lit), sizeof(lit) - 1)
+
 struct header_ref {
 	uint32_t	 name;		/* offsets into the arena */
 	uint32_t	 nlen;

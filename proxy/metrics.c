@@ -7,6 +7,7 @@
 
 #include <event2/buffer.h>
 
+#include "proxy/headers.h"
 #include "proxy/metrics.h"
 #include "proxy/proxy.h"
 
@@ -115,7 +116,7 @@ metrics_label(struct evbuffer *out, const char *v, size_t n)
 		if (v[i] == '\\' || v[i] == '"')
 			evbuffer_add_printf(out, "\\%c", v[i]);
 		else if (v[i] == '\n')
-			evbuffer_add(out, "\\n", 2);
+			evbuffer_add_lit(out, "\\n");
 		else
 			evbuffer_add(out, &v[i], 1);
 	}
@@ -180,9 +181,9 @@ metrics_write(struct evbuffer *out, struct worker *ws, int n)
 
 		if (t2 == NULL)
 			continue;
-		evbuffer_add(out, "cancelproxy_requests_total{route=\"", 34);
+		evbuffer_add_lit(out, "cancelproxy_requests_total{route=\"");
 		metrics_label(out, all[j].key, (size_t)(t1 - all[j].key));
-		evbuffer_add(out, "\",upstream=\"", 12);
+		evbuffer_add_lit(out, "\",upstream=\"");
 		metrics_label(out, t1 + 1, (size_t)(t2 - t1 - 1));
 		evbuffer_add_printf(out, "\",status=\"%s\"} %llu\n", t2 + 1,
 		    (unsigned long long)all[j].n);

@@ -498,16 +498,16 @@ session_on_response_head(struct session *s)
 		evbuffer_add_printf(out, "Content-Length: %llu\r\n",
 		    (unsigned long long)p->content_length);
 	else if (s->framing == FRAMING_CHUNKED)
-		evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+		evbuffer_add_lit(out, "Transfer-Encoding: chunked\r\n");
 	evbuffer_add_printf(out, "Via: 1.%d %s\r\n", s->http_minor >= 1,
 	    log_hop());
 	if (headers_get(&s->resp_headers, "x-request-id", NULL) == NULL)
 		evbuffer_add_printf(out, "X-Request-Id: %s\r\n", s->request_id);
 	if (!s->keep_alive)
-		evbuffer_add(out, "Connection: close\r\n", 19);
+		evbuffer_add_lit(out, "Connection: close\r\n");
 	else if (s->http_minor == 0)
-		evbuffer_add(out, "Connection: keep-alive\r\n", 24);
-	evbuffer_add(out, "\r\n", 2);
+		evbuffer_add_lit(out, "Connection: keep-alive\r\n");
+	evbuffer_add_lit(out, "\r\n");
 	s->resp_head_sent = 1;
 	return 0;
 }
@@ -643,7 +643,7 @@ session_flush_body(struct session *s)
 	if (s->framing == FRAMING_CHUNKED) {
 		evbuffer_add_printf(out, "%zx\r\n", n);
 		evbuffer_add_buffer(out, s->scratch);
-		evbuffer_add(out, "\r\n", 2);
+		evbuffer_add_lit(out, "\r\n");
 	} else
 		evbuffer_add_buffer(out, s->scratch);
 	if (!s->paused && downstream_output_full(s->client))
@@ -668,7 +668,7 @@ session_on_response_complete(struct session *s)
 	}
 	session_flush_body(s);
 	if (s->client != NULL && s->framing == FRAMING_CHUNKED)
-		evbuffer_add(downstream_output(s->client), "0\r\n\r\n", 5);
+		evbuffer_add_lit(downstream_output(s->client), "0\r\n\r\n");
 	s->resp_done = 1;
 	session_close(s, &e);
 }

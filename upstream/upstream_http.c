@@ -67,12 +67,12 @@ upstream_send_request(struct session *s)
 	    "traceparent: 00-%s-%s-%s\r\n", s->request_id, s->trace_id,
 	    s->span_id, s->trace_flags);
 	/* Via: what the client's side listed, then this hop. */
-	evbuffer_add(out, "Via: ", 5);
+	evbuffer_add_lit(out, "Via: ");
 	for (i = 0; i < s->req_headers.n; i++)
 		if (headers_name_is(&s->req_headers, i, "via")) {
 			evbuffer_add(out, headers_value(&s->req_headers, i),
 			    s->req_headers.h[i].vlen);
-			evbuffer_add(out, ", ", 2);
+			evbuffer_add_lit(out, ", ");
 			vias++;
 		}
 	evbuffer_add_printf(out, "1.%d %s\r\n\r\n", s->http_minor, log_hop());

@@ -144,7 +144,7 @@ upstream_note_send(struct session *s, const struct cancel_record *r)
 		evbuffer_add_printf(out, "%s: %s\r\n", CANCEL_NOTE_SIG_HEADER,
 		    sig);
 	}
-	evbuffer_add(out, "\r\n", 2);
+	evbuffer_add_lit(out, "\r\n");
 	evbuffer_add(out, w.buf, w.len);
 	jsonw_free(&w);
 	if (bufferevent_socket_connect(n->bev, (struct sockaddr *)&s->up_addr,

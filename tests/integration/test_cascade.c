@@ -21,10 +21,10 @@ hop_start(const char *hop, int up_port, int peer, const char *timeouts,
 	    "\"upstreams\":{\"next\":{\"url\":\"http://127.0.0.1:%d\","
 	    "\"peer\":%s,\"timeouts_ms\":%s}},"
 	    "\"routes\":[{\"path_prefix\":\"/\",\"upstream\":\"next\"}],"
-	    "\"peers\":{%s%s%s\"note_wait_ms\":1000}}", hop, up_port,
+	    "\"peers\":{%s%s%s\"note_wait_ms\":%d}}", hop, up_port,
 	    peer ? "true" : "false", timeouts ? timeouts : "{}",
 	    secret ? "\"secret\":\"" : "", secret ? secret : "",
-	    secret ? "\"," : "");
+	    secret ? "\"," : "", 1000 * hscale());
 }
 
 struct chain {

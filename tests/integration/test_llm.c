@@ -344,6 +344,7 @@ Test(llm, client_keys, .timeout = 60)
 	cr_assert_not_null(proxy);
 	port = hproxy_port(proxy, 0);
 	r = hhttp_exchange("127.0.0.1", port, hreq_chat("mock-1", 0, none), 0);
+	hassert(r != NULL, "no answer");
 	cr_assert_eq(r->status, 401);
 	cr_assert_str_eq(hjson_str(hresp_json(r), "error.code"),
 	    "invalid_api_key");

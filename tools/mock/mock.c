@@ -47,7 +47,8 @@ static const char mock_usage_text[] =
 "                        [--tokens N] [--log PATH] [--tls-cert FILE --tls-key FILE]\n"
 "                        [--hop NAME]\n"
 "\n"
-"An OpenAI-compatible streaming model server for demos, tests and benchmarks.\n"
+"A streaming model server (OpenAI chat completions and Responses, Anthropic\n"
+"Messages) for demos, tests and benchmarks.\n"
 "It writes a JSON-lines record for every request and for how every answer\n"
 "ended, including when and how the client went away (FIN or RST, and in\n"
 "which phase).\n"
@@ -67,7 +68,9 @@ static const char mock_usage_text[] =
 "\n"
 "endpoints:\n"
 "  GET  /v1/models              a list with the model mock-1\n"
-"  POST /v1/chat/completions    streaming (SSE) or not, per the \"stream\" field\n"
+"  POST /v1/chat/completions    OpenAI chat: streaming (SSE) or not, per \"stream\"\n"
+"  POST /v1/messages            Anthropic Messages: streaming or not, per \"stream\"\n"
+"  POST /v1/responses           OpenAI Responses: streaming or not, per \"stream\"\n"
 "  GET|POST /debug/echo         the request as received, as JSON\n"
 "\n"
 "per-request headers:\n"
@@ -446,6 +449,7 @@ mock_record_listening(const char *address, int port, const struct mock_args *a)
 	jsonw_free(&w);
 }
 
+/* Starts the mock, runs the loop until a signal, frees everything. */
 int
 main(int argc, char **argv)
 {

@@ -1,5 +1,6 @@
-/* mock: shared declarations of cancelproxy-mock, the OpenAI-compatible
- * streaming model server that reports when and how its client went away. */
+/* mock: shared declarations of cancelproxy-mock, the streaming model server
+ * (OpenAI chat completions and Responses, Anthropic Messages) that reports
+ * when and how its client went away. */
 #ifndef CANCELPROXY_MOCK_H
 #define CANCELPROXY_MOCK_H
 
@@ -79,9 +80,13 @@ const char	*mock_outcome_name(enum mock_outcome outcome);
 enum mock_endpoint {
 	MOCK_EP_NOT_FOUND,
 	MOCK_EP_MODELS,
-	MOCK_EP_CHAT,
+	MOCK_EP_CHAT,		/* OpenAI chat completions */
+	MOCK_EP_MESSAGES,	/* Anthropic Messages */
+	MOCK_EP_RESPONSES,	/* OpenAI Responses */
 	MOCK_EP_ECHO,
 };
+const char	*mock_endpoint_name(enum mock_endpoint ep);
+const char	*mock_endpoint_api(enum mock_endpoint ep);
 
 /* What the server does with a connection right now. */
 enum mock_conn_state {
@@ -109,6 +114,7 @@ enum mock_end {
 	MOCK_END_CLOSE,		/* close with FIN */
 	MOCK_END_RESET,		/* close with RST (SO_LINGER 0) */
 };
+const char	*mock_end_name(enum mock_end end);
 
 /* One header as offsets into the request arena. */
 struct mock_hdr {
@@ -132,7 +138,6 @@ struct mock_req {
 	uint32_t	 url_off, url_len;
 	int		 in_field;	/* the last callback was a header name */
 	int		 error_status;	/* 413/431 when a limit was hit */
-	int		 expect_continue;
 };
 
 /* The answer to the current request. */
@@ -148,14 +153,17 @@ struct mock_resp {
 	int			 keep_alive;
 	int			 http10;
 	int			 no_record;	/* a parse error: no request to report */
+	int			 prepared;	/* the body was read: usage is known */
+	int			 opened;	/* the events before the first token are out */
 	unsigned		 prompt_tokens;
 	unsigned		 tokens_sent;
 	unsigned		 endless_lines;
+	unsigned		 seq;		/* Responses: the next sequence_number */
 	uint64_t		 start_us;	/* request complete */
 	uint64_t		 first_token_us;	/* first body byte of the answer */
 	uint64_t		 bytes_out;
 	int64_t			 model_off;	/* -1: no model */
-	uint32_t		 prefix_off, prefix_len;	/* chunk JSON up to "choices" */
+	uint32_t		 prefix_off, prefix_len;	/* chat chunk JSON up to "choices" */
 	enum mock_outcome	 end_outcome;
 	enum mock_end		 end;
 	struct evbuffer		*sink;		/* length framing: the body being built */
@@ -229,9 +237,8 @@ void	 mock_resp_end(struct mock_conn *c, enum mock_outcome outcome,
 
 /* mock_stream.c: generated answers, token timing, faults, the records. */
 int	 mock_stream_settings(struct mock_conn *c, const char **err);
-int	 mock_stream_prepare(struct mock_conn *c, const char *json,
-	    size_t len, const char **err);
 void	 mock_stream_start(struct mock_conn *c);
+void	 mock_stream_emit(struct mock_conn *c, const char *data, size_t len);
 int	 mock_stream_fault_before_headers(struct mock_conn *c);
 void	 mock_stream_drained(struct mock_conn *c);
 void	 mock_stream_timer_cb(evutil_socket_t, short, void *);
@@ -242,5 +249,19 @@ void	 mock_record_stream(struct mock_conn *c, enum mock_outcome outcome,
 	    uint64_t gone_us);
 const struct timeval *mock_stream_tv(struct mock_conn *c, int64_t ms,
 	    struct timeval *tv);
+
+/* mock_api.c: the request fields, events, answers and errors of each API. */
+struct jsonw;
+int	 mock_api_prepare(struct mock_conn *c, const char *json, size_t len,
+	    const char **err);
+int	 mock_api_stream_setup(struct mock_conn *c);
+int	 mock_api_open(struct mock_conn *c);
+void	 mock_api_token(struct mock_conn *c, unsigned k);
+int	 mock_api_tail(struct mock_conn *c, unsigned n);
+void	 mock_api_error_event(struct mock_conn *c);
+void	 mock_api_body(struct mock_conn *c, struct jsonw *w, unsigned n);
+void	 mock_api_error_json(struct mock_conn *c, struct jsonw *w, int status,
+	    const char *message);
+void	 mock_api_fail(struct mock_conn *c);
 
 #endif

@@ -52,6 +52,42 @@ mock_conn_state_name(enum mock_conn_state state)
 	return "unknown";
 }
 
+/* Names an endpoint for logs. */
+const char *
+mock_endpoint_name(enum mock_endpoint ep)
+{
+	switch (ep) {
+	case MOCK_EP_NOT_FOUND:
+		return "not_found";
+	case MOCK_EP_MODELS:
+		return "models";
+	case MOCK_EP_CHAT:
+		return "chat_completions";
+	case MOCK_EP_MESSAGES:
+		return "messages";
+	case MOCK_EP_RESPONSES:
+		return "responses";
+	case MOCK_EP_ECHO:
+		return "echo";
+	}
+	return "unknown";
+}
+
+/* Names what happens to a connection after a response. */
+const char *
+mock_end_name(enum mock_end end)
+{
+	switch (end) {
+	case MOCK_END_KEEP:
+		return "keep";
+	case MOCK_END_CLOSE:
+		return "close";
+	case MOCK_END_RESET:
+		return "reset";
+	}
+	return "unknown";
+}
+
 /* Names a response state for logs. */
 const char *
 mock_resp_state_name(enum mock_resp_state state)
@@ -93,6 +129,7 @@ mock_http_reason(int status)
 	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
+	case 529: return "Overloaded";
 	}
 	if (status < 300)
 		return "OK";
@@ -159,6 +196,7 @@ mock_req_header(struct mock_conn *c, const char *name)
 	return NULL;
 }
 
+/* The connection a parser belongs to. */
 static struct mock_conn *
 mock_parser_conn(llhttp_t *p)
 {
@@ -179,7 +217,6 @@ mock_on_message_begin(llhttp_t *p)
 	q->url_len = 0;
 	q->in_field = 0;
 	q->error_status = 0;
-	q->expect_continue = 0;
 	return 0;
 }
 
@@ -289,7 +326,7 @@ mock_on_header_value_complete(llhttp_t *p)
 	return 0;
 }
 
-/* Answers Expect: 100-continue so that curl sends a large body at once. */
+/* Refuses a body over the limit early; answers Expect: 100-continue. */
 static int
 mock_on_headers_complete(llhttp_t *p)
 {
@@ -297,6 +334,11 @@ mock_on_headers_complete(llhttp_t *p)
 	const char		*expect;
 	struct iovec		 iov;
 
+	if ((p->flags & F_CONTENT_LENGTH) &&
+	    p->content_length > MOCK_MAX_BODY_BYTES) {
+		c->req.error_status = 413;
+		return -1;
+	}
 	expect = mock_req_header(c, "Expect");
 	if (expect != NULL && strcasecmp(expect, "100-continue") == 0 &&
 	    mock_req_header(c, "X-Mock-Fault") == NULL) {
@@ -525,33 +567,17 @@ mock_http_respond(struct mock_conn *c, int status, const char *ctype,
 	    MOCK_END_CLOSE);
 }
 
-/* Sends an OpenAI-style JSON error: {"error":{"message","type","param","code"}}. */
+/* Sends a JSON error in the endpoint's shape: Anthropic's for Messages,
+ * OpenAI's {"error":{"message","type","param","code"}} otherwise. */
 void
 mock_http_error(struct mock_conn *c, int status, const char *message,
     const char *extra, enum mock_outcome outcome)
 {
 	struct jsonw	 w;
 	char		 stack[512];
-	const char	*type = "invalid_request_error", *code = NULL;
 
-	if (status == 429) {
-		type = "requests";
-		code = "rate_limit_exceeded";
-	} else if (status >= 500)
-		type = "server_error";
-	else if (status == 404)
-		code = "unknown_url";
 	jsonw_init(&w, stack, sizeof(stack));
-	jsonw_obj_open(&w);
-	jsonw_key(&w, "error");
-	jsonw_obj_open(&w);
-	jsonw_kstr(&w, "message", message);
-	jsonw_kstr(&w, "type", type);
-	jsonw_key(&w, "param");
-	jsonw_null(&w);
-	jsonw_kstr(&w, "code", code);
-	jsonw_obj_close(&w);
-	jsonw_obj_close(&w);
+	mock_api_error_json(c, &w, status, message);
 	mock_http_respond(c, status, "application/json", w.buf, w.len, extra,
 	    outcome);
 	jsonw_free(&w);
@@ -608,6 +634,12 @@ mock_http_route(struct mock_conn *c)
 	if (len == 20 && memcmp(url, "/v1/chat/completions", 20) == 0 &&
 	    strcmp(m, "POST") == 0)
 		return MOCK_EP_CHAT;
+	if (len == 12 && memcmp(url, "/v1/messages", 12) == 0 &&
+	    strcmp(m, "POST") == 0)
+		return MOCK_EP_MESSAGES;
+	if (len == 13 && memcmp(url, "/v1/responses", 13) == 0 &&
+	    strcmp(m, "POST") == 0)
+		return MOCK_EP_RESPONSES;
 	if (len == 11 && memcmp(url, "/debug/echo", 11) == 0 &&
 	    (strcmp(m, "GET") == 0 || strcmp(m, "POST") == 0))
 		return MOCK_EP_ECHO;
@@ -620,7 +652,7 @@ mock_http_dispatch(struct mock_conn *c)
 {
 	struct mock_resp	*r = &c->resp;
 	struct mock_server	*srv = c->srv;
-	const char		*err = NULL;
+	const char		*err = NULL, *idpfx;
 	char			 msg[160];
 
 	c->state = MOCK_CONN_RESPONDING;
@@ -634,12 +666,15 @@ mock_http_dispatch(struct mock_conn *c)
 	    llhttp_get_http_minor(&c->parser) == 0;
 	r->keep_alive = llhttp_should_keep_alive(&c->parser) && !c->overflowed;
 	r->set = srv->defaults;
-	snprintf(r->id, sizeof(r->id), "chatcmpl-mock%016llx",
-	    (unsigned long long)srv->next_resp_id++);
 	r->endpoint = mock_http_route(c);
+	/* The id prefixes of the real APIs: chatcmpl-, msg_, resp_. */
+	idpfx = r->endpoint == MOCK_EP_MESSAGES ? "msg_" :
+	    r->endpoint == MOCK_EP_RESPONSES ? "resp_" : "chatcmpl-";
+	snprintf(r->id, sizeof(r->id), "%smock%016llx", idpfx,
+	    (unsigned long long)srv->next_resp_id++);
 
 	if (mock_stream_settings(c, &err) == -1 ||
-	    (r->endpoint == MOCK_EP_CHAT && mock_stream_prepare(c,
+	    (mock_endpoint_api(r->endpoint) != NULL && mock_api_prepare(c,
 	    c->req.body != NULL ? c->req.body : "", c->req.body_len,
 	    &err) == -1)) {
 		mock_record_request(c);
@@ -659,6 +694,8 @@ mock_http_dispatch(struct mock_conn *c)
 		mock_http_echo(c);
 		break;
 	case MOCK_EP_CHAT:
+	case MOCK_EP_MESSAGES:
+	case MOCK_EP_RESPONSES:
 		mock_stream_start(c);
 		break;
 	case MOCK_EP_NOT_FOUND:

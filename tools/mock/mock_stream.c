@@ -1,6 +1,7 @@
-/* mock_stream: cancelproxy-mock's generated answers: one timer per stream
- * paces the tokens, X-Mock-* headers change timing, framing and faults,
- * and the mock_request / mock_stream records say what happened. */
+/* mock_stream: cancelproxy-mock's generated answers, whichever the API:
+ * one timer per stream paces the tokens, X-Mock-* headers change timing,
+ * framing and faults, and the mock_request / mock_stream records say what
+ * happened. The events and bodies themselves are mock_api.c's. */
 #include <sys/types.h>
 
 #include <errno.h>
@@ -9,7 +10,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <cjson/cJSON.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -17,12 +17,8 @@
 #include "proxy/log.h"
 #include "tools/mock/mock.h"
 
-#define MOCK_EVENT_MAX		4096	/* one SSE event; the model is capped */
 #define MOCK_ENDLESS_MIN_MS	10
 
-static const char mock_done_event[] = "data: [DONE]\n\n";
-static const char mock_error_event[] = "event: error\ndata: {\"error\":"
-    "{\"message\":\"mock failure\",\"type\":\"server_error\"}}\n\n";
 static const char mock_sse_headers[] = "Cache-Control: no-cache\r\n";
 
 static void	mock_stream_tick(struct mock_conn *);
@@ -225,102 +221,6 @@ mock_stream_settings(struct mock_conn *c, const char **err)
 	return 0;
 }
 
-/* Counts blank-separated words: the mock's idea of prompt tokens. */
-static unsigned
-mock_count_words(const char *s)
-{
-	unsigned	 n = 0;
-	int		 in_word = 0;
-
-	for (; *s != '\0'; s++) {
-		if (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
-			in_word = 0;
-		else if (!in_word) {
-			in_word = 1;
-			n++;
-		}
-	}
-	return n;
-}
-
-/* Counts the words of every message, string or array-of-parts content. */
-static unsigned
-mock_count_prompt(const cJSON *messages)
-{
-	const cJSON	*m, *content, *part, *text;
-	unsigned	 n = 0;
-
-	cJSON_ArrayForEach(m, messages) {
-		content = cJSON_GetObjectItemCaseSensitive(m, "content");
-		if (cJSON_IsString(content))
-			n += mock_count_words(content->valuestring);
-		else if (cJSON_IsArray(content))
-			cJSON_ArrayForEach(part, content) {
-				text = cJSON_GetObjectItemCaseSensitive(part,
-				    "text");
-				if (cJSON_IsString(text))
-					n += mock_count_words(
-					    text->valuestring);
-			}
-	}
-	return n;
-}
-
-/* Reads the chat request body: model, stream, include_usage, messages. */
-int
-mock_stream_prepare(struct mock_conn *c, const char *json, size_t len,
-    const char **err)
-{
-	struct mock_resp	*r = &c->resp;
-	cJSON			*root;
-	const cJSON		*model, *stream, *opts, *usage, *messages;
-	const char		*name = MOCK_MODEL;
-
-	if ((root = cJSON_ParseWithLength(json, len)) == NULL ||
-	    !cJSON_IsObject(root)) {
-		*err = "request body is not a JSON object";
-		goto fail;
-	}
-	model = cJSON_GetObjectItemCaseSensitive(root, "model");
-	if (model != NULL && !cJSON_IsNull(model)) {
-		if (!cJSON_IsString(model)) {
-			*err = "model: expected a string";
-			goto fail;
-		}
-		name = model->valuestring;
-		if (strlen(name) > MOCK_MAX_MODEL_LEN) {
-			*err = "model: longer than 256 bytes";
-			goto fail;
-		}
-	}
-	stream = cJSON_GetObjectItemCaseSensitive(root, "stream");
-	if (stream != NULL && !cJSON_IsNull(stream) && !cJSON_IsBool(stream)) {
-		*err = "stream: expected true or false";
-		goto fail;
-	}
-	r->stream = cJSON_IsTrue(stream);
-	opts = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
-	if (cJSON_IsObject(opts)) {
-		usage = cJSON_GetObjectItemCaseSensitive(opts, "include_usage");
-		r->include_usage = cJSON_IsTrue(usage);
-	}
-	messages = cJSON_GetObjectItemCaseSensitive(root, "messages");
-	if (messages != NULL && !cJSON_IsArray(messages)) {
-		*err = "messages: expected an array";
-		goto fail;
-	}
-	r->prompt_tokens = messages != NULL ? mock_count_prompt(messages) : 0;
-	if ((r->model_off = mock_req_save(c, name, strlen(name))) == -1) {
-		*err = "out of memory";
-		goto fail;
-	}
-	cJSON_Delete(root);
-	return 0;
-fail:
-	cJSON_Delete(root);
-	return -1;
-}
-
 /* Writes a string member, or null when s is NULL. */
 static void
 mock_kstr_or_null(struct jsonw *w, const char *key, const char *s)
@@ -363,6 +263,7 @@ mock_record_request(struct mock_conn *c)
 	jsonw_kstr(&w, "method", r->method);
 	jsonw_key(&w, "path");
 	jsonw_strn(&w, c->req.arena + c->req.url_off, c->req.url_len);
+	mock_kstr_or_null(&w, "api", mock_endpoint_api(r->endpoint));
 	mock_kstr_or_null(&w, "model", mock_req_str(c, r->model_off));
 	jsonw_kbool(&w, "stream", r->stream);
 	jsonw_kuint(&w, "mono_us", r->start_us);
@@ -392,9 +293,19 @@ mock_record_stream(struct mock_conn *c, enum mock_outcome outcome,
 	mock_kstr_or_null(&w, "request_id", mock_req_header(c, "X-Request-Id"));
 	jsonw_key(&w, "path");
 	jsonw_strn(&w, c->req.arena + c->req.url_off, c->req.url_len);
+	mock_kstr_or_null(&w, "api", mock_endpoint_api(r->endpoint));
 	mock_kstr_or_null(&w, "model", mock_req_str(c, r->model_off));
 	jsonw_kbool(&w, "stream", r->stream);
 	jsonw_kuint(&w, "tokens_sent", r->tokens_sent);
+	/* What was generated, to hold against what a proxy counted. */
+	jsonw_key(&w, "usage");
+	if (r->prepared) {
+		jsonw_obj_open(&w);
+		jsonw_kuint(&w, "prompt_tokens", r->prompt_tokens);
+		jsonw_kuint(&w, "completion_tokens", r->tokens_sent);
+		jsonw_obj_close(&w);
+	} else
+		jsonw_null(&w);
 	jsonw_kstr(&w, "outcome", mock_outcome_name(outcome));
 	mock_kfault(&w, &r->fault);
 	mock_kstr_or_null(&w, "phase", !gone ? NULL : r->first_token_us ?
@@ -443,7 +354,7 @@ mock_stream_arm(struct mock_conn *c, int64_t ms)
 }
 
 /* Sends one SSE event as one chunk (or raw, or into the length body). */
-static void
+void
 mock_stream_emit(struct mock_conn *c, const char *data, size_t len)
 {
 	struct mock_resp	*r = &c->resp;
@@ -477,75 +388,41 @@ mock_stream_terminate(struct mock_conn *c)
 		mock_conn_add(c, "0\r\n\r\n", 5);
 }
 
-/* Builds the part of every chunk before "choices", once per stream. */
+/* Sends the next token event, after the events that open the stream. */
 static int
-mock_stream_prefix(struct mock_conn *c)
-{
-	struct mock_resp	*r = &c->resp;
-	struct jsonw		 w;
-	char			 stack[2048];
-	int64_t			 off;
-
-	jsonw_init(&w, stack, sizeof(stack));
-	jsonw_obj_open(&w);
-	jsonw_kstr(&w, "id", r->id);
-	jsonw_kstr(&w, "object", "chat.completion.chunk");
-	jsonw_kint(&w, "created", (int64_t)r->created);
-	jsonw_kstr(&w, "model", mock_req_str(c, r->model_off));
-	off = w.oom ? -1 : mock_req_save(c, w.buf, w.len);
-	jsonw_free(&w);
-	if (off == -1)
-		return -1;
-	r->prefix_off = (uint32_t)off;
-	r->prefix_len = (uint32_t)strlen(c->req.arena + off);
-	return 0;
-}
-
-/* Sends the next token event; the first one also names the role. */
-static void
 mock_stream_token(struct mock_conn *c)
 {
 	struct mock_resp	*r = &c->resp;
-	char			 ev[MOCK_EVENT_MAX];
-	int			 n;
 
-	n = snprintf(ev, sizeof(ev), "data: %s,\"choices\":[{\"index\":0,"
-	    "\"delta\":{%s\"content\":\"tok%u \"},\"finish_reason\":null}]}"
-	    "\n\n", c->req.arena + r->prefix_off,
-	    r->tokens_sent == 0 ? "\"role\":\"assistant\"," : "",
-	    r->tokens_sent + 1);
-	if (n < 0 || (size_t)n >= sizeof(ev))
-		abort();	/* the model name is capped well below this */
+	if (!r->opened && mock_api_open(c) == -1)
+		return -1;
 	if (r->tokens_sent == 0 && r->sink == NULL)
 		r->first_token_us = clock_mono_us();
 	r->tokens_sent++;
-	mock_stream_emit(c, ev, (size_t)n);
+	mock_api_token(c, r->tokens_sent);
+	return 0;
 }
 
-/* Sends the stop event, the usage event if asked for, and [DONE]. */
-static void
+/* Sends the events that end a complete stream (opening it if no token
+ * did: a stream of zero tokens). */
+static int
 mock_stream_tail(struct mock_conn *c)
 {
 	struct mock_resp	*r = &c->resp;
-	const char		*prefix = c->req.arena + r->prefix_off;
-	char			 ev[MOCK_EVENT_MAX];
-	int			 n;
 
-	n = snprintf(ev, sizeof(ev), "data: %s,\"choices\":[{\"index\":0,"
-	    "\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n", prefix);
-	if (n < 0 || (size_t)n >= sizeof(ev))
-		abort();
-	mock_stream_emit(c, ev, (size_t)n);
-	if (r->include_usage) {
-		n = snprintf(ev, sizeof(ev), "data: %s,\"choices\":[],"
-		    "\"usage\":{\"prompt_tokens\":%u,\"completion_tokens\":%u,"
-		    "\"total_tokens\":%u}}\n\n", prefix, r->prompt_tokens,
-		    r->tokens_sent, r->prompt_tokens + r->tokens_sent);
-		if (n < 0 || (size_t)n >= sizeof(ev))
-			abort();
-		mock_stream_emit(c, ev, (size_t)n);
-	}
-	mock_stream_emit(c, mock_done_event, sizeof(mock_done_event) - 1);
+	if (!r->opened && mock_api_open(c) == -1)
+		return -1;
+	return mock_api_tail(c, r->tokens_sent);
+}
+
+/* An event could not be built (out of memory) after the headers went
+ * out: the stream is cut with an RST, like a model server that crashed. */
+static void
+mock_stream_broken(struct mock_conn *c)
+{
+	log_msg(LOG_LEVEL_WARN, "mock_error", "conn %llu: out of memory "
+	    "building an event; resetting", (unsigned long long)c->id);
+	mock_resp_end(c, MOCK_OUTCOME_FAULT, MOCK_END_RESET);
 }
 
 /* Whether the fault is one that fires after N tokens. */
@@ -583,8 +460,7 @@ mock_stream_fault_check(struct mock_conn *c)
 		r->state = MOCK_RESP_STALLED;
 		break;
 	case MOCK_FAULT_SSE_ERROR_AFTER:
-		mock_stream_emit(c, mock_error_event,
-		    sizeof(mock_error_event) - 1);
+		mock_api_error_event(c);
 		mock_stream_terminate(c);
 		mock_resp_end(c, MOCK_OUTCOME_FAULT, MOCK_END_KEEP);
 		break;
@@ -607,63 +483,24 @@ mock_stream_tick(struct mock_conn *c)
 		return;
 	}
 	if (r->tokens_sent < (unsigned)r->set.tokens) {
-		mock_stream_token(c);
+		if (mock_stream_token(c) == -1) {
+			mock_stream_broken(c);
+			return;
+		}
 		if (mock_stream_fault_check(c))
 			return;
 	}
 	if (r->tokens_sent >= (unsigned)r->set.tokens) {
-		mock_stream_tail(c);
+		if (mock_stream_tail(c) == -1) {
+			mock_stream_broken(c);
+			return;
+		}
 		mock_stream_terminate(c);
 		mock_resp_end(c, MOCK_OUTCOME_COMPLETED, MOCK_END_KEEP);
 		return;
 	}
 	r->state = MOCK_RESP_STREAMING;
 	mock_stream_arm(c, r->set.interval_ms);
-}
-
-/* Builds the non-streaming chat.completion body. */
-static void
-mock_stream_completion_json(struct mock_conn *c, struct jsonw *w)
-{
-	struct mock_resp	*r = &c->resp;
-	char			 tok[32];
-	unsigned		 i;
-	int			 n;
-
-	jsonw_obj_open(w);
-	jsonw_kstr(w, "id", r->id);
-	jsonw_kstr(w, "object", "chat.completion");
-	jsonw_kint(w, "created", (int64_t)r->created);
-	jsonw_kstr(w, "model", mock_req_str(c, r->model_off));
-	jsonw_key(w, "choices");
-	jsonw_arr_open(w);
-	jsonw_obj_open(w);
-	jsonw_kint(w, "index", 0);
-	jsonw_key(w, "message");
-	jsonw_obj_open(w);
-	jsonw_kstr(w, "role", "assistant");
-	jsonw_key(w, "content");
-	/* The tokens need no escaping: write the string in pieces. */
-	jsonw_raw(w, "\"", 1);
-	for (i = 1; i <= (unsigned)r->set.tokens; i++) {
-		n = snprintf(tok, sizeof(tok), "tok%u ", i);
-		jsonw_append(w, tok, (size_t)n);
-	}
-	jsonw_append(w, "\"", 1);
-	jsonw_obj_close(w);
-	jsonw_key(w, "logprobs");
-	jsonw_null(w);
-	jsonw_kstr(w, "finish_reason", "stop");
-	jsonw_obj_close(w);
-	jsonw_arr_close(w);
-	jsonw_key(w, "usage");
-	jsonw_obj_open(w);
-	jsonw_kuint(w, "prompt_tokens", r->prompt_tokens);
-	jsonw_kuint(w, "completion_tokens", (unsigned)r->set.tokens);
-	jsonw_kuint(w, "total_tokens", r->prompt_tokens +
-	    (unsigned)r->set.tokens);
-	jsonw_obj_close(w);
-	jsonw_obj_close(w);
 }
 
 /*
@@ -682,8 +519,7 @@ mock_stream_send_completion(struct mock_conn *c)
 	fire = mock_fault_is_after(r->fault.kind) &&
 	    r->fault.arg <= (unsigned)r->set.tokens;
 	if (fire && r->fault.kind == MOCK_FAULT_SSE_ERROR_AFTER) {
-		mock_http_error(c, 500, "mock failure", NULL,
-		    MOCK_OUTCOME_FAULT);
+		mock_api_fail(c);
 		return;
 	}
 	if (fire && r->fault.arg == 0) {
@@ -697,7 +533,7 @@ mock_stream_send_completion(struct mock_conn *c)
 	}
 
 	jsonw_init(&w, stack, sizeof(stack));
-	mock_stream_completion_json(c, &w);
+	mock_api_body(c, &w, (unsigned)r->set.tokens);
 	if (w.oom) {
 		jsonw_free(&w);
 		mock_http_error(c, 500, "out of memory", NULL,
@@ -757,8 +593,7 @@ mock_stream_send_whole(struct mock_conn *c)
 	for (;;) {
 		if (mock_fault_is_after(k) && r->tokens_sent == r->fault.arg) {
 			if (k == MOCK_FAULT_SSE_ERROR_AFTER) {
-				mock_stream_emit(c, mock_error_event,
-				    sizeof(mock_error_event) - 1);
+				mock_api_error_event(c);
 				sse_error = 1;
 				break;
 			}
@@ -769,10 +604,11 @@ mock_stream_send_whole(struct mock_conn *c)
 		}
 		if (r->tokens_sent >= (unsigned)r->set.tokens)
 			break;
-		mock_stream_token(c);
+		if (mock_stream_token(c) == -1)
+			goto oom;
 	}
-	if (!sse_error)
-		mock_stream_tail(c);
+	if (!sse_error && mock_stream_tail(c) == -1)
+		goto oom;
 	body = r->sink;
 	r->sink = NULL;
 	len = evbuffer_get_length(body);
@@ -801,6 +637,14 @@ mock_stream_send_whole(struct mock_conn *c)
 	else
 		mock_resp_end(c, sse_error ? MOCK_OUTCOME_FAULT :
 		    MOCK_OUTCOME_COMPLETED, MOCK_END_KEEP);
+	return;
+
+oom:
+	/* Nothing has been sent yet: an error status can still say so. */
+	evbuffer_free(r->sink);
+	r->sink = NULL;
+	r->tokens_sent = 0;
+	mock_http_error(c, 500, "out of memory", NULL, MOCK_OUTCOME_COMPLETED);
 }
 
 /* Sends one more header line of a header block that never ends. */
@@ -857,7 +701,7 @@ mock_stream_fault_before_headers(struct mock_conn *c)
 	}
 }
 
-/* Starts answering a chat completion, streaming or not. */
+/* Starts answering a generating endpoint, streaming or not. */
 void
 mock_stream_start(struct mock_conn *c)
 {
@@ -878,7 +722,7 @@ mock_stream_start(struct mock_conn *c)
 		mock_stream_arm(c, total);
 		return;
 	}
-	if (mock_stream_prefix(c) == -1) {
+	if (mock_api_stream_setup(c) == -1) {
 		mock_http_error(c, 500, "out of memory", NULL,
 		    MOCK_OUTCOME_COMPLETED);
 		return;
