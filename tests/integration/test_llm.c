@@ -36,7 +36,7 @@ chat_body(int stream, int include_usage)
 
 Test(llm, usage_in_records_stream_and_answer, .timeout = 60)
 {
-	struct hproc	*mock, *proxy;
+	struct hproc	*mock __attribute__((unused)), *proxy;
 	struct hresp	*r;
 	int		 mport;
 	const char	*h[] = { "X-Mock-Tokens: 6", NULL };
@@ -75,7 +75,7 @@ Test(llm, usage_in_records_stream_and_answer, .timeout = 60)
 Test(llm, inject_hides_the_usage_chunk_from_clients_that_did_not_ask,
     .timeout = 60)
 {
-	struct hproc	*mock, *proxy;
+	struct hproc	*mock __attribute__((unused)), *proxy;
 	struct hresp	*r;
 	int		 mport;
 	const char	*h[] = { "X-Mock-Tokens: 4", NULL };
@@ -111,7 +111,7 @@ Test(llm, inject_hides_the_usage_chunk_from_clients_that_did_not_ask,
  * and records what the stream used. */
 Test(llm, drain_reads_on_to_learn_usage, .timeout = 60)
 {
-	struct hproc	*mock, *proxy;
+	struct hproc	*mock __attribute__((unused)), *proxy;
 	struct hconn	*c;
 	struct hresp	*r;
 	int		 mport;
@@ -148,7 +148,7 @@ Test(llm, drain_reads_on_to_learn_usage, .timeout = 60)
 
 Test(llm, drain_is_bounded_in_time_and_bytes, .timeout = 60)
 {
-	struct hproc	*mock, *proxy;
+	struct hproc	*mock __attribute__((unused)), *proxy;
 	struct hconn	*c;
 	struct hresp	*r;
 	int		 mport, i;
@@ -184,7 +184,7 @@ Test(llm, drain_is_bounded_in_time_and_bytes, .timeout = 60)
 
 Test(llm, cancel_policy_closes_at_once_and_notes_billing, .timeout = 60)
 {
-	struct hproc	*mock, *proxy;
+	struct hproc	*mock __attribute__((unused)), *proxy;
 	struct hconn	*c;
 	struct hresp	*r;
 	int		 mport;
@@ -221,7 +221,7 @@ Test(llm, cancel_policy_closes_at_once_and_notes_billing, .timeout = 60)
 
 Test(llm, fallback_on_connect_failure_and_on_503, .timeout = 60)
 {
-	struct hproc	*mock, *proxy;
+	struct hproc	*mock __attribute__((unused)), *proxy;
 	struct hresp	*r;
 	int		 mport, dead, lfd, bport, bfd;
 	char		 buf[4096];
@@ -271,7 +271,7 @@ Test(llm, fallback_on_connect_failure_and_on_503, .timeout = 60)
 /* After bytes reached the client there is no fallback. */
 Test(llm, no_fallback_once_the_client_has_bytes, .timeout = 60)
 {
-	struct hproc	*mock, *proxy;
+	struct hproc	*mock __attribute__((unused)), *proxy;
 	struct hconn	*c;
 	int		 mport, m2;
 	const char	*h[] = { "X-Mock-Fault: close_after:2", NULL };
@@ -315,7 +315,7 @@ sha_hex(const char *s)
 
 Test(llm, client_keys, .timeout = 60)
 {
-	struct hproc	*mock, *proxy;
+	struct hproc	*mock __attribute__((unused)), *proxy;
 	struct hresp	*r;
 	struct hconn	*c1;
 	int		 mport, port;
@@ -380,5 +380,57 @@ Test(llm, client_keys, .timeout = 60)
 	hsleep_ms(50);
 	r = hhttp_exchange("127.0.0.1", port, hreq_chat("mock-1", 0, a), 0);
 	cr_assert_eq(r->status, 200, "the slot was not given back");
+	hassert(hproc_stop(proxy, 0) == 0, "proxy exited badly");
+}
+
+/* Each provider format's usage reaches the records, also when cut. */
+Test(llm, usage_for_anthropic_and_responses_formats, .timeout = 60)
+{
+	struct hproc	*mock __attribute__((unused)), *proxy;
+	struct hresp	*r;
+	struct hconn	*c;
+	int		 mport;
+	const char	*h[] = { "X-Mock-Tokens: 5", NULL };
+	const char	*many[] = { "X-Mock-Tokens: 1000", NULL };
+	const char	*msg = "{\"model\":\"claude-x\",\"max_tokens\":100,"
+	    "\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":"
+	    "\"one two three\"}]}";
+	const char	*resp = "{\"model\":\"gpt-x\",\"stream\":true,"
+	    "\"input\":\"one two three four\"}";
+	cJSON		*rec, *m;
+
+	mock = hmock_start(&mport, "--first-token-ms", "0", "--interval-ms",
+	    "2", NULL);
+	proxy = proxy_with("", mock_upstream(mport), "");
+	cr_assert_not_null(proxy);
+	r = hhttp_exchange("127.0.0.1", hproxy_port(proxy, 0), hreq_build(
+	    "POST", "/v1/messages", h, msg), 0);
+	hassert(r != NULL && r->status == 200, "messages failed");
+	rec = hproc_wait_record(proxy, "request", NULL, NULL, 0);
+	cr_assert_str_eq(hjson_str(rec, "usage_source"), "reported");
+	cr_assert_eq(hjson_num(rec, "usage.prompt_tokens", -1), 3);
+	cr_assert_eq(hjson_num(rec, "usage.completion_tokens", -1), 5);
+	r = hhttp_exchange("127.0.0.1", hproxy_port(proxy, 0), hreq_build(
+	    "POST", "/v1/responses", h, resp), 0);
+	hassert(r != NULL && r->status == 200, "responses failed");
+	rec = hproc_wait_record(proxy, "request", NULL, NULL, 0);
+	cr_assert_eq(hjson_num(rec, "usage.prompt_tokens", -1), 4);
+	cr_assert_eq(hjson_num(rec, "usage.completion_tokens", -1), 5);
+	cr_assert_eq(hjson_num(rec, "usage.total_tokens", -1), 9);
+	/* Cut mid-stream: Anthropic reported its input at message_start. */
+	c = hconn_connect("127.0.0.1", hproxy_port(proxy, 0));
+	cr_assert_eq(hconn_send_str(c, hreq_build("POST", "/v1/messages", many,
+	    msg)), 0);
+	r = hconn_read_head(c, 0);
+	hassert(r != NULL, "no head");
+	hassert(hconn_read_event(c, r, 0) && hconn_read_event(c, r, 0),
+	    "no events");
+	hconn_close_fin(c);
+	rec = hproc_wait_record(proxy, "cancel", NULL, NULL, 0);
+	hassert(rec != NULL, "no cancel record");
+	cr_assert_eq(hjson_num(rec, "usage.prompt_tokens", -1), 3);
+	cr_assert_gt(hjson_num(rec, "sse_events", -1), 1);
+	m = hproc_wait_record(mock, "mock_stream", "outcome", "client_fin", 0);
+	hassert(m != NULL, "the model was not closed");
 	hassert(hproc_stop(proxy, 0) == 0, "proxy exited badly");
 }
