@@ -84,6 +84,9 @@ Test(lifecycle, reload_during_live_stream, .timeout = 60)
 	hassert(resp != NULL && resp->status == 200, "no answer from b");
 	hassert(hproc_wait_record(proxy, "request", "upstream", "b", 0),
 	    "the new route was not used");
+	hassert(hproc_wait_record(mock, "mock_request", NULL, NULL, 0),
+	    "no request at b");
+	hsleep_ms(50);
 	cr_assert_eq(hproc_count(mock, "mock_request"), 1);
 	close(ufd);
 	close(lfd);

@@ -324,7 +324,7 @@ Test(llm, client_keys, .timeout = 60)
 	const char	*a[] = { "Authorization: Bearer sk-team-a", NULL };
 	const char	*b[] = { "x-api-key: sk-team-b", NULL };
 	const char	*slow[] = { "Authorization: Bearer sk-team-a",
-	    "X-Mock-First-Token-Ms: 60000", NULL };
+	    "X-Mock-First-Token-Ms: 60000", "X-Request-Id: slow-1", NULL };
 	cJSON		*rec, *echo;
 
 	mock = hmock_start(&mport, "--first-token-ms", "0", "--tokens", "2",
@@ -369,8 +369,8 @@ Test(llm, client_keys, .timeout = 60)
 	/* max_streams 1: a second concurrent stream of team-a gets 429. */
 	c1 = hconn_connect("127.0.0.1", port);
 	cr_assert_eq(hconn_send_str(c1, hreq_chat("mock-1", 1, slow)), 0);
-	hassert(hproc_wait_record(mock, "mock_request", NULL, NULL, 0),
-	    "no request");
+	hassert(hproc_wait_record(mock, "mock_request", "request_id", "slow-1",
+	    0), "no request");
 	r = hhttp_exchange("127.0.0.1", port, hreq_chat("mock-1", 1, a), 0);
 	cr_assert_eq(r->status, 429);
 	cr_assert_str_eq(hresp_header(r, "retry-after"), "1");
