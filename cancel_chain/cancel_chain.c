@@ -168,15 +168,22 @@ cancel_chain_members(struct jsonw *w, const struct cancel_record *r)
 }
 
 void
+cancel_chain_record(struct jsonw *w, const struct cancel_record *r)
+{
+	log_record_begin(w, LOG_LEVEL_INFO, "cancel");
+	cancel_chain_members(w, r);
+	log_record_close(w);
+}
+
+void
 cancel_chain_log(const struct cancel_record *r)
 {
 	struct jsonw	 w;
 	char		 stack[4096];
 
 	jsonw_init(&w, stack, sizeof(stack));
-	log_record_begin(&w, LOG_LEVEL_INFO, "cancel");
-	cancel_chain_members(&w, r);
-	log_record_end(&w);
+	cancel_chain_record(&w, r);
+	log_write(&w);
 	jsonw_free(&w);
 }
 

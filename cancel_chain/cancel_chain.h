@@ -99,6 +99,9 @@ void		 cancel_chain_members(struct jsonw *w,
 		    const struct cancel_record *r);
 /* Writes the "cancel" log record. */
 void		 cancel_chain_log(const struct cancel_record *r);
+/* Appends the whole "cancel" record (with its newline) to w. */
+void		 cancel_chain_record(struct jsonw *w,
+		    const struct cancel_record *r);
 
 /* The RFC 9209 error type for a Proxy-Status header, and the HTTP status
  * (502 or 504) for an answer before response headers. */

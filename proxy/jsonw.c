@@ -123,6 +123,14 @@ jsonw_arr_close(struct jsonw *w)
 	w->need_comma = 1;
 }
 
+/* 1 for bytes that must be escaped in a JSON string. */
+static const unsigned char jsonw_needs_escape[256] = {
+	1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+	0,0,1,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+	0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,1,0,0,0,
+	0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1,
+};
+
 static void
 jsonw_escaped(struct jsonw *w, const char *s, size_t n)
 {
@@ -130,12 +138,17 @@ jsonw_escaped(struct jsonw *w, const char *s, size_t n)
 	size_t		 i, start = 0;
 	char		 esc[7];
 
-	jsonw_putc(w, '"');
+	/* Room for the common case up front: no escapes, one copy. */
+	if (jsonw_grow(w, n + 2) == -1)
+		return;
+	w->buf[w->len++] = '"';
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
-		const char *rep = NULL;
+		const char *rep;
 		size_t replen = 2;
 
+		if (!jsonw_needs_escape[c])
+			continue;
 		switch (c) {
 		case '"':  rep = "\\\""; break;
 		case '\\': rep = "\\\\"; break;
@@ -143,19 +156,15 @@ jsonw_escaped(struct jsonw *w, const char *s, size_t n)
 		case '\r': rep = "\\r"; break;
 		case '\t': rep = "\\t"; break;
 		default:
-			if (c < 0x20 || c == 0x7f) {
-				esc[0] = '\\'; esc[1] = 'u'; esc[2] = '0';
-				esc[3] = '0'; esc[4] = hex[c >> 4];
-				esc[5] = hex[c & 15]; esc[6] = 0;
-				rep = esc;
-				replen = 6;
-			}
+			esc[0] = '\\'; esc[1] = 'u'; esc[2] = '0';
+			esc[3] = '0'; esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15]; esc[6] = 0;
+			rep = esc;
+			replen = 6;
 		}
-		if (rep != NULL) {
-			jsonw_append(w, s + start, i - start);
-			jsonw_append(w, rep, replen);
-			start = i + 1;
-		}
+		jsonw_append(w, s + start, i - start);
+		jsonw_append(w, rep, replen);
+		start = i + 1;
 	}
 	jsonw_append(w, s + start, n - start);
 	jsonw_putc(w, '"');

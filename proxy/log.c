@@ -179,11 +179,29 @@ clock_mono_us(void)
 void
 log_record_begin(struct jsonw *w, enum log_level level, const char *event)
 {
-	struct timespec	 now;
-	char		 ts[40];
+	static __thread time_t	 cached_sec = -1;
+	static __thread char	 cached[32];	/* "2026-11-22T01:53:54." */
+	struct timespec		 now;
+	char			 ts[40];
+	long			 us;
+	int			 i;
 
 	clock_gettime(CLOCK_REALTIME, &now);
-	log_format_ts(ts, sizeof(ts), &now);
+	/* The date part changes once a second; format it once a second. */
+	if (now.tv_sec != cached_sec) {
+		log_format_ts(ts, sizeof(ts), &now);
+		memcpy(cached, ts, 20);
+		cached[20] = '\0';
+		cached_sec = now.tv_sec;
+	}
+	memcpy(ts, cached, 20);
+	us = now.tv_nsec / 1000;
+	for (i = 25; i >= 20; i--) {
+		ts[i] = (char)('0' + us % 10);
+		us /= 10;
+	}
+	ts[26] = 'Z';
+	ts[27] = '\0';
 	jsonw_obj_open(w);
 	jsonw_kstr(w, "ts", ts);
 	jsonw_kstr(w, "level", log_level_name(level));
@@ -214,15 +232,29 @@ log_redact(char *buf, size_t len)
 }
 
 void
+log_record_close(struct jsonw *w)
+{
+	jsonw_obj_close(w);
+	jsonw_append(w, "\n", 1);
+	w->need_comma = 0;
+}
+
+void
 log_record_end(struct jsonw *w)
+{
+	log_record_close(w);
+	log_write(w);
+}
+
+/* Writes whole records (each ends in a newline) with one write(2). */
+void
+log_write(struct jsonw *w)
 {
 	size_t	 off = 0;
 	ssize_t	 n;
 	int	 fd;
 
-	jsonw_obj_close(w);
-	jsonw_append(w, "\n", 1);
-	if (w->oom)
+	if (w->oom || w->len == 0)
 		return;
 	pthread_mutex_lock(&logger.lock);
 	if (logger.nsecrets)

@@ -34,6 +34,10 @@ void		 log_record_begin(struct jsonw *w, enum log_level level,
 		    const char *event);
 /* Closes the record and writes it with a single write(2). */
 void		 log_record_end(struct jsonw *w);
+/* Closes the record without writing, so that more records can follow in
+ * the same buffer; log_write() then writes them all with one write(2). */
+void		 log_record_close(struct jsonw *w);
+void		 log_write(struct jsonw *w);
 
 /* A record with a human message, printf-style. */
 void		 log_msg(enum log_level level, const char *event,

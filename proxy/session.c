@@ -700,45 +700,41 @@ session_ms(struct jsonw *w, const char *key, uint64_t from, uint64_t to)
 		jsonw_double(w, (double)(to - from) / 1000.0, 3);
 }
 
-/* The "request" record, once per finished request. */
+/* Appends the "request" record, once per finished request, to w. */
 static void
 session_log_request(struct session *s, const struct session_end *e,
-    uint64_t now)
+    uint64_t now, struct jsonw *w)
 {
-	struct jsonw	 w;
-	char		 stack[2048];
 	size_t		 pathlen;
 	const char	*q;
 
-	jsonw_init(&w, stack, sizeof(stack));
-	log_record_begin(&w, LOG_LEVEL_INFO, "request");
-	jsonw_kstr(&w, "request_id", s->request_id);
-	jsonw_kstr(&w, "trace_id", s->trace_id);
-	jsonw_kstr(&w, "client", s->client_addr);
-	jsonw_kstr(&w, "method", s->target ?
+	log_record_begin(w, LOG_LEVEL_INFO, "request");
+	jsonw_kstr(w, "request_id", s->request_id);
+	jsonw_kstr(w, "trace_id", s->trace_id);
+	jsonw_kstr(w, "client", s->client_addr);
+	jsonw_kstr(w, "method", s->target ?
 	    llhttp_method_name((llhttp_method_t)s->method) : NULL);
-	jsonw_key(&w, "path");
+	jsonw_key(w, "path");
 	if (s->target != NULL) {
 		q = memchr(s->target, '?', s->target_len);
 		pathlen = q ? (size_t)(q - s->target) : s->target_len;
-		jsonw_strn(&w, s->target, pathlen);
+		jsonw_strn(w, s->target, pathlen);
 	} else
-		jsonw_null(&w);
-	jsonw_kstr(&w, "model", s->model);
-	jsonw_kstr(&w, "route", s->route ? s->route->path_prefix : NULL);
-	jsonw_kstr(&w, "upstream", s->up_conf ? s->up_conf->name : NULL);
-	jsonw_kint(&w, "status", s->status ? s->status :
+		jsonw_null(w);
+	jsonw_kstr(w, "model", s->model);
+	jsonw_kstr(w, "route", s->route ? s->route->path_prefix : NULL);
+	jsonw_kstr(w, "upstream", s->up_conf ? s->up_conf->name : NULL);
+	jsonw_kint(w, "status", s->status ? s->status :
 	    (e->cancel && s->client == NULL ? 499 : 0));
-	jsonw_kstr(&w, "outcome", session_outcome(s, e));
-	session_ms(&w, "duration_ms", s->t_start_us, now);
-	session_ms(&w, "ttfb_ms", s->t_sent_us, s->t_first_byte_us);
-	jsonw_kuint(&w, "bytes_in", s->bytes_in);
-	jsonw_kuint(&w, "bytes_out", s->bytes_out);
-	jsonw_kuint(&w, "sse_events", s->sse_events);
-	usage_members(&w, &s->usage);
-	session_extra_members(&w, s);
-	log_record_end(&w);
-	jsonw_free(&w);
+	jsonw_kstr(w, "outcome", session_outcome(s, e));
+	session_ms(w, "duration_ms", s->t_start_us, now);
+	session_ms(w, "ttfb_ms", s->t_sent_us, s->t_first_byte_us);
+	jsonw_kuint(w, "bytes_in", s->bytes_in);
+	jsonw_kuint(w, "bytes_out", s->bytes_out);
+	jsonw_kuint(w, "sse_events", s->sse_events);
+	usage_members(w, &s->usage);
+	session_extra_members(w, s);
+	log_record_close(w);
 }
 
 /* One live stream for GET /streams. */
@@ -874,9 +870,12 @@ session_finish(struct session *s, struct cancel_record *r)
 {
 	const struct session_end *e = &s->end;
 	struct client	*c;
+	struct jsonw	 records;
+	char		 stack[6144];
 	int		 keep, head_sent;
 
 	s->awaiting_note = 0;
+	jsonw_init(&records, stack, sizeof(stack));
 	/* Before the error answer below marks the head as sent: a complete
 	 * error answer leaves the connection fit for the next request. */
 	head_sent = s->resp_head_sent;
@@ -893,18 +892,21 @@ session_finish(struct session *s, struct cancel_record *r)
 				r->detect_to_close_us = (int64_t)(
 				    clock_mono_us() - s->t_detect_us);
 		}
-		cancel_chain_log(r);
+		cancel_chain_record(&records, r);
 		metrics_cancel(&s->w->metrics, r);
 		if (session_tells_peer(s))
 			upstream_note_send(s, r);
 	}
 	if (!s->is_note) {
-		session_log_request(s, e, s->t_detect_us);
+		session_log_request(s, e, s->t_detect_us, &records);
 		metrics_request(&s->w->metrics, s->route ?
 		    s->route->path_prefix : NULL, s->up_conf ?
 		    s->up_conf->name : NULL, s->status ? s->status :
 		    (e->cancel && s->client == NULL ? 499 : 0));
 	}
+	/* Both records of a teardown go out with one write(2). */
+	log_write(&records);
+	jsonw_free(&records);
 	metrics_add(&s->w->metrics.bytes_out, s->bytes_out);
 	metrics_add(&s->w->metrics.sse_events, s->sse_events);
 	metrics_live(&s->w->metrics, -1);

@@ -277,12 +277,13 @@ worker_init(struct worker *w, int id, struct runtime *rt)
 	return w->listeners == NULL ? -1 : 0;
 }
 
-/* Wraps fd as listener i of worker w. */
+/* Wraps fd as listener i of worker w. The socket already listens with
+ * our backlog: 0 tells libevent not to call listen() again (with 128). */
 static int
 worker_listen(struct worker *w, size_t i, int fd)
 {
 	w->listeners[i] = evconnlistener_new(w->base, worker_accept_cb, w,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 	if (w->listeners[i] == NULL) {
 		close(fd);
 		return -1;
@@ -401,7 +402,7 @@ worker_apply_reload(struct worker *w, struct runtime *rt, const int *keep,
 			used[keep[i]] = 1;
 		} else if (fds[i] >= 0 && !w->draining) {
 			nl[i] = evconnlistener_new(w->base, worker_accept_cb, w,
-			    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1,
+			    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0,
 			    fds[i]);
 			if (nl[i] == NULL)
 				close(fds[i]);

@@ -488,7 +488,7 @@ main(int argc, char **argv)
 	if ((fd = mock_listen_socket(a.listen)) == -1)
 		goto out;
 	srv.listener = evconnlistener_new(srv.base, mock_http_accept_cb, &srv,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 	if (srv.listener == NULL) {
 		close(fd);
 		log_msg(LOG_LEVEL_ERROR, "mock_error", "evconnlistener_new "
