@@ -28,6 +28,7 @@
 #include <netinet/tcp.h>
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -114,6 +115,7 @@ struct lg_args {
 	int		 n;
 	int		 events;	/* 0: first-byte phase */
 	int		 first_token_ms;	/* -1: no header */
+	int		 jitter_ms;	/* spread first tokens over this */
 	int		 interval_ms;
 	int		 tokens;
 	int		 max_pending;
@@ -178,6 +180,8 @@ usage(void)
 "  --events K               abort after K SSE events; 0 = first-byte phase\n"
 "  --abort fin|rst          how the client leaves (default fin)\n"
 "  --first-token-ms N       X-Mock-First-Token-Ms (default: not sent)\n"
+"  --first-token-jitter-ms J  add 0..J ms per stream (shuffled), so that the\n"
+"                           streams' token ticks do not line up\n"
 "  --interval-ms N          X-Mock-Interval-Ms (default: not sent)\n"
 "  --tokens N               X-Mock-Tokens (default: not sent)\n"
 "  --max-pending N          streams being set up at once (default 64)\n"
@@ -223,6 +227,7 @@ parse_args(int argc, char **argv)
 		{ "n", required_argument, NULL, 'n' },
 		{ "events", required_argument, NULL, 'k' },
 		{ "first-token-ms", required_argument, NULL, 'f' },
+		{ "first-token-jitter-ms", required_argument, NULL, 'j' },
 		{ "interval-ms", required_argument, NULL, 'i' },
 		{ "tokens", required_argument, NULL, 't' },
 		{ "max-pending", required_argument, NULL, 'm' },
@@ -268,6 +273,8 @@ parse_args(int argc, char **argv)
 		case 'k': args.events = parse_int(optarg, "events"); break;
 		case 'f': args.first_token_ms = parse_int(optarg,
 		    "first-token-ms"); break;
+		case 'j': args.jitter_ms = parse_int(optarg,
+		    "first-token-jitter-ms"); break;
 		case 'i': args.interval_ms = parse_int(optarg, "interval-ms");
 			break;
 		case 't': args.tokens = parse_int(optarg, "tokens"); break;
@@ -338,9 +345,6 @@ build_request(void)
 	int	 n = 0;
 
 	extra[0] = '\0';
-	if (args.first_token_ms >= 0)
-		n += snprintf(extra + n, sizeof(extra) - (size_t)n,
-		    "X-Mock-First-Token-Ms: %d\r\n", args.first_token_ms);
 	if (args.interval_ms >= 0)
 		n += snprintf(extra + n, sizeof(extra) - (size_t)n,
 		    "X-Mock-Interval-Ms: %d\r\n", args.interval_ms);
@@ -499,18 +503,50 @@ rss_kib(void)
 	return total;
 }
 
-/* User plus system CPU time of the target processes, in ms. */
+/* CPU time of the target processes, all their threads, in ms
+ * (schedstat: nanoseconds on a CPU; falls back to stat ticks). */
+static double	pids_runq_acc;	/* set by pids_cpu_ms(): run-queue wait, ms */
+
 static double
 pids_cpu_ms(void)
 {
-	char		 path[64], buf[2048], *p;
+	char		 path[96], buf[2048], *p;
 	FILE		*f;
+	DIR		*d;
+	struct dirent	*de;
+	unsigned long long ns, wq;
 	unsigned long	 ut, st;
-	double		 total = 0;
+	double		 total = 0, one;
 	long		 hz = sysconf(_SC_CLK_TCK);
-	int		 i;
+	int		 i, got;
 
+	pids_runq_acc = 0;
 	for (i = 0; i < args.npids; i++) {
+		got = 0;
+		one = 0;
+		snprintf(path, sizeof(path), "/proc/%d/task", (int)args.pids[i]);
+		if ((d = opendir(path)) != NULL) {
+			while ((de = readdir(d)) != NULL) {
+				if (de->d_name[0] == '.')
+					continue;
+				snprintf(path, sizeof(path),
+				    "/proc/%d/task/%.20s/schedstat",
+				    (int)args.pids[i], de->d_name);
+				if ((f = fopen(path, "r")) == NULL)
+					continue;
+				if (fscanf(f, "%llu %llu", &ns, &wq) == 2) {
+					one += (double)ns / 1e6;
+					pids_runq_acc += (double)wq / 1e6;
+					got = 1;
+				}
+				fclose(f);
+			}
+			closedir(d);
+		}
+		if (got) {
+			total += one;
+			continue;
+		}
 		snprintf(path, sizeof(path), "/proc/%d/stat",
 		    (int)args.pids[i]);
 		if ((f = fopen(path, "r")) == NULL)
@@ -621,17 +657,34 @@ conn_open(int idx)
 		die("epoll_ctl: %s", strerror(errno));
 }
 
+/* The first-token delay of stream idx: the base plus its shuffled share
+ * of the jitter (7919 is prime: idx -> idx*7919 mod n is a permutation). */
+static int
+first_token_of(int idx)
+{
+	long	 slot;
+
+	if (args.jitter_ms <= 0)
+		return args.first_token_ms;
+	slot = (long)(((long long)idx * 7919) % args.n);
+	return args.first_token_ms + (int)(slot * args.jitter_ms / args.n);
+}
+
 /* Writes the rest of the request; the id goes in the middle. */
 static void
 conn_send(int idx)
 {
 	struct lg_conn	*c = &conns[idx];
-	char		 req[2048], id[24];
+	char		 req[2048], id[80];
 	size_t		 len, il;
 	ssize_t		 w;
 	struct epoll_event ee;
 
-	il = (size_t)snprintf(id, sizeof(id), "%d", idx);
+	if (args.first_token_ms >= 0)
+		il = (size_t)snprintf(id, sizeof(id), "%d\r\n"
+		    "X-Mock-First-Token-Ms: %d", idx, first_token_of(idx));
+	else
+		il = (size_t)snprintf(id, sizeof(id), "%d", idx);
 	len = req_a_len + il + req_b_len;
 	if (len > sizeof(req))
 		die("request too long");
@@ -993,7 +1046,8 @@ main(int argc, char **argv)
 	uint64_t	 t_ready_all, first_abort, last_abort, t_wait_end;
 	uint64_t	 t_settled;
 	long		 rss_before = 0, rss_after = 0;
-	double		 cpu_before, cpu_after, self_cpu_start;
+	double		 cpu_before, cpu_after, self_cpu_start, cpu_abort;
+	double		 runq_abort, runq_after;
 	int64_t		*lat;
 	int		 nlat = 0, i, aborted = 0, open_left = 0, early = 0;
 	int		 out_fin = 0, out_rst = 0, out_completed = 0;
@@ -1048,6 +1102,8 @@ main(int argc, char **argv)
 		rss_after = rss_kib();
 	ready_at_abort = n_ready;
 
+	cpu_abort = pids_cpu_ms();
+	runq_abort = pids_runq_acc;
 	abort_all(&first_abort, &last_abort);
 
 	/* Wait for the mock to report every stream we left. */
@@ -1070,6 +1126,7 @@ main(int argc, char **argv)
 	}
 	t_wait_end = now_us();
 	cpu_after = pids_cpu_ms();
+	runq_after = pids_runq_acc;
 
 	if ((lat = calloc((size_t)args.n + 1, sizeof(*lat))) == NULL)
 		die("out of memory");
@@ -1133,7 +1190,9 @@ main(int argc, char **argv)
 	    "p50_us=%" PRId64 " p90_us=%" PRId64 " p99_us=%" PRId64
 	    " max_us=%" PRId64 " min_us=%" PRId64 " ramp_ms=%.0f "
 	    "abort_spread_us=%" PRIu64 " wait_ms=%.0f "
-	    "target_cpu_ms=%.0f loadgen_cpu_ms=%.1f wall_ms=%.0f",
+	    "target_cpu_ms=%.1f cancel_cpu_ms=%.1f cancel_runq_ms=%.1f "
+	    "loadgen_cpu_ms=%.1f "
+	    "wall_ms=%.0f",
 	    args.label, args.scenario, args.mode, args.abort_how, args.n,
 	    args.events, ready_at_abort, n_failed, aborted, nlat, open_left,
 	    early, out_completed, out_other, out_fin, out_rst, fin_races,
@@ -1141,7 +1200,9 @@ main(int argc, char **argv)
 	    nlat ? lat[nlat - 1] : -1, nlat ? lat[0] : -1,
 	    (double)(t_ready_all - t_begin) / 1000.0,
 	    last_abort - first_abort, (double)(t_wait_end - last_abort) /
-	    1000.0, cpu_after - cpu_before, self_cpu_ms() - self_cpu_start,
+	    1000.0, cpu_after - cpu_before, cpu_after - cpu_abort,
+	    runq_after - runq_abort,
+	    self_cpu_ms() - self_cpu_start,
 	    (double)(t_wait_end - t_begin) / 1000.0);
 	if (rss_mode)
 		printf(" rss_before_kib=%ld rss_after_kib=%ld "

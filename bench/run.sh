@@ -4,7 +4,7 @@
 # floor of the client talking to cancelproxy-mock directly; and how much
 # memory each proxy holds per stream waiting for its first token.
 #
-#   bench/run.sh            full run: 1000 concurrent streams, RSS at 4000, 3 rounds
+#   bench/run.sh            full run: 1000 concurrent streams, RSS at 4000, 5 rounds
 #   bench/run.sh --quick    100 concurrent streams, RSS at 1000, 1 round
 #
 # Everything listens on 127.0.0.1; every process it starts is killed at exit.
@@ -16,22 +16,23 @@ BUILD=${BUILD:-$ROOT/build-bench}
 
 N=${N:-1000}		# concurrent streams per cancel scenario
 RSS_N=${RSS_N:-4000}	# streams parked in the first-token wait for RSS
-REPS=${REPS:-3}		# rounds of the cancel scenarios (median is reported)
+REPS=${REPS:-5}		# rounds of the cancel scenarios (median is reported)
 EVENTS=${EVENTS:-3}	# mid-stream: abort after this many SSE events
 INTERVAL_MS=${INTERVAL_MS:-50}	# mid-stream token interval at the mock
 WORKERS=${WORKERS:-1}	# cancelproxy workers = nginx worker_processes = haproxy nbthread
 PIN=${PIN:-0}		# 1: proxies on CPU 1, mock and loadgen on CPU 0
+NICE=${NICE:-0}		# e.g. -10: the bench's processes ahead of other work
 SETTLE_MS=${SETTLE_MS:-200}
 WAIT_MS=${WAIT_MS:-3000}	# how long to wait for the mock to see a stream go
 MAX_PENDING=${MAX_PENDING:-64}
 INSTALL=${INSTALL:-1}
 SKIP_BUILD=${SKIP_BUILD:-0}
 MAX_SECONDS=${MAX_SECONDS:-900}	# the whole run, watchdog
-TARGETS=${TARGETS:-"direct cancelproxy nginx haproxy"}
+TARGETS=${TARGETS:-"direct cancelproxy nginx haproxy haproxy-stock"}
 OUT_DIR=${OUT_DIR:-}
 
 usage() {
-	sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
 	cat <<EOF
 options:
   --quick           N=100, RSS_N=1000, REPS=1
@@ -40,11 +41,14 @@ options:
   --reps R          rounds of the cancel scenarios (default $REPS)
   --workers W       event-loop threads/processes per proxy (default $WORKERS)
   --pin             pin the proxies to CPU 1, the mock and loadgen to CPU 0
+  --nice N          run everything at this nice level (-10: ahead of other
+                    work on a shared machine; needs root)
   --no-install      do not run apt-get
   --skip-build      use the binaries already in \$BUILD
   --out DIR         keep logs and results here (default: a new /tmp dir)
 environment: the same names in capitals, plus EVENTS, INTERVAL_MS, SETTLE_MS,
-WAIT_MS, MAX_PENDING, MAX_SECONDS, TARGETS ("direct cancelproxy nginx haproxy").
+WAIT_MS, MAX_PENDING, MAX_SECONDS, TARGETS ("direct cancelproxy nginx haproxy
+haproxy-stock": haproxy has "option abortonclose", haproxy-stock has not).
 EOF
 	exit "${1:-0}"
 }
@@ -57,6 +61,7 @@ while [ $# -gt 0 ]; do
 	--reps) REPS=$2; shift ;;
 	--workers) WORKERS=$2; shift ;;
 	--pin) PIN=1 ;;
+	--nice) NICE=$2; shift ;;
 	--no-install) INSTALL=0 ;;
 	--skip-build) SKIP_BUILD=1 ;;
 	--out) OUT_DIR=$2; shift ;;
@@ -66,6 +71,15 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
+# Percent of the machine's CPU time busy over one second (others' work too).
+cpu_busy() {
+	local a b
+	a=($(head -1 /proc/stat)); sleep 1; b=($(head -1 /proc/stat))
+	local tot=0 idle i
+	for i in 1 2 3 4 5 6 7 8; do tot=$(( tot + ${b[$i]} - ${a[$i]} )); done
+	idle=$(( ${b[4]} - ${a[4]} + ${b[5]} - ${a[5]} ))
+	[ "$tot" -gt 0 ] && echo $(( 100 * (tot - idle) / tot )) || echo "?"
+}
 say() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 fail() { say "FAILED: $*"; exit 1; }
 
@@ -130,7 +144,7 @@ HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
 for t in $TARGETS; do
 	case $t in
 	nginx) [ -x "$NGINX" ] || fail "nginx not found" ;;
-	haproxy) [ -x "$HAPROXY" ] || fail "haproxy not found" ;;
+	haproxy*) [ -x "$HAPROXY" ] || fail "haproxy not found" ;;
 	esac
 done
 
@@ -161,6 +175,9 @@ fi
 gcc -O2 -Wall -Wextra -Wno-unused-parameter -o "$T/loadgen" "$ROOT/bench/loadgen.c" ||
     fail "loadgen build"
 
+if [ "$NICE" != 0 ]; then
+	renice -n "$NICE" -p $$ >/dev/null || fail "renice $NICE"
+fi
 CPU_PROXY=()
 CPU_SIDE=()
 if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
@@ -183,16 +200,17 @@ BASE=
 for try in $(seq 1 50); do
 	b=$(( 20000 + (RANDOM % 1200) * 10 ))
 	ok=1
-	for o in 0 1 2 3 4 5 6 7; do port_free $(( b + o )) || ok=0; done
+	for o in 0 1 2 3 4 5 6 7 8 9; do port_free $(( b + o )) || ok=0; done
 	[ $ok = 1 ] && { BASE=$b; break; }
 done
 [ -n "$BASE" ] || fail "no free ports"
 
 declare -A MOCK_PORT MOCK_PID PORT PIDS_OF LOG MAIN_PID
 i=0
+[ "$(echo $TARGETS | wc -w)" -le 5 ] || fail "at most 5 TARGETS"
 for t in $TARGETS; do
 	MOCK_PORT[$t]=$(( BASE + i ))
-	PORT[$t]=$(( BASE + 4 + i ))
+	PORT[$t]=$(( BASE + 5 + i ))
 	i=$(( i + 1 ))
 done
 PORT[direct]=${MOCK_PORT[direct]:-0}
@@ -286,8 +304,11 @@ EOF
 	PIDS_OF[nginx]=$kids
 }
 
-start_haproxy() {
-	local d=$T/haproxy
+# haproxy: with "option abortonclose", without which HAProxy does not watch
+# the client while it waits for the server; haproxy-stock: without it.
+start_haproxy() {	# target
+	local t=$1 d=$T/$1 aoc="    option abortonclose"
+	[ "$t" = haproxy-stock ] && aoc="    # option abortonclose: stock behaviour"
 	mkdir -p "$d"
 	cat > "$d/haproxy.cfg" <<EOF
 # Generated by bench/run.sh: the same streaming reverse proxy in HAProxy.
@@ -299,6 +320,7 @@ defaults
     mode http
     log global
     option httplog
+$aoc
     maxconn $(( NOFILE / 2 - 100 ))
     timeout connect 5s
     timeout client 3600s
@@ -306,19 +328,19 @@ defaults
     timeout http-request 10s
     timeout http-keep-alive 75s
 frontend fe
-    bind 127.0.0.1:${PORT[haproxy]} backlog 4096
+    bind 127.0.0.1:${PORT[$t]} backlog 4096
     default_backend be
 backend be
     http-reuse safe
-    server mock 127.0.0.1:${MOCK_PORT[haproxy]}
+    server mock 127.0.0.1:${MOCK_PORT[$t]}
 EOF
 	"$HAPROXY" -c -f "$d/haproxy.cfg" >"$d/check.log" 2>&1 ||
-	    { cat "$d/check.log" >&2; fail "haproxy config"; }
+	    { cat "$d/check.log" >&2; fail "$t config"; }
 	"${CPU_PROXY[@]}" "$HAPROXY" -db -f "$d/haproxy.cfg" >>"$d/access.log" 2>>"$d/stderr.log" &
 	PIDS+=("$!")
-	PIDS_OF[haproxy]=$!
-	MAIN_PID[haproxy]=$!
-	wait_port "${PORT[haproxy]}" "$!" haproxy
+	PIDS_OF[$t]=$!
+	MAIN_PID[$t]=$!
+	wait_port "${PORT[$t]}" "$!" "$t"
 }
 
 start_target() {	# target: its mock, then the proxy in front of it
@@ -327,7 +349,7 @@ start_target() {	# target: its mock, then the proxy in front of it
 	direct) PIDS_OF[direct]=${MOCK_PID[direct]}; MAIN_PID[direct]= ;;
 	cancelproxy) start_cancelproxy ;;
 	nginx) start_nginx ;;
-	haproxy) start_haproxy ;;
+	haproxy|haproxy-stock) start_haproxy "$1" ;;
 	*) fail "unknown target $1" ;;
 	esac
 }
@@ -352,6 +374,7 @@ stop_target() {
 	PIDS=("${keep[@]}")
 }
 
+BUSY_START=$(cpu_busy)
 for t in $TARGETS; do
 	start_target "$t"
 done
@@ -363,12 +386,13 @@ RESULTS=$T/results.txt
 	echo "# commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo ' (work tree has changes)')"
 	echo "# $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), kernel $(uname -r)"
 	echo "# $("$NGINX" -v 2>&1), $("$HAPROXY" -v 2>/dev/null | head -1 | cut -d' ' -f1-3), cancelproxy $("$BUILD/cancelproxy" -V 2>/dev/null | cut -d' ' -f2)"
-	echo "# N=$N RSS_N=$RSS_N REPS=$REPS EVENTS=$EVENTS INTERVAL_MS=$INTERVAL_MS WORKERS=$WORKERS PIN=$PIN ulimit-n=$NOFILE"
-	echo "# load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "# N=$N RSS_N=$RSS_N REPS=$REPS EVENTS=$EVENTS INTERVAL_MS=$INTERVAL_MS WORKERS=$WORKERS PIN=$PIN NICE=$NICE ulimit-n=$NOFILE"
+	echo "# before starting: loadavg $(cut -d' ' -f1-3 /proc/loadavg), CPU ${BUSY_START}% busy with other work"
 } > "$T/header.txt"
 say "ports: $(for t in $TARGETS; do printf '%s=%s(mock %s) ' "$t" "${PORT[$t]}" "${MOCK_PORT[$t]}"; done)"
-say "load at start: $(cut -d' ' -f1-3 /proc/loadavg); busiest other processes:"
-ps -eo pcpu=,comm= --sort=-pcpu 2>/dev/null | head -4 | sed 's/^/    /' >&2
+say "before starting: loadavg $(cut -d' ' -f1-3 /proc/loadavg), CPU ${BUSY_START}% busy with other work"
+[ "${BUSY_START:-0}" != "?" ] && [ "${BUSY_START:-0}" -gt 20 ] &&
+    say "WARNING: other work keeps the CPUs ${BUSY_START}% busy; the numbers will be noisy"
 
 alive() {	# target
 	local p
@@ -395,7 +419,7 @@ run_one() {	# target scenario rep n loadgen-args...
 	echo "$line rep=$rep" >> "$RESULTS"
 	local open
 	open=$(echo "$line" | sed -n 's/.* open=\([0-9]*\).*/\1/p')
-	printf '  %-12s %-8s %s\n' "$t" "$s" "$(echo "$line" | tr ' ' '\n' |
+	printf '  %-14s %-8s %s\n' "$t" "$s" "$(echo "$line" | tr ' ' '\n' |
 	    grep -E '^(ready|open|p50_us|p99_us|max_us|kib_per_stream)=' | tr '\n' ' ')" >&2
 	if ! alive "$t"; then
 		say "  $t: PROCESS DIED during $s"
@@ -412,7 +436,9 @@ run_one() {	# target scenario rep n loadgen-args...
 }
 
 FB="--events 0 --first-token-ms 600000"
-MID="--events $EVENTS --first-token-ms $INTERVAL_MS --interval-ms $INTERVAL_MS --tokens 1000000"
+# Mid-stream: first tokens spread over one interval, so that the streams'
+# ticks do not line up and an abort lands at a random point between tokens.
+MID="--events $EVENTS --first-token-ms $INTERVAL_MS --first-token-jitter-ms $INTERVAL_MS --interval-ms $INTERVAL_MS --tokens 1000000"
 
 # ---- (d) scenarios ----------------------------------------------------------
 # Memory first, on fresh processes: N streams parked before the first token.
@@ -451,17 +477,18 @@ for t in $TARGETS; do
 	case $t in
 	cancelproxy) c=$(grep -c '"level":"\(warn\|error\)"' "$T/cancelproxy/cancelproxy.log" 2>/dev/null) ;;
 	nginx) c=$(grep -vc '^$' "$T/nginx/error.log" 2>/dev/null) ;;
-	haproxy) c=$(grep -vc '^$' "$T/haproxy/stderr.log" 2>/dev/null) ;;
+	haproxy*) c=$(grep -vc '^$' "$T/$t/stderr.log" 2>/dev/null) ;;
 	direct) c=$(grep -c '"level":"\(warn\|error\)"' "${LOG[direct]}" 2>/dev/null) ;;
 	esac
 	WARNS="$WARNS $t=${c:-0}"
 done
 
 # ---- (e) the table --------------------------------------------------------
+BUSY_END=$(cpu_busy)
 {
 	cat "$T/header.txt"
-	echo "# load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
-	awk -v reps="$REPS" -v n="$N" -v targets="$TARGETS" '
+	echo "# after the runs (targets idle): loadavg $(cut -d' ' -f1-3 /proc/loadavg), CPU ${BUSY_END}% busy"
+	awk -v reps="$REPS" -v n="$N" -v targets="$TARGETS" -v wait_ms="$WAIT_MS" '
 	function kv(line, key,    re, m) {
 		if (match(line, " " key "=[^ ]*")) {
 			m = substr(line, RSTART + length(key) + 2, RLENGTH - length(key) - 2)
@@ -492,6 +519,8 @@ done
 			nm = (f == 1) ? "p50_us" : (f == 2) ? "p90_us" : (f == 3) ? "p99_us" : (f == 4) ? "max_us" : "target_cpu_ms"
 			v[key, nm] = v[key, nm] (v[key, nm] == "" ? "" : ",") kv($0, nm)
 		}
+		if (kv($0, "aborted") + 0 > 0) cpus[key] = cpus[key] (cpus[key] == "" ? "" : ",") (1000 * kv($0, "cancel_cpu_ms") / kv($0, "aborted"))
+		runq[key] = runq[key] (runq[key] == "" ? "" : ",") kv($0, "cancel_runq_ms")
 		open[key] += kv($0, "open"); aborted[key] += kv($0, "aborted")
 		failed[key] += kv($0, "failed"); early[key] += kv($0, "early")
 		if (kv($0, "max_us") + 0 > mx[key] + 0) mx[key] = kv($0, "max_us")
@@ -505,7 +534,7 @@ done
 		desc["mid-fin"] = "mid-stream, FIN"; desc["mid-rst"] = "mid-stream, RST"
 		printf "\nCancel latency: client abort -> the mock sees its upstream connection close.\n"
 		printf "%d streams aborted at once per run; %s round(s); p50/p90/p99 are medians over rounds, max is the worst.\n", n, reps
-		printf "\n%-16s %-12s %6s %6s %8s %8s %8s %8s %10s %10s %9s\n", "scenario", "target", "streams", "open", "p50 ms", "p90 ms", "p99 ms", "max ms", "p50/nginx", "p99/nginx", "cpu ms"
+		printf "\n%-16s %-14s %7s %6s %8s %8s %8s %8s %10s %10s %7s %7s\n", "scenario", "target", "streams", "open", "p50 ms", "p90 ms", "p99 ms", "max ms", "p50/nginx", "p99/nginx", "cpu us", "runq ms"
 		for (si = 1; si <= 4; si++) {
 			s = sc[si]
 			np50 = med(v[s SUBSEP "nginx", "p50_us"]); np99 = med(v[s SUBSEP "nginx", "p99_us"])
@@ -513,19 +542,22 @@ done
 				t = tg[ti]; key = s SUBSEP t
 				if (!(key in seen)) continue
 				p50 = med(v[key, "p50_us"]); p90 = med(v[key, "p90_us"]); p99 = med(v[key, "p99_us"])
-				printf "%-16s %-12s %7d %6d %8s %8s %8s %8s %10s %10s %9s\n", desc[s], (t == "direct" ? "direct/floor" : t), aborted[key], open[key], ms(p50), ms(p90), ms(p99), ms(mx[key]), ratio(p50, np50), ratio(p99, np99), med(v[key, "target_cpu_ms"])
+				printf "%-16s %-14s %7d %6d %8s %8s %8s %8s %10s %10s %7s %7s\n", desc[s], (t == "direct" ? "direct/floor" : t), aborted[key], open[key], ms(p50), ms(p90), ms(p99), ms(mx[key]), ratio(p50, np50), ratio(p99, np99), (cpus[key] == "" ? "-" : sprintf("%.1f", med(cpus[key]))), (runq[key] == "" ? "-" : sprintf("%.1f", med(runq[key])))
 				if (failed[key] > 0 || early[key] > 0) probs = probs sprintf("  %s %s: %d streams failed before the abort, %d closed upstream before it\n", s, t, failed[key], early[key])
 			}
 		}
-		printf "\nopen = upstream streams the mock still had open %s after the aborts (left open).\n", "WAIT_MS"
-		printf "cpu ms = user+system CPU the target used during one run (median); for direct/floor it is the mock.\n"
+		printf "\nopen = upstream streams the mock still had open %d ms after the last abort (left open).\n", wait_ms
+		printf "cpu us = CPU time the target used from the first abort until the mock had seen all, per aborted stream\n"
+		printf "         (all threads, from /proc/PID/task/*/schedstat; median over rounds); for direct/floor it is the mock.\n"
+		printf "runq ms = how long the target was runnable but waiting for a CPU in that window (schedstat): behind the\n"
+		printf "          load generator, the mock, or other work on the machine (median over rounds).\n"
 		if (probs != "") printf "\nproblems:\n%s", probs
 		printf "\nMemory per stream waiting for its first token (VmRSS, after - before) / streams:\n"
-		printf "\n%-12s %7s %11s %11s %11s %10s %14s %14s\n", "target", "streams", "before MiB", "after MiB", "KiB/stream", "vs nginx", "cancel p50 ms", "cancel p99 ms"
+		printf "\n%-14s %7s %11s %11s %11s %10s %14s %14s\n", "target", "streams", "before MiB", "after MiB", "KiB/stream", "vs nginx", "cancel p50 ms", "cancel p99 ms"
 		for (ti = 1; ti <= ntg; ti++) {
 			t = tg[ti]
 			if (!(t in kps)) continue
-			printf "%-12s %7d %11.1f %11.1f %11.2f %10s %14s %14s\n", t, rready[t], rb[t] / 1024, ra[t] / 1024, kps[t], ratio(kps[t], kps["nginx"]), ms(rp50[t]), ms(rp99[t])
+			printf "%-14s %7d %11.1f %11.1f %11.2f %10s %14s %14s\n", t, rready[t], rb[t] / 1024, ra[t] / 1024, kps[t], ratio(kps[t], kps["nginx"]), ms(rp50[t]), ms(rp99[t])
 		}
 		printf "(the cancel columns: all of them aborted with RST at once after the measurement; open: "
 		for (ti = 1; ti <= ntg; ti++) if (tg[ti] in kps) printf "%s=%d ", tg[ti], ropen[tg[ti]]
