@@ -47,7 +47,6 @@ static int
 proxy_job_may_cancel(const struct proxy_job *j, const struct session *s)
 {
 	char	 ip[64];
-	const char *end;
 
 	if (j->kind == JOB_CANCEL_ADMIN)
 		return 1;
@@ -55,11 +54,7 @@ proxy_job_may_cancel(const struct proxy_job *j, const struct session *s)
 		return s->has_cred && j->has_cred &&
 		    CRYPTO_memcmp(s->cred_hash, j->cred_hash, 32) == 0;
 	/* No credential on either side: only from the same address. */
-	end = s->client_addr[0] == '[' ? strchr(s->client_addr, ']') :
-	    strrchr(s->client_addr, ':');
-	snprintf(ip, sizeof(ip), "%.*s", end ? (int)(end - s->client_addr -
-	    (s->client_addr[0] == '[')) : 0, s->client_addr +
-	    (s->client_addr[0] == '['));
+	session_addr_ip(s->client_addr, ip, sizeof(ip));
 	return strcmp(ip, j->client_ip) == 0;
 }
 
@@ -197,13 +192,7 @@ session_cancel_api(struct session *s)
 	j->request_id[n] = '\0';
 	memcpy(j->cred_hash, s->cred_hash, 32);
 	j->has_cred = s->has_cred;
-	{
-		const char *a = s->client_addr, *e2;
-
-		e2 = a[0] == '[' ? strchr(a, ']') : strrchr(a, ':');
-		snprintf(j->client_ip, sizeof(j->client_ip), "%.*s",
-		    e2 ? (int)(e2 - a - (a[0] == '[')) : 0, a + (a[0] == '['));
-	}
+	session_addr_ip(s->client_addr, j->client_ip, sizeof(j->client_ip));
 	j->origin = s->w;
 	j->origin_serial = s->serial;
 	j->done = session_cancel_api_done;

@@ -231,6 +231,9 @@ void		 session_client_key_release(struct session *s);
 void		 session_extra_members(struct jsonw *w, const void *arg);
 void		 session_cancel_extra(struct jsonw *w, const void *arg);
 
+/* The IP part of "ip:port" or "[ip6]:port". */
+void		 session_addr_ip(const char *addr, char *out, size_t len);
+
 /* Cancel by request id (cancel_api.c). */
 void		 session_cancel_api(struct session *s);
 void		 session_credential(struct session *s);

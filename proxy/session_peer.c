@@ -143,7 +143,7 @@ session_note_log(const struct cancel_note *n, const char *outcome,
 }
 
 /* The IP part of "ip:port" or "[ip6]:port". */
-static void
+void
 session_addr_ip(const char *addr, char *out, size_t len)
 {
 	const char	*end;
