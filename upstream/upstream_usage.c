@@ -22,8 +22,12 @@ usage_num(const cJSON *o, const char *k)
 {
 	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(o, k);
 
-	return cJSON_IsNumber(v) && v->valuedouble >= 0 ?
-	    (int64_t)v->valuedouble : -1;
+	/* Out of range (1e300, NaN) is not a count: converting it would be
+	 * undefined behaviour. */
+	if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 &&
+	    v->valuedouble < 9.0e15))
+		return -1;
+	return (int64_t)v->valuedouble;
 }
 
 static void

@@ -172,3 +172,17 @@ Test(usage, oversized_event_is_skipped_not_fatal)
 	sse_scan_free(&sc);
 	free(big);
 }
+
+/* Found by fuzzing: a count out of int64 range is ignored, not converted. */
+Test(usage, absurd_numbers_are_ignored)
+{
+	struct usage	 u;
+	const char	*a = "{\"usage\":{\"prompt_tokens\":1e300,"
+	    "\"completion_tokens\":-4,\"total_tokens\":7}}";
+
+	usage_init(&u);
+	cr_assert_eq(usage_from_json(&u, NULL, a, strlen(a)), 1);
+	cr_assert_eq(u.prompt, -1);
+	cr_assert_eq(u.completion, -1);
+	cr_assert_eq(u.total, 7);
+}
