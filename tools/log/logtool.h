@@ -17,6 +17,7 @@
 #define LOGTOOL_LINE_MAX	(4 * 1024 * 1024) /* longer lines are junk */
 #define LOGTOOL_READ_SIZE	(1024 * 1024)	/* bytes per read(2) */
 #define LOGTOOL_JOIN_WINDOW_US	(5 * 1000000LL)	/* cancel -> request record */
+#define LOGTOOL_JOIN_MIN_RECORDS 4096		/* ... and at least this far */
 #define LOGTOOL_FOLLOW_POLL_MS	200		/* tail -f: rotation checks */
 #define LOGTOOL_FOLLOW_FLUSH_US	(500 * 1000LL)	/* tail -f: wait for a model */
 
@@ -100,10 +101,12 @@ struct logtool_source {
 	char		*name;
 	int		 fd;
 	int		 is_stdin;
+	int		 fd_flags;	/* standard input's, to put back */
 	int		 gz;		/* the bytes are inflated */
 	int		 gz_checked;	/* the first bytes were looked at */
 	z_stream	 zs;
-	int		 zs_live;
+	int		 zs_init;	/* inflateInit2 was called */
+	int		 zs_member;	/* inside a gzip member */
 	unsigned char	*zin;
 	size_t		 zin_len;
 	int		 raw_eof;	/* read(2) returned 0 (for now) */
@@ -133,7 +136,6 @@ struct logtool_input {
 	uint64_t		  lines, records, junk;
 	char			 *junk_first;	/* "file:line" of the first */
 	int			  errors;	/* unreadable or corrupt input */
-	struct logtool_source	 *last;		/* source of the last record */
 };
 
 /* Opens every input (none: standard input); -1 after saying why when one
@@ -181,6 +183,7 @@ struct logtool_cancel {
 	int64_t		 prompt_tokens, completion_tokens, total_tokens;
 	/* index */
 	int64_t		 read_us;	/* monotonic time it was read */
+	uint64_t	 seq;		/* records fed before it */
 	int		 resolved;
 	uint64_t	 hash;
 	struct logtool_cancel	*hnext;
@@ -204,6 +207,7 @@ struct logtool_join {
 	struct logtool_wait	 *whead, *wtail;
 	size_t			  nbucket, ncancel, nwait;
 	int64_t			  clock_us;	/* latest record time */
+	uint64_t		  seq;		/* records fed */
 	logtool_emit_cb		  emit;
 	void			 *arg;
 	uint64_t		  emitted;
@@ -292,6 +296,9 @@ void		 logtool_fmt_count(char *buf, size_t len, uint64_t n);
 void		 logtool_fmt_time(char *buf, size_t len, int64_t us, int date);
 /* An RFC 3339 UTC time with microseconds. */
 void		 logtool_fmt_rfc3339(char *buf, size_t len, int64_t us);
+/* Replaces control characters (a raw ESC in a log could drive the
+ * terminal) with '?', in place. */
+void		 logtool_safe(char *s, size_t n);
 /* Display columns of a UTF-8 string. */
 size_t		 logtool_width(const char *s);
 /* Prints s padded with spaces to width columns (right-aligned if right). */
@@ -308,7 +315,8 @@ struct logtool_table {
 void		 logtool_table_init(struct logtool_table *t, int ncol,
 		    const char *align);
 /* Adds a row of ncol cells (NULL prints as "-"). */
-void		 logtool_table_row(struct logtool_table *t, const char **cells);
+void		 logtool_table_row(struct logtool_table *t,
+		    const char *const *cells);
 void		 logtool_table_print(struct logtool_table *t, FILE *f,
 		    const char *indent);
 void		 logtool_table_free(struct logtool_table *t);
@@ -368,18 +376,46 @@ int		 logtool_cmd_report(struct logtool_opts *o);
 /* stats, shared with the HTML report (logtool_stats.c). */
 struct logtool_stats;
 struct logtool_stats *logtool_stats_new(void);
-void		 logtool_stats_request(struct logtool_stats *st,
-		    const struct logtool_rec *r);
+/* Feeds one record: cancels go through the join j (whose emit calls
+ * logtool_stats_cancel), requests and notes are counted; rf is f without
+ * the options a request record cannot answer. */
+void		 logtool_stats_record(struct logtool_stats *st,
+		    struct logtool_join *j, const struct logtool_filter *f,
+		    const struct logtool_filter *rf, const struct logtool_rec *r);
 void		 logtool_stats_cancel(struct logtool_stats *st,
 		    const struct logtool_cancel *c);
 void		 logtool_stats_free(struct logtool_stats *st);
+/* f without --kind, --phase, --direction and --via. */
+void		 logtool_filter_for_requests(struct logtool_filter *rf,
+		    const struct logtool_filter *f);
 /* The detect-to-close histogram of all cancels, the cancel count and the
  * count of cancels with no other side to close. */
 const struct logtool_hist *logtool_stats_d2c(const struct logtool_stats *st,
 		    uint64_t *ncancel, uint64_t *nnull);
-/* Prints a table of cancels by kind (used by the report's summary). */
+/* The fixed detect-to-close bars of all cancels. */
+const struct logtool_bars *logtool_stats_d2c_bars(
+		    const struct logtool_stats *st);
+
+/* The totals of the statistics. */
+struct logtool_stats_summary {
+	uint64_t	 requests, completed, canceled, error;
+	uint64_t	 cancels, d2c_null;
+	uint64_t	 notes_applied, notes_other, notes_failed;
+	int64_t		 first_us, last_us;	/* -1 when nothing was read */
+};
+void		 logtool_stats_summary(const struct logtool_stats *st,
+		    struct logtool_stats_summary *out);
+
+/* One origin kind in the report's summary. */
+struct logtool_kind_row {
+	const char	*name;
+	uint64_t	 cancels, d2c_null;
+	int		 has_d2c;
+	uint64_t	 p50, p99, max, elapsed_p50;
+};
+/* The kinds, most cancels first, in a calloc'ed array; the count or -1. */
 int		 logtool_stats_kinds(const struct logtool_stats *st,
-		    const char ***names, uint64_t **counts);
+		    struct logtool_kind_row **rows);
 
 /* The line of one cancel in "cancels" (a table row) and "tail" form. */
 void		 logtool_cancel_print_row(FILE *f, const struct logtool_cancel *c);

@@ -50,11 +50,12 @@ source_open_file(struct logtool_source *s)
 	s->off = 0;
 	s->gz_checked = 0;
 	s->raw_eof = 0;
-	if (s->zs_live) {
+	if (s->zs_init) {
 		inflateEnd(&s->zs);
-		s->zs_live = 0;
+		s->zs_init = 0;
 	}
 	s->gz = 0;
+	s->zs_member = 0;
 	return 0;
 }
 
@@ -76,9 +77,12 @@ source_new(const char *name, int follow)
 	if (strcmp(name, "-") == 0) {
 		s->is_stdin = 1;
 		s->fd = STDIN_FILENO;
-		/* Following several inputs must not block on one of them. */
-		if (follow)
-			fcntl(s->fd, F_SETFL, fcntl(s->fd, F_GETFL) | O_NONBLOCK);
+		/* Following several inputs must not block on one of them;
+		 * the flags are shared with whoever gave us the descriptor,
+		 * so they are put back at the end. */
+		s->fd_flags = fcntl(s->fd, F_GETFL);
+		if (follow && s->fd_flags != -1)
+			fcntl(s->fd, F_SETFL, s->fd_flags | O_NONBLOCK);
 	} else if (source_open_file(s) == -1)
 		goto fail;
 	return s;
@@ -94,15 +98,18 @@ fail:
 	return NULL;
 }
 
+/* Closes an input and frees its buffers. */
 static void
 source_free(struct logtool_source *s)
 {
 	if (s == NULL)
 		return;
-	if (s->zs_live)
+	if (s->zs_init)
 		inflateEnd(&s->zs);
 	if (s->fd != -1 && !s->is_stdin)
 		close(s->fd);
+	if (s->is_stdin && s->follow && s->fd_flags != -1)
+		fcntl(s->fd, F_SETFL, s->fd_flags);
 	logtool_scratch_free(&s->scratch);
 	free(s->zin);
 	free(s->buf);
@@ -159,7 +166,10 @@ source_fill(struct logtool_input *in, struct logtool_source *s)
 
 	for (;;) {
 		if (!s->gz_checked) {
-			n = source_read(s, s->zin, LOGTOOL_READ_SIZE);
+			/* No more than fits: a plain first chunk is copied. */
+			n = source_read(s, s->zin, s->cap - s->end <
+			    LOGTOOL_READ_SIZE ? s->cap - s->end :
+			    LOGTOOL_READ_SIZE);
 			if (n == -1) {
 				source_fail(in, s, strerror(errno));
 				return -1;
@@ -173,7 +183,11 @@ source_fill(struct logtool_input *in, struct logtool_source *s)
 				return 0;
 			}
 			s->gz_checked = 1;
-			if (n >= 2 && s->zin[0] == 0x1f && s->zin[1] == 0x8b) {
+			/* gzip's magic, or a zlib header (deflate, and a
+			 * check that a '{' can never pass). */
+			if (n >= 2 && ((s->zin[0] == 0x1f && s->zin[1] == 0x8b) ||
+			    ((s->zin[0] & 0x0f) == 8 &&
+			    ((s->zin[0] << 8) | s->zin[1]) % 31 == 0))) {
 				memset(&s->zs, 0, sizeof(s->zs));
 				/* 15 + 32: a gzip or a zlib header, found out
 				 * from the stream itself. */
@@ -181,14 +195,13 @@ source_fill(struct logtool_input *in, struct logtool_source *s)
 					source_fail(in, s, "cannot start zlib");
 					return -1;
 				}
-				s->zs_live = 1;
+				s->zs_init = 1;
+				s->zs_member = 1;
 				s->gz = 1;
 				s->zs.next_in = s->zin;
 				s->zs.avail_in = (uInt)n;
 			} else {
 				/* Plain text: the first chunk was read aside. */
-				if ((size_t)n > s->cap - s->end)
-					n = (ssize_t)(s->cap - s->end);
 				memcpy(s->buf + s->end, s->zin, (size_t)n);
 				s->end += (size_t)n;
 				return n;
@@ -228,7 +241,7 @@ source_fill(struct logtool_input *in, struct logtool_source *s)
 			s->zs.avail_in = (uInt)n;
 		}
 		if (s->zs.avail_in == 0 && s->raw_eof) {
-			if (s->zs_live) {
+			if (s->zs_member) {
 				source_fail(in, s, "compressed data ends early "
 				    "(truncated file?)");
 				return -1;
@@ -239,13 +252,13 @@ source_fill(struct logtool_input *in, struct logtool_source *s)
 			s->eof = 1;
 			return 0;
 		}
-		if (!s->zs_live) {
+		if (!s->zs_member) {
 			/* Another gzip member follows the last one. */
 			if (inflateReset(&s->zs) != Z_OK) {
 				source_fail(in, s, "cannot restart zlib");
 				return -1;
 			}
-			s->zs_live = 1;
+			s->zs_member = 1;
 		}
 		before = s->end;
 		s->zs.next_out = (Bytef *)s->buf + s->end;
@@ -253,7 +266,7 @@ source_fill(struct logtool_input *in, struct logtool_source *s)
 		zr = inflate(&s->zs, Z_NO_FLUSH);
 		s->end = s->cap - s->zs.avail_out;
 		if (zr == Z_STREAM_END)
-			s->zs_live = 0;
+			s->zs_member = 0;
 		else if (zr != Z_OK && zr != Z_BUF_ERROR) {
 			source_fail(in, s, s->zs.msg ? s->zs.msg :
 			    "corrupt compressed data");
@@ -437,7 +450,6 @@ logtool_input_next(struct logtool_input *in, struct logtool_rec **out)
 	if (best == NULL)
 		return 0;
 	best->has_head = 0;
-	in->last = best;
 	*out = &best->head;
 	return 1;
 }

@@ -17,6 +17,7 @@ struct logtool_wait {
 	char			*request_id;
 	const char		*model;
 	int64_t			 ts_us, status;
+	uint64_t		 seq;
 	double			 duration_ms, ttfb_ms;
 	int			 has_usage;
 	int64_t			 prompt_tokens, completion_tokens;
@@ -32,6 +33,7 @@ static struct {
 	size_t	  nslot, n;
 } intern;
 
+/* FNV-1a: short keys, few collisions, no setup. */
 static uint64_t
 join_hash(const char *p, size_t n)
 {
@@ -55,6 +57,7 @@ logtool_mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Doubles the interned-string set and places every string again. */
 static int
 intern_grow(void)
 {
@@ -82,12 +85,31 @@ intern_grow(void)
 const char *
 logtool_intern(const char *p, size_t n)
 {
-	size_t	 j;
-	char	*s;
+	uint64_t	 h = 1469598103934665603ULL;
+	size_t		 i, j;
+	int		 ctl = 0;
+	char		*s;
+	const char	*r;
 
 	if (intern.n * 2 >= intern.nslot && intern_grow() == -1)
 		abort();
-	j = join_hash(p, n) & (intern.nslot - 1);
+	/* join_hash, noticing control characters on the way: those strings
+	 * are kept safe to print (rare, so a copy is fine). */
+	for (i = 0; i < n; i++) {
+		ctl |= (unsigned char)p[i] < 0x20 || p[i] == 0x7f;
+		h ^= (unsigned char)p[i];
+		h *= 1099511628211ULL;
+	}
+	if (ctl) {
+		if ((s = malloc(n + 1)) == NULL)
+			abort();
+		memcpy(s, p, n);
+		logtool_safe(s, n);
+		r = logtool_intern(s, n);
+		free(s);
+		return r;
+	}
+	j = h & (intern.nslot - 1);
 	while ((s = intern.slot[j]) != NULL) {
 		if (strncmp(s, p, n) == 0 && s[n] == '\0')
 			return s;
@@ -136,6 +158,17 @@ join_copy(char **at, struct logtool_str s)
 	return d;
 }
 
+/* join_copy for a string that will be printed. */
+static char *
+join_copy_safe(char **at, struct logtool_str s)
+{
+	char	*d = join_copy(at, s);
+
+	if (d != NULL)
+		logtool_safe(d, s.n);
+	return d;
+}
+
 /* A cancel copied out of a record (one allocation), not joined yet. */
 struct logtool_cancel *
 logtool_cancel_new(const struct logtool_rec *r)
@@ -149,9 +182,9 @@ logtool_cancel_new(const struct logtool_rec *r)
 	if ((c = calloc(1, sizeof(*c) + extra)) == NULL)
 		return NULL;
 	at = (char *)(c + 1);
-	c->request_id = join_copy(&at, r->request_id);
-	c->trace_id = join_copy(&at, r->trace_id);
-	c->message = join_copy(&at, r->message);
+	c->request_id = join_copy_safe(&at, r->request_id);
+	c->trace_id = join_copy_safe(&at, r->trace_id);
+	c->message = join_copy_safe(&at, r->message);
 	c->line = join_copy(&at, (struct logtool_str){ r->line, r->len });
 	c->linelen = r->len;
 	c->ts_us = r->ts_us;
@@ -193,6 +226,8 @@ logtool_join_init(struct logtool_join *j, logtool_emit_cb emit, void *arg)
 	j->clock_us = INT64_MIN;
 }
 
+/* The hash of (hop, request_id); hops are interned, so their
+ * addresses stand for them. */
 static uint64_t
 join_key(const char *hop, const char *rid, size_t n)
 {
@@ -232,6 +267,7 @@ join_rehash(struct logtool_join *j)
 	j->nbucket = nn;
 }
 
+/* Takes a waiting cancel off the index (not the queue). */
 static void
 join_cancel_unlink(struct logtool_join *j, struct logtool_cancel *c)
 {
@@ -272,8 +308,12 @@ join_drain(struct logtool_join *j, int64_t age_us, int all)
 	int64_t			 now = age_us >= 0 ? logtool_mono_us() : 0;
 
 	while ((c = TAILQ_FIRST(&j->fifo)) != NULL) {
+		/* Its request record is given up on once the log has moved
+		 * on by the window in time and by some records (logs that
+		 * were concatenated go back in time). */
 		if (!all && !c->resolved &&
-		    c->ts_us + LOGTOOL_JOIN_WINDOW_US >= j->clock_us &&
+		    (c->ts_us + LOGTOOL_JOIN_WINDOW_US >= j->clock_us ||
+		    j->seq - c->seq < LOGTOOL_JOIN_MIN_RECORDS) &&
 		    (age_us < 0 || now - c->read_us < age_us))
 			break;
 		TAILQ_REMOVE(&j->fifo, c, fifo);
@@ -284,8 +324,9 @@ join_drain(struct logtool_join *j, int64_t age_us, int all)
 			logtool_cancel_free(c);
 	}
 	/* Request records whose cancel never came are dropped. */
-	while ((w = j->whead) != NULL &&
-	    (all || w->ts_us + LOGTOOL_JOIN_WINDOW_US < j->clock_us)) {
+	while ((w = j->whead) != NULL && (all ||
+	    (w->ts_us + LOGTOOL_JOIN_WINDOW_US < j->clock_us &&
+	    j->seq - w->seq >= LOGTOOL_JOIN_MIN_RECORDS))) {
 		j->whead = w->next;
 		if (j->whead == NULL)
 			j->wtail = NULL;
@@ -326,6 +367,7 @@ join_add_cancel(struct logtool_join *j, const struct logtool_rec *r)
 	if ((c = logtool_cancel_new(r)) == NULL)
 		return;
 	c->read_us = logtool_mono_us();
+	c->seq = j->seq;
 	TAILQ_INSERT_TAIL(&j->fifo, c, fifo);
 	if (c->request_id == NULL) {
 		c->resolved = 1;	/* nothing to join on */
@@ -402,6 +444,7 @@ join_add_request(struct logtool_join *j, const struct logtool_rec *r)
 	w->hop = hop;
 	w->model = logtool_intern_str(r->model);
 	w->ts_us = r->ts_us;
+	w->seq = j->seq;
 	w->status = r->status;
 	w->duration_ms = r->duration_ms;
 	w->ttfb_ms = r->ttfb_ms;
@@ -426,6 +469,7 @@ logtool_join_add(struct logtool_join *j, const struct logtool_rec *r)
 {
 	if (r->ts_us > j->clock_us)
 		j->clock_us = r->ts_us;
+	j->seq++;
 	if (r->event == LOGTOOL_EV_CANCEL)
 		join_add_cancel(j, r);
 	else if (r->event == LOGTOOL_EV_REQUEST)

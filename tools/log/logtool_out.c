@@ -155,6 +155,17 @@ logtool_fmt_rfc3339(char *buf, size_t len, int64_t us)
 	    tm.tm_sec, (int)(us % 1000000));
 }
 
+/* Replaces control characters with '?', in place. */
+void
+logtool_safe(char *s, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			s[i] = '?';
+}
+
 /* Display columns of a UTF-8 string (every code point is one column). */
 size_t
 logtool_width(const char *s)
@@ -193,7 +204,7 @@ logtool_table_init(struct logtool_table *t, int ncol, const char *align)
 
 /* Adds a row; cells are copied. */
 void
-logtool_table_row(struct logtool_table *t, const char **cells)
+logtool_table_row(struct logtool_table *t, const char *const *cells)
 {
 	char	**ncell;
 	int	  i;
@@ -206,10 +217,13 @@ logtool_table_row(struct logtool_table *t, const char **cells)
 			abort();
 		t->cell = ncell;
 	}
-	for (i = 0; i < t->ncol; i++)
+	for (i = 0; i < t->ncol; i++) {
 		if ((t->cell[t->nrow * t->ncol + i] = strdup(cells[i] ?
 		    cells[i] : "-")) == NULL)
 			abort();
+		logtool_safe(t->cell[t->nrow * t->ncol + i],
+		    strlen(t->cell[t->nrow * t->ncol + i]));
+	}
 	t->nrow++;
 }
 
@@ -313,9 +327,13 @@ logtool_hist_pct(const struct logtool_hist *h, double p)
 		return 0;
 	if (p >= 100)
 		return h->max;
+	if (p <= 0)
+		return h->min;
 	rank = (uint64_t)(p / 100.0 * (double)h->n + 0.9999999);
 	if (rank < 1)
 		rank = 1;
+	if (rank >= h->n)
+		return h->max;	/* the last value is known exactly */
 	for (i = 0; i < LOGTOOL_HIST_BUCKETS; i++) {
 		seen += h->b[i];
 		if (seen >= rank) {
@@ -351,28 +369,55 @@ logtool_bars_add(struct logtool_bars *b, uint64_t v)
 	b->total++;
 }
 
-/* The label of bar i: "10-20µs", "≥1s". */
+/* A round bar edge without needless digits: 500µs, 1ms, 2s, 5m. */
+static void
+bars_edge(char *buf, size_t len, uint64_t v, int us)
+{
+	const char	*mu = logtool_term.utf8 ? "µs" : "us";
+	uint64_t	 ms;
+
+	if (us && v < 1000) {
+		snprintf(buf, len, "%llu%s", (unsigned long long)v, mu);
+		return;
+	}
+	if (us && v % 1000 != 0) {
+		logtool_fmt_us(buf, len, (int64_t)v);
+		return;
+	}
+	ms = us ? v / 1000 : v;
+	if (ms < 1000 || ms % 1000 != 0)
+		snprintf(buf, len, "%llums", (unsigned long long)ms);
+	else if (ms < 60000 || ms % 60000 != 0)
+		snprintf(buf, len, "%llus", (unsigned long long)(ms / 1000));
+	else
+		snprintf(buf, len, "%llum", (unsigned long long)(ms / 60000));
+}
+
+/* The label of bar i: "10-20µs", "500µs-1ms", "≥1s". */
 void
 logtool_bars_label(const struct logtool_bars *b, int i, char *buf,
     size_t len)
 {
 	char	 lo[32], hi[32];
+	size_t	 ll, hl;
 
-	if (b->us) {
-		logtool_fmt_us(lo, sizeof(lo), (int64_t)b->edges[i]);
-		if (i + 1 < b->n)
-			logtool_fmt_us(hi, sizeof(hi), (int64_t)b->edges[i + 1]);
-	} else {
-		logtool_fmt_ms(lo, sizeof(lo), (double)b->edges[i]);
-		if (i + 1 < b->n)
-			logtool_fmt_ms(hi, sizeof(hi), (double)b->edges[i + 1]);
-	}
-	if (i + 1 == b->n)
+	bars_edge(lo, sizeof(lo), b->edges[i], b->us);
+	if (i + 1 < b->n)
+		bars_edge(hi, sizeof(hi), b->edges[i + 1], b->us);
+	if (i + 1 == b->n) {
 		snprintf(buf, len, "%s%s", logtool_term.utf8 ? "≥" : ">=", lo);
-	else if (i == 0 && b->edges[0] == 0)
+		return;
+	}
+	if (i == 0 && b->edges[0] == 0) {
 		snprintf(buf, len, "<%s", hi);
-	else
-		snprintf(buf, len, "%s-%s", lo, hi);
+		return;
+	}
+	/* "10µs-20µs" reads better as "10-20µs". */
+	ll = strspn(lo, "0123456789.");
+	hl = strspn(hi, "0123456789.");
+	if (strcmp(lo + ll, hi + hl) == 0)
+		lo[ll] = '\0';
+	snprintf(buf, len, "%s-%s", lo, hi);
 }
 
 /* Draws the bars on a terminal: label, bar, count and share; an extra

@@ -46,6 +46,7 @@ logtool_scratch_free(struct logtool_scratch *s)
 	s->len = s->cap = 0;
 }
 
+/* Skips JSON whitespace. */
 static void
 scan_ws(struct scan *c)
 {
@@ -54,6 +55,7 @@ scan_ws(struct scan *c)
 		c->p++;
 }
 
+/* Four hex digits of a \u escape. */
 static int
 scan_hex4(const char *p, unsigned *out)
 {
@@ -134,11 +136,11 @@ scan_string_slow(struct scan *c, struct logtool_str *out)
 		case '"': case '\\': case '/':
 			*d++ = *p++;
 			break;
-		case 'b': *d++ = '\b'; p++; break;
-		case 'f': *d++ = '\f'; p++; break;
-		case 'n': *d++ = '\n'; p++; break;
-		case 'r': *d++ = '\r'; p++; break;
-		case 't': *d++ = '\t'; p++; break;
+		case 'b': case 'f': case 'n': case 'r': case 't':
+			*d++ = '?';	/* no control characters: see
+					 * logtool_safe */
+			p++;
+			break;
 		case 'u':
 			if (c->end - p < 5 || scan_hex4(p + 1, &cp) == -1)
 				return -1;
@@ -153,6 +155,8 @@ scan_string_slow(struct scan *c, struct logtool_str *out)
 				    (lo - 0xdc00);
 			} else if (cp >= 0xdc00 && cp <= 0xdfff)
 				return -1;
+			if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0))
+				cp = '?';
 			d += scan_utf8(d, cp);
 			break;
 		default:
@@ -162,7 +166,9 @@ scan_string_slow(struct scan *c, struct logtool_str *out)
 	return -1;
 }
 
-/* Scans a string at c->p (a quote); out (may be NULL) gets its value. */
+/* Scans a string at c->p (a quote); out (may be NULL) gets its value.
+ * Escaped control characters become '?' (raw ones are left to the
+ * printing side: see logtool_safe). */
 static int
 scan_string(struct scan *c, struct logtool_str *out)
 {
