@@ -3,7 +3,7 @@
 # integration) with ctest. BUILD_DIR and cmake arguments as in build.sh.
 set -eu
 cd "$(dirname "$0")/.."
-./scripts/deps.sh --sdk
+./scripts/deps.sh --sdk --tests
 # The official OpenAI SDK for the real-client tests (npm registry).
 if [ ! -d tests/sdk/node_modules/openai ]; then
 	(cd tests/sdk && npm ci --no-audit --no-fund --loglevel=error)
