@@ -323,6 +323,10 @@ downstream_session_done(struct client *c, int keep_alive)
 	}
 	c->parse_paused = 0;
 	c->in_request = 0;
+	c->head_scanned = 0;	/* the next request's head is scanned anew */
+	c->seen_line = 0;
+	c->line_len = 0;
+	c->last_cr = 0;
 	llhttp_resume(&c->parser);
 	if (c->reading_paused) {
 		pause_watch_stop(c->watch);

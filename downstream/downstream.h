@@ -29,6 +29,10 @@ struct client {
 	uint8_t			 reading_paused;/* input over its bound */
 	uint8_t			 parse_paused;	/* a session holds the parser */
 	uint8_t			 in_request;	/* bytes of a request seen */
+	uint8_t			 last_cr;	/* head scan: last byte was CR */
+	uint8_t			 seen_line;	/* head scan: past the first line */
+	uint8_t			 head_scanned;	/* head scan: the head has ended */
+	uint32_t		 line_len;	/* head scan: bytes in this line */
 	char			 addr[64];	/* peer "ip:port" */
 	llhttp_t		 parser;
 	struct session		*session;	/* current request or NULL */

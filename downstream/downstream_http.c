@@ -1,5 +1,6 @@
 /* downstream_http: HTTP/1.1 requests parsed with llhttp in strict mode,
  * with the size and shape limits from the config. */
+#include <ctype.h>
 #include <string.h>
 #include <strings.h>
 
@@ -67,11 +68,50 @@ downstream_on_url(llhttp_t *p, const char *at, size_t len)
 	return 0;
 }
 
+/*
+ * Debian's llhttp is built without strict mode, so it takes obs-fold, a
+ * bare LF, spaces in and after field names. A proxy must not: each of
+ * these can make two parsers disagree about where a request ends. The
+ * checks below refuse them; RFC 9110 §5.6.2 (tokens), RFC 9112 §5.2
+ * (obs-fold) and §2.2 (bare CR/LF).
+ */
+static const unsigned char downstream_tchar[256] = {
+	['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1,
+	['*'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1,
+	['`'] = 1, ['|'] = 1, ['~'] = 1,
+	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1,
+	['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+	['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
+	['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1,
+	['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
+	['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+	['Y'] = 1, ['Z'] = 1,
+	['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+	['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1,
+	['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
+	['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+	['y'] = 1, ['z'] = 1,
+};
+
+static int
+downstream_bad_field(struct client *c, const char *what)
+{
+	return downstream_refuse(c, 400, "bad_header", what);
+}
+
 static int
 downstream_on_header_field(llhttp_t *p, const char *at, size_t len)
 {
 	struct client	*c = p->data;
 	struct session	*s = c->session;
+	size_t		 i;
+
+	for (i = 0; i < len; i++)
+		if (!downstream_tchar[(unsigned char)at[i]]) {
+			downstream_bad_field(c, "a header field name may hold "
+			    "only token characters (no spaces before the colon)");
+			return HPE_USER;
+		}
 
 	if (downstream_header_bytes(c, s, len + 4) == -1 ||
 	    headers_add_name(&s->req_headers, at, len) == -1)
@@ -84,10 +124,77 @@ downstream_on_header_value(llhttp_t *p, const char *at, size_t len)
 {
 	struct client	*c = p->data;
 	struct session	*s = c->session;
+	size_t		 i;
+
+	for (i = 0; i < len; i++)
+		if (at[i] == '\r' || at[i] == '\n' || at[i] == '\0' ||
+		    at[i] == 0x7f) {
+			downstream_bad_field(c, "line folding and CR, LF or NUL "
+			    "inside a header value are not allowed");
+			return HPE_USER;
+		}
 
 	if (downstream_header_bytes(c, s, len) == -1 ||
 	    headers_add_value(&s->req_headers, at, len) == -1)
 		return HPE_USER;
+	return 0;
+}
+
+/* Transfer-Encoding: exactly one field, exactly "chunked", HTTP/1.1 only;
+ * anything else is 501 (a coding we do not know) or 400. */
+static int
+downstream_check_te(struct client *c, struct session *s)
+{
+	const char	*v;
+	size_t		 i, n = 0, len, a, b;
+
+	for (i = 0; i < s->req_headers.n; i++) {
+		if (!headers_name_is(&s->req_headers, i, "transfer-encoding"))
+			continue;
+		n++;
+		v = headers_value(&s->req_headers, i);
+		len = s->req_headers.h[i].vlen;
+		for (a = 0; a < len && (v[a] == ' ' || v[a] == '\t'); a++)
+			;
+		for (b = len; b > a && (v[b - 1] == ' ' || v[b - 1] == '\t');
+		    b--)
+			;
+		if (b == a)
+			return downstream_refuse(c, 400, "bad_transfer_encoding",
+			    "an empty Transfer-Encoding");
+		if (b - a != 7 || strncasecmp(v + a, "chunked", 7) != 0)
+			return downstream_refuse(c, 501,
+			    "transfer_coding_not_implemented",
+			    "only a single \"chunked\" transfer coding is "
+			    "accepted");
+	}
+	if (n > 1)
+		return downstream_refuse(c, 501,
+		    "transfer_coding_not_implemented",
+		    "only a single \"chunked\" transfer coding is accepted");
+	if (n == 1 && s->http_minor == 0)
+		return downstream_refuse(c, 400, "bad_transfer_encoding",
+		    "HTTP/1.0 has no Transfer-Encoding");
+	return 0;
+}
+
+/* Host: a reg-name or IP literal with an optional port, nothing else. */
+static int
+downstream_check_host(struct client *c, struct session *s)
+{
+	const char	*v;
+	size_t		 len, i;
+
+	if ((v = headers_get(&s->req_headers, "host", &len)) == NULL)
+		return 0;
+	for (i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)v[i];
+
+		if (!(isalnum(ch) || strchr("-._~%!$&'()*+,;=:[]", ch) != NULL)
+		    || ch == '\0')
+			return downstream_refuse(c, 400, "bad_host",
+			    "the Host header is not a host name or address");
+	}
 	return 0;
 }
 
@@ -120,9 +227,11 @@ downstream_on_headers_complete(llhttp_t *p)
 		return downstream_refuse(c, 400, "bad_target",
 		    "the request target must be an absolute path");
 	if ((p->flags & F_CONTENT_LENGTH) &&
-	    (int64_t)p->content_length > conf->limits.max_body_bytes)
+	    p->content_length > (uint64_t)conf->limits.max_body_bytes)
 		return downstream_refuse(c, 413, "body_too_large",
 		    "request body exceeds max_body_bytes");
+	if (downstream_check_te(c, s) == -1 || downstream_check_host(c, s) == -1)
+		return -1;
 	if ((v = headers_get(&s->req_headers, "expect", &vlen)) != NULL) {
 		if (vlen != 12 || strncasecmp(v, "100-continue", 12) != 0)
 			return downstream_refuse(c, 417, "expectation_failed",
@@ -133,6 +242,7 @@ downstream_on_headers_complete(llhttp_t *p)
 			evbuffer_add(downstream_output(c),
 			    "HTTP/1.1 100 Continue\r\n\r\n", 25);
 	}
+	s->headers_done = 1;
 	downstream_request_progress(c);
 	return 0;
 }
@@ -213,6 +323,9 @@ downstream_parse_error(struct client *c, llhttp_errno_t err)
 	}
 	if (msg == NULL)
 		msg = "malformed request";
+	/* Refused before the parser saw a message begin: still one record. */
+	if (c->session == NULL && (c->session = session_new(c->w, c)) != NULL)
+		c->in_request = 1;
 	if (c->session != NULL) {
 		c->session->keep_alive = 0;
 		session_refuse(c->session, status, code, msg);
@@ -220,6 +333,53 @@ downstream_parse_error(struct client *c, llhttp_errno_t err)
 		downstream_write_error(c, NULL, status, code, msg, NULL);
 		downstream_session_done(c, 0);
 	}
+}
+
+/*
+ * A line ended by LF alone in a request head (llhttp, non-strict, takes
+ * it). Scanned only while the head is arriving; the body is the parser's.
+ */
+static int
+downstream_bare_lf(struct client *c, const char *p, size_t n)
+{
+	size_t	 i;
+
+	if (c->head_scanned || (c->session != NULL && c->session->headers_done))
+		return 0;
+	for (i = 0; i < n; i++) {
+		char ch = p[i];
+
+		if (ch == '\n') {
+			if (!c->last_cr) {
+				downstream_refuse(c, 400, "bad_line_ending",
+				    "lines in a request head end with CRLF");
+				return -1;
+			}
+			/* An empty line after the first ends the head. */
+			if (c->line_len == 0 && c->seen_line) {
+				c->head_scanned = 1;
+				return 0;
+			}
+			c->seen_line = 1;
+			c->line_len = 0;
+			c->last_cr = 0;
+			continue;
+		}
+		/* A line that starts with white space folds the one before. */
+		if (c->line_len == 0 && c->seen_line && !c->last_cr &&
+		    (ch == ' ' || ch == '\t')) {
+			downstream_refuse(c, 400, "obs_fold",
+			    "header line folding (obs-fold) is not allowed");
+			return -1;
+		}
+		if (ch == '\r') {
+			c->last_cr = 1;
+			continue;
+		}
+		c->last_cr = 0;
+		c->line_len++;
+	}
+	return 0;
 }
 
 /*
@@ -239,6 +399,10 @@ downstream_process_input(struct client *c)
 		in = bufferevent_get_input(c->bev);
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
 			return;
+		if (downstream_bare_lf(c, v.iov_base, v.iov_len) == -1) {
+			downstream_parse_error(c, HPE_USER);
+			return;
+		}
 		err = llhttp_execute(&c->parser, v.iov_base, v.iov_len);
 		if (err == HPE_OK)
 			used = v.iov_len;

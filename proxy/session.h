@@ -65,6 +65,7 @@ struct session {
 	uint8_t			 http_minor;
 	uint8_t			 keep_alive;	/* client wants the conn kept */
 	uint8_t			 request_done;	/* whole request received */
+	uint8_t			 headers_done;	/* its head is complete */
 	uint8_t			 expect_continue;
 	char			*target;	/* request-target, NUL-terminated */
 	size_t			 target_len;

@@ -1005,3 +1005,35 @@ Test(forwarding, ipv6_listener)
 	    hjson_print(rec));
 	hassert(strcmp(hjson_str(rec, "outcome"), "completed") == 0);
 }
+
+/*
+ * The strict head checks (bare LF, obs-fold) stop at the end of the head:
+ * a head split right inside its final CRLF CRLF, followed by a body with
+ * bare newlines, is a good request.
+ */
+Test(forwarding, head_split_at_its_end_then_a_body_with_newlines)
+{
+	struct hproc	*p;
+	struct hconn	*c;
+	struct hresp	*r;
+	const char	*body = "{\"a\":\n\"b\"\n}";
+	int		 mport;
+
+	mock_fast(&mport);
+	p = proxy_to(mport, NULL, NULL);
+	c = connect_proxy(p);
+	hassert(hconn_send_str(c, hstrf("POST /debug/echo HTTP/1.1\r\nHost: a\r\n"
+	    "Content-Type: application/json\r\nContent-Length: %zu\r\n\r",
+	    strlen(body))) == 0);
+	hsleep_ms(50);
+	hassert(hconn_send_str(c, hstrf("\n%s", body)) == 0);
+	r = hconn_read_response(c, 0);
+	hassert(r != NULL && r->status == 200, "status %d", r ? r->status : 0);
+	hassert(strcmp(hjson_str(hresp_json(r), "body"), body) == 0, "%s",
+	    r->body);
+	/* The next request on the connection is scanned anew. */
+	hassert(hconn_send_str(c, "GET /v1/models HTTP/1.1\r\nHost: a\r\n"
+	    "X-Bad: a\r\n b\r\n\r\n") == 0);
+	r = hconn_read_response(c, 0);
+	hassert(r != NULL && r->status == 400, "obs-fold on the second request");
+}
