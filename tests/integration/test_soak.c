@@ -834,9 +834,12 @@ Test(soak, churn_leaves_nothing_behind, .timeout = 1800)
 	    "\"admin\":{\"address\":\"127.0.0.1:0\"},"
 	    "\"upstreams\":{\"mock\":{\"url\":\"http://127.0.0.1:%d\","
 	    "\"timeouts_ms\":{\"connect\":2000,\"first_byte\":10000,"
-	    "\"idle\":500}}},"
+	    "\"idle\":%d}}},"
 	    "\"routes\":[{\"path_prefix\":\"/v1/\",\"upstream\":\"mock\"}],"
-	    "\"log\":{\"path\":\"%s\"}}", i, proxy_log), &o);
+	    "\"log\":{\"path\":\"%s\"}}", i,
+	    /* Long enough that a loaded machine's gaps between tokens are
+	     * not taken for stalls; the stall scenario still ends by it. */
+	    2000 * hscale(), proxy_log), &o);
 	hassert(proxy != NULL, "the proxy did not start");
 	port = log_port(proxy_log, "proxy");
 	admin = log_port(proxy_log, "admin");
