@@ -14,6 +14,13 @@
  * The rss mode parks N streams in the first-token wait and reads VmRSS of
  * the target's processes before and after.
  *
+ * The stream mode reads N streams to their end and checks each body
+ * against a reference body fetched straight from the mock (--ref), with the
+ * per-response id and created time masked: same events, same bytes, same
+ * checksum. It reports the CPU time the target's processes spent (utime +
+ * stime from /proc/PID/stat, and schedstat) per SSE event relayed, the
+ * mock's and its own, and the most streams that were open at once.
+ *
  * Built by bench/run.sh with gcc directly; Linux only (epoll).
  */
 #define _GNU_SOURCE
@@ -56,6 +63,7 @@ enum lg_state {
 	LG_HEAD,	/* waiting for the response head: EPOLLIN */
 	LG_BODY,	/* reading the body, counting SSE events */
 	LG_ABORTED,	/* we closed it; waiting for the mock's record */
+	LG_DONE,	/* stream mode: read to its end, closed */
 	LG_FAILED,	/* connect error, non-200, or the server closed first */
 };
 
@@ -65,7 +73,8 @@ enum lg_chunk {
 	LG_CH_EXT,	/* chunk extension up to LF */
 	LG_CH_DATA,	/* chunk payload */
 	LG_CH_DATA_END,	/* CRLF after the payload */
-	LG_CH_DONE,	/* last chunk seen */
+	LG_CH_TRAILER,	/* after the last chunk: up to an empty line */
+	LG_CH_DONE,	/* last chunk and its trailer seen */
 };
 
 /* What the mock said about a stream. */
@@ -100,6 +109,15 @@ struct lg_conn {
 	uint64_t	 gone_us;
 	int		 gone_null;
 	int		 fail_reason;	/* 1 connect, 2 status, 3 closed, 4 io */
+	int64_t		 clen;		/* Content-Length, -1 if none */
+	uint64_t	 body_in;	/* decoded body bytes */
+	unsigned	 tr_chars;	/* chars on the current trailer line */
+	unsigned	 tokens_sent;	/* the mock's mock_stream record */
+	/* stream mode: the event being read and the running checksum */
+	char		*ev;
+	size_t		 ev_len, ev_cap;
+	uint64_t	 hash;		/* FNV-1a over the masked events */
+	uint64_t	 norm_len;	/* masked body bytes */
 };
 
 struct lg_args {
@@ -124,6 +142,8 @@ struct lg_args {
 	int		 wait_ms;
 	int		 timeout_ms;
 	int		 abort_gap_us;
+	const char	*ref;		/* stream mode: the mock, for the reference */
+	pid_t		 mock_pid;	/* stream mode: the mock's CPU time */
 	pid_t		 pids[LG_MAX_PIDS];
 	int		 npids;
 };
@@ -131,9 +151,11 @@ struct lg_args {
 static struct lg_args	 args;
 static struct lg_conn	*conns;
 static int		 epfd = -1;
-static struct sockaddr_in target_sa;
+static struct sockaddr_in target_sa, ref_sa;	/* ref: index n */
 static char		*req_tmpl_a, *req_tmpl_b;	/* before / after the id */
 static size_t		 req_a_len, req_b_len;
+static char		*req_ref_a;	/* the reference stream's A */
+static size_t		 req_ref_len;
 static uint64_t		 t_begin;
 static char		 rbuf[LG_READ_BUF];
 
@@ -147,6 +169,14 @@ static int		 n_mock_requests, n_mock_streams;
 static int		 n_opened, n_pending, n_ready, n_failed, n_head;
 static int		 fail_connect, fail_status, fail_closed, fail_io;
 static int		 last_status;
+static int		 stream_mode;
+static int		 n_done, n_open_now, n_open_peak, n_mismatch;
+static int		 first_mismatch = -1;
+static uint64_t		 ev_total, body_total;
+static uint64_t		 n_reads;	/* stream mode: recv calls that got bytes */
+static uint64_t		 ref_hash, ref_len;
+static unsigned		 ref_events;
+static int		 have_ref;
 
 static uint64_t
 now_us(void)
@@ -175,7 +205,10 @@ usage(void)
 {
 	fprintf(stderr,
 "usage: loadgen --target HOST:PORT --mock-log FILE [options]\n"
-"  --mode cancel|rss        cancel latency (default) or memory per stream\n"
+"  --mode cancel|rss|stream cancel latency (default), memory per stream, or\n"
+"                           streams read to the end (CPU per event, checked)\n"
+"  --ref HOST:PORT          stream mode: fetch the reference body from the mock\n"
+"  --mock-pid PID           stream mode: the mock's process, for its CPU time\n"
 "  --n N                    concurrent streams (default 100)\n"
 "  --events K               abort after K SSE events; 0 = first-byte phase\n"
 "  --abort fin|rst          how the client leaves (default fin)\n"
@@ -237,6 +270,8 @@ parse_args(int argc, char **argv)
 		{ "abort-gap-us", required_argument, NULL, 'g' },
 		{ "timeout-ms", required_argument, NULL, 'O' },
 		{ "pid", required_argument, NULL, 'I' },
+		{ "ref", required_argument, NULL, 'R' },
+		{ "mock-pid", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -289,6 +324,9 @@ parse_args(int argc, char **argv)
 		    "abort-gap-us"); break;
 		case 'O': args.timeout_ms = parse_int(optarg, "timeout-ms");
 			break;
+		case 'R': args.ref = optarg; break;
+		case 'K': args.mock_pid = (pid_t)parse_int(optarg, "mock-pid");
+			break;
 		case 'I':
 			if (args.npids == LG_MAX_PIDS)
 				die("too many --pid");
@@ -301,8 +339,9 @@ parse_args(int argc, char **argv)
 	}
 	if (optind != argc || args.target == NULL || args.mock_log == NULL)
 		usage();
-	if (strcmp(args.mode, "cancel") != 0 && strcmp(args.mode, "rss") != 0)
-		die("--mode: cancel or rss");
+	if (strcmp(args.mode, "cancel") != 0 && strcmp(args.mode, "rss") != 0 &&
+	    strcmp(args.mode, "stream") != 0)
+		die("--mode: cancel, rss or stream");
 	if (strcmp(args.abort_how, "fin") != 0 &&
 	    strcmp(args.abort_how, "rst") != 0)
 		die("--abort: fin or rst");
@@ -316,27 +355,34 @@ parse_args(int argc, char **argv)
 
 /* Parses HOST:PORT (numeric IPv4 only: the bench is loopback-only). */
 static void
-parse_target(void)
+parse_addr(const char *what, const char *s, struct sockaddr_in *sa)
 {
-	const char	*colon = strrchr(args.target, ':');
+	const char	*colon = strrchr(s, ':');
 	char		 host[64];
 	size_t		 hl;
 
-	if (colon == NULL || (hl = (size_t)(colon - args.target)) == 0 ||
+	if (colon == NULL || (hl = (size_t)(colon - s)) == 0 ||
 	    hl >= sizeof(host))
-		die("--target %s: expected IPV4:PORT", args.target);
-	memcpy(host, args.target, hl);
+		die("--%s %s: expected IPV4:PORT", what, s);
+	memcpy(host, s, hl);
 	host[hl] = '\0';
-	memset(&target_sa, 0, sizeof(target_sa));
-	target_sa.sin_family = AF_INET;
-	target_sa.sin_port = htons((uint16_t)atoi(colon + 1));
-	if (inet_pton(AF_INET, host, &target_sa.sin_addr) != 1)
-		die("--target %s: expected IPV4:PORT", args.target);
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons((uint16_t)atoi(colon + 1));
+	if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+		die("--%s %s: expected IPV4:PORT", what, s);
 }
 
-/* Builds the request around the id: A + id + B. */
 static void
-build_request(void)
+parse_target(void)
+{
+	parse_addr("target", args.target, &target_sa);
+}
+
+/* Builds one request template around the id: A + id + B; interval_ms < 0
+ * sends no X-Mock-Interval-Ms. */
+static void
+build_template(int interval_ms, char **a, size_t *alen)
 {
 	static const char body[] = "{\"model\":\"m\",\"stream\":true,"
 	    "\"messages\":[{\"role\":\"user\",\"content\":\"count to a "
@@ -345,13 +391,13 @@ build_request(void)
 	int	 n = 0;
 
 	extra[0] = '\0';
-	if (args.interval_ms >= 0)
+	if (interval_ms >= 0)
 		n += snprintf(extra + n, sizeof(extra) - (size_t)n,
-		    "X-Mock-Interval-Ms: %d\r\n", args.interval_ms);
+		    "X-Mock-Interval-Ms: %d\r\n", interval_ms);
 	if (args.tokens >= 0)
 		n += snprintf(extra + n, sizeof(extra) - (size_t)n,
 		    "X-Mock-Tokens: %d\r\n", args.tokens);
-	if (asprintf(&req_tmpl_a, "POST %s HTTP/1.1\r\n"
+	if (asprintf(a, "POST %s HTTP/1.1\r\n"
 	    "Host: %s\r\n"
 	    "User-Agent: cancelproxy-bench-loadgen\r\n"
 	    "Accept: text/event-stream\r\n"
@@ -360,10 +406,20 @@ build_request(void)
 	    "%s"
 	    "X-Request-Id: %s-", args.path, args.target, sizeof(body) - 1,
 	    extra, args.prefix) == -1 ||
-	    asprintf(&req_tmpl_b, "\r\n\r\n%s", body) == -1)
+	    (req_tmpl_b == NULL && asprintf(&req_tmpl_b, "\r\n\r\n%s",
+	    body) == -1))
 		die("out of memory");
-	req_a_len = strlen(req_tmpl_a);
+	*alen = strlen(*a);
 	req_b_len = strlen(req_tmpl_b);
+}
+
+/* The streams' request; the reference's is the same answer without the
+ * waits (the body does not depend on them), so that it takes no time. */
+static void
+build_request(void)
+{
+	build_template(args.interval_ms, &req_tmpl_a, &req_a_len);
+	build_template(0, &req_ref_a, &req_ref_len);
 }
 
 /* ---- the mock's log ---------------------------------------------------- */
@@ -438,6 +494,9 @@ mlog_line(char *line)
 		c->outcome = LG_OUT_COMPLETED;
 	else
 		c->outcome = LG_OUT_OTHER;
+	if ((p = strstr(line, "\"tokens_sent\":")) != NULL)
+		c->tokens_sent = (unsigned)strtoul(p + strlen("\"tokens_sent\":"),
+		    NULL, 10);
 	if ((p = strstr(line, "\"gone_mono_us\":")) != NULL) {
 		p += strlen("\"gone_mono_us\":");
 		if (isdigit((unsigned char)*p))
@@ -561,6 +620,39 @@ pids_cpu_ms(void)
 	return total;
 }
 
+/* utime + stime of one process (all its threads) from /proc/PID/stat, ms. */
+static double
+stat_cpu_ms(pid_t pid)
+{
+	char		 path[64], buf[2048], *p;
+	FILE		*f;
+	unsigned long	 ut, st;
+	double		 ms = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	if (fgets(buf, sizeof(buf), f) != NULL &&
+	    (p = strrchr(buf, ')')) != NULL &&
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u "
+	    "%*u %lu %lu", &ut, &st) == 2)
+		ms = (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+	fclose(f);
+	return ms;
+}
+
+/* The target processes' utime + stime, summed, ms. */
+static double
+pids_stat_cpu_ms(void)
+{
+	double	 total = 0;
+	int	 i;
+
+	for (i = 0; i < args.npids; i++)
+		total += stat_cpu_ms(args.pids[i]);
+	return total;
+}
+
 static double
 self_cpu_ms(void)
 {
@@ -585,13 +677,16 @@ conn_unpend(struct lg_conn *c)
 static void
 conn_fail(struct lg_conn *c, int reason)
 {
-	if (c->state == LG_FAILED || c->state == LG_ABORTED)
+	if (c->state == LG_FAILED || c->state == LG_ABORTED ||
+	    c->state == LG_DONE)
 		return;
 	conn_unpend(c);
 	if (c->ready) {
 		c->ready = 0;
 		n_ready--;
 	}
+	if (c->state != LG_IDLE)
+		n_open_now--;
 	c->state = LG_FAILED;
 	c->fail_reason = reason;
 	n_failed++;
@@ -607,6 +702,8 @@ conn_fail(struct lg_conn *c, int reason)
 	}
 	free(c->head);
 	c->head = NULL;
+	free(c->ev);
+	c->ev = NULL;
 }
 
 /* A stream is ready when it is where the scenario aborts it. */
@@ -617,7 +714,7 @@ conn_check_ready(struct lg_conn *c)
 		return;
 	if (c->head_done || c->mock_seen)
 		conn_unpend(c);
-	if (c->ready)
+	if (c->ready || stream_mode)
 		return;
 	if (args.events == 0 ? (c->head_done || c->mock_seen) :
 	    c->events >= (unsigned)args.events) {
@@ -636,8 +733,11 @@ conn_open(int idx)
 
 	c->t_open = now_us();
 	c->pending = 1;
+	c->clen = -1;
 	n_pending++;
 	n_opened++;
+	if (++n_open_now > n_open_peak)
+		n_open_peak = n_open_now;
 	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd == -1) {
 		fprintf(stderr, "loadgen: socket: %s\n", strerror(errno));
@@ -645,8 +745,8 @@ conn_open(int idx)
 		return;
 	}
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(c->fd, (struct sockaddr *)&target_sa,
-	    sizeof(target_sa)) == -1 && errno != EINPROGRESS) {
+	if (connect(c->fd, (struct sockaddr *)(idx == args.n ? &ref_sa :
+	    &target_sa), sizeof(target_sa)) == -1 && errno != EINPROGRESS) {
 		conn_fail(c, 1);
 		return;
 	}
@@ -680,17 +780,25 @@ conn_send(int idx)
 	ssize_t		 w;
 	struct epoll_event ee;
 
-	if (args.first_token_ms >= 0)
+	const char	*a = req_tmpl_a;
+	size_t		 al = req_a_len;
+
+	if (idx == args.n) {		/* the reference: no waits */
+		a = req_ref_a;
+		al = req_ref_len;
+		il = (size_t)snprintf(id, sizeof(id), "%d\r\n"
+		    "X-Mock-First-Token-Ms: 0", idx);
+	} else if (args.first_token_ms >= 0)
 		il = (size_t)snprintf(id, sizeof(id), "%d\r\n"
 		    "X-Mock-First-Token-Ms: %d", idx, first_token_of(idx));
 	else
 		il = (size_t)snprintf(id, sizeof(id), "%d", idx);
-	len = req_a_len + il + req_b_len;
+	len = al + il + req_b_len;
 	if (len > sizeof(req))
 		die("request too long");
-	memcpy(req, req_tmpl_a, req_a_len);
-	memcpy(req + req_a_len, id, il);
-	memcpy(req + req_a_len + il, req_tmpl_b, req_b_len);
+	memcpy(req, a, al);
+	memcpy(req + al, id, il);
+	memcpy(req + al + il, req_tmpl_b, req_b_len);
 	w = send(c->fd, req + c->sent, len - c->sent, MSG_NOSIGNAL);
 	if (w == -1) {
 		if (errno == EAGAIN || errno == EINTR)
@@ -711,19 +819,103 @@ conn_send(int idx)
 	epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ee);
 }
 
-/* Counts SSE events (a blank line ends one) in decoded body bytes. */
-static void
-conn_sse(struct lg_conn *c, const char *p, size_t n)
+/* FNV-1a, 64 bits. */
+static uint64_t
+fnv1a(uint64_t h, const char *p, size_t n)
 {
 	size_t	 i;
 
 	for (i = 0; i < n; i++) {
+		h ^= (unsigned char)p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/*
+ * Masks what differs between two answers of the mock to the same request
+ * (its response id and created time) in one event, in place:
+ * "id":"..." -> "id":"", "created":123 -> "created":0. Returns the new length.
+ */
+static size_t
+mask_event(char *e, size_t len)
+{
+	static const char	 kid[] = "\"id\":\"", kcr[] = "\"created\":";
+	char			*p, *q, *end;
+
+	if ((p = memmem(e, len, kid, sizeof(kid) - 1)) != NULL) {
+		p += sizeof(kid) - 1;
+		end = e + len;
+		for (q = p; q < end && *q != '"'; q++)
+			;
+		memmove(p, q, (size_t)(end - q));
+		len -= (size_t)(q - p);
+	}
+	if ((p = memmem(e, len, kcr, sizeof(kcr) - 1)) != NULL) {
+		p += sizeof(kcr) - 1;
+		end = e + len;
+		for (q = p; q < end && *q >= '0' && *q <= '9'; q++)
+			;
+		if (q > p) {
+			*p++ = '0';
+			memmove(p, q, (size_t)(end - q));
+			len -= (size_t)(q - p);
+		}
+	}
+	return len;
+}
+
+/* Stream mode: one whole event into the stream's checksum. */
+static void
+conn_event_done(struct lg_conn *c)
+{
+	size_t	 len = mask_event(c->ev, c->ev_len);
+
+	c->hash = fnv1a(c->hash, c->ev, len);
+	c->norm_len += len;
+	c->ev_len = 0;
+}
+
+/* Stream mode: keeps the bytes of the event being read. */
+static void
+conn_ev_add(struct lg_conn *c, const char *p, size_t n)
+{
+	if (c->ev_len + n > c->ev_cap) {
+		size_t cap = c->ev_cap ? c->ev_cap : 512;
+
+		while (cap < c->ev_len + n)
+			cap *= 2;
+		if ((c->ev = realloc(c->ev, cap)) == NULL)
+			die("out of memory");
+		c->ev_cap = cap;
+	}
+	memcpy(c->ev + c->ev_len, p, n);
+	c->ev_len += n;
+}
+
+/* Counts SSE events (a blank line ends one) in decoded body bytes; in
+ * stream mode also checksums them, event by event, masked. */
+static void
+conn_sse(struct lg_conn *c, const char *p, size_t n)
+{
+	size_t	 i, from = 0;
+
+	c->body_in += n;
+	for (i = 0; i < n; i++) {
 		if (p[i] == '\n') {
-			if (++c->nl == 2)
+			if (++c->nl == 2) {
 				c->events++;
+				if (stream_mode) {
+					conn_ev_add(c, p + from, i + 1 - from);
+					from = i + 1;
+					conn_event_done(c);
+				}
+			}
 		} else if (p[i] != '\r')
 			c->nl = 0;
 	}
+	if (stream_mode && from < n)
+		conn_ev_add(c, p + from, n - from);
 }
 
 /* Decodes chunked framing (or passes raw bytes) into the SSE counter. */
@@ -749,13 +941,24 @@ conn_body(struct lg_conn *c, const char *p, size_t n)
 			} else if (ch == ';')
 				c->ch = LG_CH_EXT;
 			else if (ch == '\n')
-				c->ch = c->ch_left == 0 ? LG_CH_DONE :
+				c->ch = c->ch_left == 0 ? LG_CH_TRAILER :
 				    LG_CH_DATA;
 			break;
 		case LG_CH_EXT:
 			if (p[i++] == '\n')
-				c->ch = c->ch_left == 0 ? LG_CH_DONE :
+				c->ch = c->ch_left == 0 ? LG_CH_TRAILER :
 				    LG_CH_DATA;
+			break;
+		case LG_CH_TRAILER:
+			ch = p[i++];
+			if (ch == '\n') {
+				if (c->tr_chars == 0) {
+					c->ch = LG_CH_DONE;
+					return;
+				}
+				c->tr_chars = 0;
+			} else if (ch != '\r')
+				c->tr_chars++;
 			break;
 		case LG_CH_DATA:
 			take = n - i;
@@ -775,6 +978,51 @@ conn_body(struct lg_conn *c, const char *p, size_t n)
 			return;
 		}
 	}
+}
+
+/* Stream mode: a stream read to its end is checked, counted and closed;
+ * the one at index n is the reference the others are held against. */
+static void
+conn_finish(struct lg_conn *c)
+{
+	int	 same;
+
+	close(c->fd);
+	c->fd = -1;
+	c->state = LG_DONE;
+	n_open_now--;
+	conn_unpend(c);
+	if (c == &conns[args.n]) {
+		ref_hash = c->hash;
+		ref_len = c->norm_len;
+		ref_events = c->events;
+		have_ref = 1;
+	} else {
+		n_done++;
+		ev_total += c->events;
+		body_total += c->body_in;
+		same = c->events == ref_events && c->hash == ref_hash &&
+		    c->norm_len == ref_len && c->ev_len == 0;
+		if (have_ref && !same) {
+			n_mismatch++;
+			if (first_mismatch == -1)
+				first_mismatch = (int)(c - conns);
+		}
+	}
+	free(c->ev);
+	c->ev = NULL;
+	c->ev_cap = c->ev_len = 0;
+}
+
+/* Stream mode: whether the body has ended by its framing. */
+static void
+conn_maybe_done(struct lg_conn *c)
+{
+	if (!stream_mode || c->state != LG_BODY)
+		return;
+	if (c->chunked ? c->ch == LG_CH_DONE :
+	    (c->clen >= 0 && c->body_in >= (uint64_t)c->clen))
+		conn_finish(c);
 }
 
 /* Parses the response head once it is complete; the rest is body. */
@@ -820,6 +1068,10 @@ conn_head(struct lg_conn *c, const char *p, size_t n)
 		if (strncasecmp(line, "transfer-encoding:", 18) == 0 &&
 		    strcasestr(line + 18, "chunked") != NULL)
 			c->chunked = 1;
+		else if (strncasecmp(line, "content-length:", 15) == 0)
+			c->clen = strtoll(line + 15, NULL, 10);
+	if (c->chunked)
+		c->clen = -1;
 	c->head_done = 1;
 	n_head++;
 	c->state = LG_BODY;
@@ -837,6 +1089,7 @@ conn_head(struct lg_conn *c, const char *p, size_t n)
 		c->head = NULL;
 	}
 	conn_check_ready(c);
+	conn_maybe_done(c);
 }
 
 static void
@@ -849,7 +1102,11 @@ conn_readable(int idx)
 	for (rounds = 0; rounds < 8; rounds++) {
 		r = recv(c->fd, rbuf, sizeof(rbuf), 0);
 		if (r == 0) {
-			conn_fail(c, 3);
+			if (stream_mode && c->state == LG_BODY &&
+			    !c->chunked && c->clen < 0)
+				conn_finish(c);	/* close-delimited */
+			else
+				conn_fail(c, 3);
 			return;
 		}
 		if (r == -1) {
@@ -859,6 +1116,8 @@ conn_readable(int idx)
 			return;
 		}
 		c->bytes_in += (uint64_t)r;
+		if (idx != args.n)
+			n_reads++;
 		if (c->state == LG_HEAD) {
 			/* Hand the head parser only what fits; the head
 			 * parser copies a tail that spilled over. */
@@ -880,6 +1139,9 @@ conn_readable(int idx)
 		} else if (c->state == LG_BODY)
 			conn_body(c, rbuf + (size_t)0, (size_t)r);
 		conn_check_ready(c);
+		conn_maybe_done(c);
+		if (c->state != LG_HEAD && c->state != LG_BODY)
+			return;
 		if ((size_t)r < sizeof(rbuf))
 			return;
 	}
@@ -1019,6 +1281,120 @@ abort_all(uint64_t *first, uint64_t *last)
 	}
 }
 
+/* Stream mode: the reference body straight from the mock, then the N
+ * streams through the target, each read to its end and checked. */
+static int
+run_stream(void)
+{
+	double		 stat0, sched0, runq0, mock0, self0;
+	double		 stat1, sched1, runq1, mock1, self1;
+	uint64_t	 deadline, t_all, t_end, last_log = 0;
+	struct lg_conn	*c;
+	int		 next = 0, i, mock_done = 0, mock_ok = 0, mock_missing = 0;
+
+	if (args.ref != NULL) {
+		parse_addr("ref", args.ref, &ref_sa);
+		conn_open(args.n);
+		deadline = now_us() + 20000000;
+		while (conns[args.n].state != LG_DONE &&
+		    conns[args.n].state != LG_FAILED && now_us() < deadline)
+			pump(LG_POLL_MS);
+		if (conns[args.n].state != LG_DONE)
+			die("reference fetch from %s failed (status %d, "
+			    "state %d)", args.ref, conns[args.n].status,
+			    (int)conns[args.n].state);
+		n_opened = n_pending = n_failed = n_head = 0;
+		fail_connect = fail_status = fail_closed = fail_io = 0;
+		n_open_now = n_open_peak = 0;
+	}
+
+	self0 = self_cpu_ms();
+	stat0 = pids_stat_cpu_ms();
+	sched0 = pids_cpu_ms();
+	runq0 = pids_runq_acc;
+	mock0 = args.mock_pid ? stat_cpu_ms(args.mock_pid) : 0;
+	t_begin = now_us();
+	while (n_done + n_failed < args.n) {
+		while (next < args.n && n_pending < args.max_pending)
+			conn_open(next++);
+		pump(LG_POLL_MS);
+		if (next < args.n) {
+			mlog_poll();
+			for (i = 0; i < next; i++)
+				if (conns[i].mock_seen && conns[i].pending)
+					conn_check_ready(&conns[i]);
+		}
+		if (now_us() - last_log > 1000000) {
+			last_log = now_us();
+			if (last_log - t_begin > 1500000)
+				fprintf(stderr, "loadgen: %s/%s: opened %d, "
+				    "open now %d (peak %d), done %d, failed "
+				    "%d, heads %d\n", args.label, args.scenario,
+				    n_opened, n_open_now, n_open_peak, n_done,
+				    n_failed, n_head);
+		}
+		check_deadline();
+	}
+	t_all = now_us();
+
+	/* What the mock says: every stream completed, all its tokens sent. */
+	for (;;) {
+		mlog_poll();
+		mock_done = 0;
+		for (i = 0; i < args.n; i++)
+			if (conns[i].outcome != LG_OUT_NONE)
+				mock_done++;
+		if (mock_done >= n_opened ||
+		    now_us() - t_all > (uint64_t)args.wait_ms * 1000)
+			break;
+		usleep(LG_POLL_MS * 1000);
+	}
+	t_end = now_us();
+	stat1 = pids_stat_cpu_ms();
+	sched1 = pids_cpu_ms();
+	runq1 = pids_runq_acc;
+	mock1 = args.mock_pid ? stat_cpu_ms(args.mock_pid) : 0;
+	self1 = self_cpu_ms();
+	for (i = 0; i < args.n; i++) {
+		c = &conns[i];
+		if (c->outcome == LG_OUT_NONE) {
+			if (c->state != LG_IDLE)
+				mock_missing++;
+		} else if (c->outcome == LG_OUT_COMPLETED &&
+		    (args.tokens < 0 || c->tokens_sent == (unsigned)args.tokens))
+			mock_ok++;
+	}
+
+	fprintf(stderr, "loadgen: %s/%s: n=%d completed=%d failed=%d "
+	    "(connect %d, status %d [last %d], closed %d, io %d) "
+	    "mismatched=%d (first %d) events=%" PRIu64 " (ref %u per "
+	    "stream) peak_open=%d mock: completed %d, missing %d; target "
+	    "cpu %.0f ms (stat) %.1f ms (schedstat) in %.0f ms\n",
+	    args.label, args.scenario, args.n, n_done, n_failed, fail_connect,
+	    fail_status, last_status, fail_closed, fail_io, n_mismatch,
+	    first_mismatch, ev_total, ref_events, n_open_peak, mock_ok,
+	    mock_missing, stat1 - stat0, sched1 - sched0,
+	    (double)(t_all - t_begin) / 1000.0);
+	printf("RESULT label=%s scenario=%s mode=stream n=%d completed=%d "
+	    "failed=%d fail_connect=%d fail_status=%d last_status=%d "
+	    "fail_closed=%d fail_io=%d mismatched=%d verified=%d "
+	    "ref_events=%u ref_bytes=%" PRIu64 " events=%" PRIu64
+	    " body_bytes=%" PRIu64 " reads=%" PRIu64 " peak_open=%d "
+	    "target_cpu_stat_ms=%.0f "
+	    "target_cpu_ms=%.1f target_runq_ms=%.1f mock_cpu_ms=%.0f "
+	    "loadgen_cpu_ms=%.1f stream_ms=%.0f wall_ms=%.0f "
+	    "mock_completed=%d mock_missing=%d\n",
+	    args.label, args.scenario, args.n, n_done, n_failed, fail_connect,
+	    fail_status, last_status, fail_closed, fail_io, n_mismatch,
+	    have_ref, ref_events, ref_len, ev_total, body_total, n_reads,
+	    n_open_peak,
+	    stat1 - stat0, sched1 - sched0, runq1 - runq0, mock1 - mock0,
+	    self1 - self0, (double)(t_all - t_begin) / 1000.0,
+	    (double)(t_end - t_begin) / 1000.0, mock_ok, mock_missing);
+	fflush(stdout);
+	return 0;
+}
+
 static int
 cmp_i64(const void *a, const void *b)
 {
@@ -1058,6 +1434,7 @@ main(int argc, char **argv)
 
 	parse_args(argc, argv);
 	rss_mode = strcmp(args.mode, "rss") == 0;
+	stream_mode = strcmp(args.mode, "stream") == 0;
 	signal(SIGPIPE, SIG_IGN);
 	{
 		struct rlimit rl;
@@ -1075,13 +1452,16 @@ main(int argc, char **argv)
 	}
 	parse_target();
 	build_request();
-	if ((conns = calloc((size_t)args.n, sizeof(*conns))) == NULL)
+	/* One more: the reference stream of the stream mode. */
+	if ((conns = calloc((size_t)args.n + 1, sizeof(*conns))) == NULL)
 		die("out of memory");
-	for (i = 0; i < args.n; i++)
+	for (i = 0; i <= args.n; i++)
 		conns[i].fd = -1;
 	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		die("epoll_create1: %s", strerror(errno));
 	mlog_open();
+	if (stream_mode)
+		return run_stream();
 
 	self_cpu_start = self_cpu_ms();
 	t_begin = now_us();
