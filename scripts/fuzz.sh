@@ -34,6 +34,8 @@ SECS=${1:-60}
 [ $# -gt 0 ] && shift
 TARGETS=${*:-request response sse conf note logscan}
 B=${FUZZ_BUILD_DIR:-$ROOT/build-fuzz}
+# The targets run from their own directory: a relative path would break.
+case "$B" in /*) ;; *) B="$PWD/$B" ;; esac
 CC=${CC:-clang}
 JOBS=${FUZZ_JOBS:-1}
 LLHTTP=${LLHTTP_SRC_DIR:-/usr/share/llhttp}
