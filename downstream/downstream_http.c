@@ -355,12 +355,14 @@ downstream_bare_lf(struct client *c, const char *p, size_t n)
 				    "lines in a request head end with CRLF");
 				return -1;
 			}
-			/* An empty line after the first ends the head. */
+			/* An empty line after the request line ends the head;
+			 * empty lines before it are skipped (RFC 9112 §2.2). */
 			if (c->line_len == 0 && c->seen_line) {
 				c->head_scanned = 1;
 				return 0;
 			}
-			c->seen_line = 1;
+			if (c->line_len > 0)
+				c->seen_line = 1;
 			c->line_len = 0;
 			c->last_cr = 0;
 			continue;

@@ -411,6 +411,40 @@ REFUSE(ctl_in_the_target, "GET /v1/mo\x01" "dels HTTP/1.1\r\nHost: a\r\n\r\n",
 REFUSE(space_in_the_target, "GET /v1/mo dels HTTP/1.1\r\nHost: a\r\n\r\n",
     400)
 
+/* Empty lines before a request line are allowed (RFC 9112 §2.2) and must
+ * not end the head scan early: what follows is still checked. */
+REFUSE(leading_crlf_then_obs_fold, "\r\n\r\n" GET "X-Note: a\r\n b\r\n\r\n",
+    400)
+REFUSE(leading_crlf_then_bare_lf, "\r\n\r\n" GET "X-Note: a\r\n\n", 400)
+REFUSE(leading_crlf_then_bare_lf_mid_head, "\r\n\r\n" GET
+    "X-Note: a\nX-Other: b\r\n\r\n", 400)
+
+/* The same after a request on a kept-alive connection: the first is
+ * answered, the second refused, and only the first reaches the mock. */
+Test(hostile_request, pipelined_leading_crlf_then_obs_fold)
+{
+	static const char req[] = GET "\r\n" "\r\n\r\n"
+	    GET "X-Note: a\r\n b\r\n\r\n";
+	struct rig	 g;
+	struct hconn	*c;
+	struct hresp	*r;
+
+	rig_start(&g, NULL);
+	c = connect_proxy(g.proxy);
+	hassert(hconn_send(c, req, sizeof(req) - 1) == 0);
+	r = hconn_read_response(c, 0);
+	hassert(r != NULL && r->status == 200, "the first request failed");
+	r = hconn_read_response(c, 0);
+	hassert(r != NULL, "no answer to the second request");
+	hassert(r->status == 400 && hresp_header(r, "Via") == NULL,
+	    "status %d for a folded line after empty lines: %s", r->status,
+	    r->body);
+	hsleep_ms(100);
+	hassert(hproc_count(g.mock, "mock_request") == 1, "%d requests "
+	    "reached the mock", hproc_count(g.mock, "mock_request"));
+	stop_clean(g.proxy);
+}
+
 /* ---- chunk sizes ---- */
 
 REFUSE(chunk_size_not_hex, POST "Transfer-Encoding: chunked\r\n\r\n"
