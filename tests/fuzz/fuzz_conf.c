@@ -17,6 +17,13 @@
 static char	 path[64];
 static int	 fd = -1;
 
+/* The file goes when the fuzzer exits (libFuzzer calls exit()). */
+static void
+remove_file(void)
+{
+	unlink(path);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -33,6 +40,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    (int)getpid());
 		if ((fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600)) == -1)
 			abort();
+		atexit(remove_file);
 		setenv("FUZZ_KEY", "sk-fuzz", 1);
 		setenv("FUZZ_EMPTY", "", 1);
 	}
