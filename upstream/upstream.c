@@ -213,10 +213,20 @@ upstream_connect_addr(struct session *s, const struct sockaddr *sa,
 		goto fail;
 	upstream_attach(s, u);
 	if (bufferevent_socket_connect(u->bev, sa, (int)len) == -1) {
+		char	 why[128];
+		int	 e = errno;
+
+		/* Local failures (EMFILE, ENOBUFS) say so: the operator must
+		 * be able to tell them from a peer that refused. */
+		snprintf(why, sizeof(why), "connect failed: %s", strerror(e));
+		if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)
+			log_msg(LOG_LEVEL_WARN, "upstream_socket", "cannot open "
+			    "a socket to upstream %s: %s", s->up_conf->name,
+			    strerror(e));
 		s->up = NULL;
 		upstream_conn_close(u);
 		session_upstream_failed(s, CANCEL_KIND_UPSTREAM_ERROR,
-		    CANCEL_VIA_RST, "connect failed");
+		    CANCEL_VIA_RST, why);
 		return;
 	}
 	u->fd = bufferevent_getfd(u->bev);
