@@ -113,6 +113,9 @@ extern struct proxy	 proxy_global;
 int	 worker_post(struct worker *w, worker_mail_fn fn, void *arg);
 void	 worker_mail_cb(int fd, short what, void *arg);
 
+/* Frees what closed during this loop turn (the reaper's work). */
+void	 worker_free_dead(struct worker *w);
+
 /* Schedules the end-of-turn reaper on w. */
 void	 worker_schedule_reap(struct worker *w);
 

@@ -26,10 +26,10 @@ struct proxy	 proxy_global;
 
 #define ACCEPT_RETRY_MS	100	/* pause after EMFILE/ENFILE */
 
-static void
-worker_reap_cb(evutil_socket_t fd, short what, void *arg)
+/* Frees the sessions and clients closed during this loop turn. */
+void
+worker_free_dead(struct worker *w)
 {
-	struct worker	*w = arg;
 	struct session	*s;
 	struct client	*c;
 
@@ -41,6 +41,15 @@ worker_reap_cb(evutil_socket_t fd, short what, void *arg)
 		TAILQ_REMOVE(&w->dead_clients, c, entry);
 		downstream_free(c);
 	}
+}
+
+static void
+worker_reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker	*w = arg;
+	struct client	*c;
+
+	worker_free_dead(w);
 	if (w->draining && TAILQ_EMPTY(&w->sessions) &&
 	    TAILQ_EMPTY(&w->notes_out)) {
 		struct client *cn;
@@ -462,8 +471,6 @@ void
 proxy_join(void)
 {
 	int	 k;
-	struct session *s;
-	struct client *c;
 
 	for (k = 0; k < proxy_global.nworkers; k++) {
 		struct worker *w = &proxy_global.workers[k];
@@ -474,14 +481,7 @@ proxy_join(void)
 	for (k = 0; k < proxy_global.nworkers; k++) {
 		struct worker *w = &proxy_global.workers[k];
 
-		while ((s = TAILQ_FIRST(&w->dead_sessions)) != NULL) {
-			TAILQ_REMOVE(&w->dead_sessions, s, entry);
-			session_free(s);
-		}
-		while ((c = TAILQ_FIRST(&w->dead_clients)) != NULL) {
-			TAILQ_REMOVE(&w->dead_clients, c, entry);
-			downstream_free(c);
-		}
+		worker_free_dead(w);
 		worker_stop_accepting(w);
 		free(w->listeners);
 		upstream_notes_free(w);

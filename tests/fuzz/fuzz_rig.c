@@ -67,18 +67,7 @@ fuzz_write_all(int fd, const void *p, size_t n)
 static void
 fuzz_reap_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct worker	*w = arg;
-	struct session	*s;
-	struct client	*c;
-
-	while ((s = TAILQ_FIRST(&w->dead_sessions)) != NULL) {
-		TAILQ_REMOVE(&w->dead_sessions, s, entry);
-		session_free(s);
-	}
-	while ((c = TAILQ_FIRST(&w->dead_clients)) != NULL) {
-		TAILQ_REMOVE(&w->dead_clients, c, entry);
-		downstream_free(c);
-	}
+	worker_free_dead(arg);
 }
 
 struct fuzz_rig *
