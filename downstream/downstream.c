@@ -21,6 +21,7 @@
 
 static void	downstream_read_cb(struct bufferevent *, void *);
 static void	downstream_write_cb(struct bufferevent *, void *);
+static void	downstream_drained(void *);
 static void	downstream_event_cb(struct bufferevent *, short, void *);
 static void	downstream_timer_cb(evutil_socket_t, short, void *);
 void		downstream_parser_init(struct client *c);
@@ -113,6 +114,9 @@ downstream_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	    downstream_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, DOWNSTREAM_OUT_LOW, 0);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	/* TLS writes go through OpenSSL's bufferevent; plain ones are ours. */
+	if (!c->tls)
+		writeout_start(&c->out, w, c->bev, downstream_drained, c);
 	downstream_parser_init(c);
 	{
 		struct timeval tv;
@@ -202,20 +206,31 @@ downstream_read_cb(struct bufferevent *bev, void *arg)
 	downstream_process_input(c);
 }
 
+/* The output went below its low mark: resume a paused upstream, or end a
+ * connection that waited for its last bytes to leave. */
 static void
-downstream_write_cb(struct bufferevent *bev, void *arg)
+downstream_drained(void *arg)
 {
 	struct client	*c = arg;
 
 	if (c->closed)
 		return;
 	if (c->close_after) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 			downstream_close(c, CANCEL_VIA_EOF);
 		return;
 	}
 	if (c->session != NULL)
 		session_client_drained(c->session);
+}
+
+static void
+downstream_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct client	*c = arg;
+
+	writeout_written(&c->out);
+	downstream_drained(c);
 }
 
 static void
@@ -285,6 +300,7 @@ downstream_close(struct client *c, int via)
 	if (c->timer != NULL)
 		evtimer_del(c->timer);
 	if (c->bev != NULL) {
+		writeout_stop(&c->out);
 		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 		bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
 		bufferevent_free(c->bev);	/* closes the socket now */

@@ -22,6 +22,7 @@ struct client {
 	struct worker		*w;
 	struct runtime		*rt;		/* config at accept time */
 	struct bufferevent	*bev;
+	struct writeout		 out;		/* plain sockets: our writes */
 	int			 fd;
 	uint8_t			 tls;
 	uint8_t			 closed;	/* downstream_close() ran */

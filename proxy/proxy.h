@@ -11,6 +11,7 @@
 
 #include "conf/conf.h"
 #include "proxy/metrics.h"
+#include "proxy/writeout.h"
 
 struct event_base;
 struct worker;
@@ -77,6 +78,8 @@ struct worker {
 	struct event		*accept_retry;	/* re-enables after EMFILE */
 	struct event		*notify;	/* cross-thread wakeup */
 	struct event		*reap;		/* deferred frees, end of turn */
+	struct event		*writeout_ev;	/* writes queued output */
+	struct writeout_list	 writeouts;	/* output added this turn */
 	struct session_list	 sessions;	/* live sessions */
 	struct client_list	 clients;	/* open client connections */
 	struct session_list	 dead_sessions;	/* closed, freed by reap */

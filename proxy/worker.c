@@ -279,7 +279,8 @@ worker_init(struct worker *w, int id, struct runtime *rt)
 	w->accept_retry = evtimer_new(w->base, worker_accept_retry_cb, w);
 	w->mail_ev = event_new(w->base, -1, 0, worker_mail_cb, w);
 	if (w->pool == NULL || w->reap == NULL || w->notify == NULL ||
-	    w->accept_retry == NULL || w->mail_ev == NULL)
+	    w->accept_retry == NULL || w->mail_ev == NULL ||
+	    writeout_worker_init(w) == -1)
 		return -1;
 	w->nlisteners = rt->conf->nlisten;
 	w->listeners = calloc(w->nlisteners + 1, sizeof(*w->listeners));
@@ -502,6 +503,7 @@ proxy_join(void)
 			evdns_base_free(w->dns, 1);
 		if (w->reap)
 			event_free(w->reap);
+		writeout_worker_free(w);
 		if (w->notify)
 			event_free(w->notify);
 		if (w->accept_retry)

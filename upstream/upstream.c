@@ -31,6 +31,7 @@ struct upstream_dns {
 };
 
 static void	upstream_read_cb(struct bufferevent *, void *);
+static void	upstream_write_cb(struct bufferevent *, void *);
 static void	upstream_event_cb(struct bufferevent *, short, void *);
 static void	upstream_connect_addr(struct session *s,
 		    const struct sockaddr *sa, socklen_t len);
@@ -54,6 +55,7 @@ upstream_conn_close(struct upstream_conn *u)
 	if (u->fd >= 0)
 		shutdown(u->fd, SHUT_RDWR);
 	if (u->bev != NULL) {
+		writeout_stop(&u->out);
 		bufferevent_setcb(u->bev, NULL, NULL, NULL, NULL);
 		bufferevent_disable(u->bev, EV_READ | EV_WRITE);
 		bufferevent_free(u->bev);
@@ -68,8 +70,11 @@ upstream_attach(struct session *s, struct upstream_conn *u)
 	s->up = u;
 	memcpy(&s->up_addr, &u->addr, u->addrlen);
 	s->up_addrlen = u->addrlen;
-	bufferevent_setcb(u->bev, upstream_read_cb, NULL, upstream_event_cb, u);
-	bufferevent_enable(u->bev, EV_READ | EV_WRITE);
+	bufferevent_setcb(u->bev, upstream_read_cb, upstream_write_cb,
+	    upstream_event_cb, u);
+	/* With our writes, EV_WRITE is armed only for leftovers. */
+	bufferevent_enable(u->bev, u->out.bev != NULL ? EV_READ :
+	    EV_READ | EV_WRITE);
 }
 
 static void
@@ -231,6 +236,9 @@ upstream_connect_addr(struct session *s, const struct sockaddr *sa,
 	}
 	u->fd = bufferevent_getfd(u->bev);
 	setsockopt(u->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* The connect keeps its own EV_WRITE until it completes. */
+	if (!u->tls)
+		writeout_start(&u->out, s->w, u->bev, NULL, NULL);
 	return;
 
 fail:
@@ -317,6 +325,14 @@ upstream_read_cb(struct bufferevent *bev, void *arg)
 
 	if (u->s != NULL && !u->s->closed)
 		upstream_http_read(u->s);
+}
+
+static void
+upstream_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct upstream_conn	*u = arg;
+
+	writeout_written(&u->out);
 }
 
 static void

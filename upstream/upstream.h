@@ -23,6 +23,7 @@ struct upstream_conn {
 	struct worker		*w;
 	struct session		*s;		/* owner, NULL in the pool */
 	struct bufferevent	*bev;
+	struct writeout		 out;		/* plain sockets: our writes */
 	int			 fd;
 	uint8_t			 tls;
 	uint8_t			 reused;	/* came from the pool */

@@ -137,7 +137,7 @@ fuzz_rig_init(const char *config_fmt)
 	    (w->pool = upstream_pool_new(w)) == NULL ||
 	    (w->reap = event_new(w->base, -1, 0, fuzz_reap_cb, w)) == NULL ||
 	    (w->mail_ev = event_new(w->base, -1, 0, worker_mail_cb, w)) ==
-	    NULL)
+	    NULL || writeout_worker_init(w) == -1)
 		fuzz_die("worker");
 	proxy_global.workers = w;
 	proxy_global.nworkers = 1;
