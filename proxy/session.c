@@ -11,6 +11,7 @@
 #include <event2/event.h>
 
 #include "downstream/downstream.h"
+#include "proxy/jsonr.h"
 #include "proxy/log.h"
 #include "proxy/session.h"
 #include "upstream/upstream.h"
@@ -130,60 +131,69 @@ session_identity(struct session *s)
 	proxy_random_hex(s->span_id, 8);
 }
 
-/* Parses a JSON request body (for the model, and usage injection). */
-static cJSON *
-session_body_json(struct session *s)
+/* Reads a JSON request body in place (for the model and usage injection);
+ * 0 with *root set, or -1 for no body, another type, or not JSON. */
+static int
+session_body_json(struct session *s, struct jsonr *root)
 {
 	size_t		 len = evbuffer_get_length(s->body);
 	const char	*ct;
 
 	if (len == 0)
-		return NULL;
+		return -1;
 	ct = headers_get(&s->req_headers, "content-type", NULL);
 	if (ct != NULL && strncasecmp(ct, "application/json", 16) != 0)
-		return NULL;
-	return cJSON_ParseWithLength((const char *)evbuffer_pullup(s->body, -1),
-	    len);
+		return -1;
+	return jsonr_parse((const char *)evbuffer_pullup(s->body, -1), len,
+	    root);
 }
 
 /* Reads "model" from the body, for routing and the records. */
 static void
-session_model(struct session *s, const cJSON *root)
+session_model(struct session *s, const struct jsonr *root)
 {
-	const cJSON	*m = cJSON_GetObjectItemCaseSensitive(root, "model");
+	struct jsonr	 m;
+	char		 buf[256];
 
-	if (cJSON_IsString(m) && strlen(m->valuestring) < 256)
-		s->model = strdup(m->valuestring);
+	if (jsonr_get(root, "model", &m) &&
+	    jsonr_string(&m, buf, sizeof(buf)) >= 0)
+		s->model = strdup(buf);
 }
 
 /*
  * stream_usage "inject": an OpenAI-style streaming request gets
  * stream_options.include_usage, so the stream reports what it used; if
- * the client had not asked, the usage-only chunk is hidden from it.
+ * the client had not asked, the usage-only chunk is hidden from it. Only
+ * a body that changes is parsed into a tree (cJSON), to print it anew.
  */
 static void
-session_inject_usage(struct session *s, cJSON *root)
+session_inject_usage(struct session *s, const struct jsonr *body)
 {
-	cJSON	*opts, *inc;
-	char	*text;
+	struct jsonr	 v, opts;
+	cJSON		*root, *o;
+	char		*text;
 
-	if (root == NULL || !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root,
-	    "stream")))
+	if (!jsonr_get(body, "stream", &v) || v.type != JSONR_TRUE)
 		return;
-	opts = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
-	if (!cJSON_IsObject(opts)) {
-		cJSON_DeleteItemFromObjectCaseSensitive(root, "stream_options");
-		if ((opts = cJSON_AddObjectToObject(root, "stream_options")) ==
-		    NULL)
-			return;
-	}
-	inc = cJSON_GetObjectItemCaseSensitive(opts, "include_usage");
-	if (cJSON_IsTrue(inc))
+	if (jsonr_get(body, "stream_options", &opts) &&
+	    jsonr_get(&opts, "include_usage", &v) && v.type == JSONR_TRUE)
 		return;			/* the client asked itself */
-	cJSON_DeleteItemFromObjectCaseSensitive(opts, "include_usage");
-	if (cJSON_AddTrueToObject(opts, "include_usage") == NULL ||
-	    (text = cJSON_PrintUnformatted(root)) == NULL)
+	if ((root = cJSON_ParseWithLength((const char *)evbuffer_pullup(
+	    s->body, -1), evbuffer_get_length(s->body))) == NULL)
 		return;
+	o = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
+	if (!cJSON_IsObject(o)) {
+		cJSON_DeleteItemFromObjectCaseSensitive(root, "stream_options");
+		o = cJSON_AddObjectToObject(root, "stream_options");
+	}
+	if (o != NULL)
+		cJSON_DeleteItemFromObjectCaseSensitive(o, "include_usage");
+	if (o == NULL || cJSON_AddTrueToObject(o, "include_usage") == NULL ||
+	    (text = cJSON_PrintUnformatted(root)) == NULL) {
+		cJSON_Delete(root);
+		return;
+	}
+	cJSON_Delete(root);
 	evbuffer_drain(s->body, evbuffer_get_length(s->body));
 	evbuffer_add(s->body, text, strlen(text));
 	cJSON_free(text);
@@ -196,7 +206,8 @@ session_request_complete(struct session *s)
 	const struct conf *conf = s->rt->conf;
 	size_t		 pathlen;
 	const char	*q;
-	cJSON		*root;
+	struct jsonr	 root;
+	int		 json;
 
 	session_identity(s);
 	q = memchr(s->target, '?', s->target_len);
@@ -216,24 +227,19 @@ session_request_complete(struct session *s)
 		return;
 	session_peer_request(s);
 	registry_add(&s->w->registry, s);
-	root = session_body_json(s);
-	if (root != NULL)
-		session_model(s, root);
+	if ((json = session_body_json(s, &root) == 0))
+		session_model(s, &root);
 	s->route = conf_route_find(conf, s->target, pathlen, s->model);
 	if (s->route == NULL) {
-		cJSON_Delete(root);
 		session_refuse(s, 404, "no_route",
 		    "no route matches this path and model");
 		return;
 	}
-	if (session_client_key(s) == -1) {
-		cJSON_Delete(root);
+	if (session_client_key(s) == -1)
 		return;
-	}
-	if (s->route->stream_usage == CONF_STREAM_USAGE_INJECT &&
+	if (json && s->route->stream_usage == CONF_STREAM_USAGE_INJECT &&
 	    !s->route->upstream->peer)
-		session_inject_usage(s, root);
-	cJSON_Delete(root);
+		session_inject_usage(s, &root);
 	s->up_conf = s->route->upstream;
 	s->phase = PHASE_CONNECTING;
 	s->t_connect_us = clock_mono_us();

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
 
+#include "proxy/jsonr.h"
 #include "upstream/upstream_usage.h"
 
 void
@@ -18,16 +18,17 @@ usage_init(struct usage *u)
 }
 
 static int64_t
-usage_num(const cJSON *o, const char *k)
+usage_num(const struct jsonr *o, const char *k)
 {
-	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(o, k);
+	struct jsonr	 v;
+	double		 d;
 
 	/* Out of range (1e300, NaN) is not a count: converting it would be
 	 * undefined behaviour. */
-	if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 &&
-	    v->valuedouble < 9.0e15))
+	if (!jsonr_get(o, k, &v) || jsonr_number(&v, &d) == -1 ||
+	    !(d >= 0 && d < 9.0e15))
 		return -1;
-	return (int64_t)v->valuedouble;
+	return (int64_t)d;
 }
 
 static void
@@ -35,6 +36,13 @@ usage_set(int64_t *dst, int64_t v)
 {
 	if (v >= 0)
 		*dst = v;
+}
+
+/* The member k of o when it is an object; NULL otherwise. */
+static const struct jsonr *
+usage_obj(const struct jsonr *o, const char *k, struct jsonr *out)
+{
+	return jsonr_get(o, k, out) && out->type == JSONR_OBJECT ? out : NULL;
 }
 
 /*
@@ -47,76 +55,59 @@ usage_set(int64_t *dst, int64_t v)
  * Anthropic: message_start message.usage {input_tokens, output_tokens,
  *   cache_read_input_tokens}; message_delta usage {output_tokens}, the
  *   running total.
+ * Read in place (jsonr): this runs for every answer and usage event.
  */
 int
 usage_from_json(struct usage *u, const char *event, const char *json,
     size_t len)
 {
-	cJSON		*root;
-	const cJSON	*us = NULL, *resp, *msg, *d;
-	int		 found = 0;
+	struct jsonr	 root, a, b, c;
+	const struct jsonr *us = NULL, *d;
 
-	if (len < 8 || memmem(json, len, "usage", 5) == NULL)
+	if (len < 8 || memmem(json, len, "usage", 5) == NULL ||
+	    jsonr_parse(json, len, &root) == -1)
 		return 0;
-	if ((root = cJSON_ParseWithLength(json, len)) == NULL)
+	if (usage_obj(&root, "response", &a) != NULL)
+		us = usage_obj(&a, "usage", &b);
+	else if (usage_obj(&root, "message", &a) != NULL)
+		us = usage_obj(&a, "usage", &b);
+	if (us == NULL)
+		us = usage_obj(&root, "usage", &b);
+	if (us == NULL)
 		return 0;
-	if ((resp = cJSON_GetObjectItemCaseSensitive(root, "response")) != NULL &&
-	    cJSON_IsObject(resp))
-		us = cJSON_GetObjectItemCaseSensitive(resp, "usage");
-	else if ((msg = cJSON_GetObjectItemCaseSensitive(root, "message")) !=
-	    NULL && cJSON_IsObject(msg))
-		us = cJSON_GetObjectItemCaseSensitive(msg, "usage");
-	if (!cJSON_IsObject(us))
-		us = cJSON_GetObjectItemCaseSensitive(root, "usage");
-	if (cJSON_IsObject(us)) {
-		found = 1;
-		usage_set(&u->prompt, usage_num(us, "prompt_tokens"));
-		usage_set(&u->completion, usage_num(us, "completion_tokens"));
-		usage_set(&u->prompt, usage_num(us, "input_tokens"));
-		usage_set(&u->completion, usage_num(us, "output_tokens"));
-		usage_set(&u->total, usage_num(us, "total_tokens"));
-		usage_set(&u->cached, usage_num(us, "cache_read_input_tokens"));
-		d = cJSON_GetObjectItemCaseSensitive(us, "prompt_tokens_details");
-		if (d == NULL)
-			d = cJSON_GetObjectItemCaseSensitive(us,
-			    "input_tokens_details");
-		if (cJSON_IsObject(d))
-			usage_set(&u->cached, usage_num(d, "cached_tokens"));
-		d = cJSON_GetObjectItemCaseSensitive(us,
-		    "completion_tokens_details");
-		if (d == NULL)
-			d = cJSON_GetObjectItemCaseSensitive(us,
-			    "output_tokens_details");
-		if (cJSON_IsObject(d))
-			usage_set(&u->reasoning, usage_num(d,
-			    "reasoning_tokens"));
-		/* A total the provider left out is the sum. */
-		if (u->prompt >= 0 && u->completion >= 0 &&
-		    usage_num(us, "total_tokens") < 0)
-			u->total = u->prompt + u->completion;
-		u->seen = 1;
-	}
+	usage_set(&u->prompt, usage_num(us, "prompt_tokens"));
+	usage_set(&u->completion, usage_num(us, "completion_tokens"));
+	usage_set(&u->prompt, usage_num(us, "input_tokens"));
+	usage_set(&u->completion, usage_num(us, "output_tokens"));
+	usage_set(&u->total, usage_num(us, "total_tokens"));
+	usage_set(&u->cached, usage_num(us, "cache_read_input_tokens"));
+	if (!jsonr_get(us, "prompt_tokens_details", &c))
+		jsonr_get(us, "input_tokens_details", &c);
+	if ((d = c.type == JSONR_OBJECT ? &c : NULL) != NULL)
+		usage_set(&u->cached, usage_num(d, "cached_tokens"));
+	if (!jsonr_get(us, "completion_tokens_details", &c))
+		jsonr_get(us, "output_tokens_details", &c);
+	if ((d = c.type == JSONR_OBJECT ? &c : NULL) != NULL)
+		usage_set(&u->reasoning, usage_num(d, "reasoning_tokens"));
+	/* A total the provider left out is the sum. */
+	if (u->prompt >= 0 && u->completion >= 0 &&
+	    usage_num(us, "total_tokens") < 0)
+		u->total = u->prompt + u->completion;
+	u->seen = 1;
 	(void)event;
-	cJSON_Delete(root);
-	return found;
+	return 1;
 }
 
 int
 usage_only_chunk(const char *json, size_t len)
 {
-	cJSON		*root;
-	const cJSON	*ch, *us;
-	int		 r = 0;
+	struct jsonr	 root, ch, us;
 
 	if (len < 8 || memmem(json, len, "usage", 5) == NULL ||
-	    (root = cJSON_ParseWithLength(json, len)) == NULL)
+	    jsonr_parse(json, len, &root) == -1)
 		return 0;
-	ch = cJSON_GetObjectItemCaseSensitive(root, "choices");
-	us = cJSON_GetObjectItemCaseSensitive(root, "usage");
-	r = cJSON_IsArray(ch) && cJSON_GetArraySize(ch) == 0 &&
-	    cJSON_IsObject(us);
-	cJSON_Delete(root);
-	return r;
+	return jsonr_get(&root, "choices", &ch) && jsonr_array_len(&ch) == 0 &&
+	    usage_obj(&root, "usage", &us) != NULL;
 }
 
 static void

@@ -1,0 +1,416 @@
+/* jsonr: in-place JSON reading — validate once, then walk to a member. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/jsonr.h"
+
+static const char *
+jsonr_ws(const char *p, const char *e)
+{
+	while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+static int
+jsonr_hex4(const char *p, unsigned *v)
+{
+	unsigned	 x = 0;
+	int		 i;
+
+	for (i = 0; i < 4; i++) {
+		char	 c = p[i];
+
+		x <<= 4;
+		if (c >= '0' && c <= '9')
+			x |= (unsigned)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			x |= (unsigned)(c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F')
+			x |= (unsigned)(c - 'A' + 10);
+		else
+			return -1;
+	}
+	*v = x;
+	return 0;
+}
+
+/* A \u escape at p (pointing at 'u'): the code point, and where the escape
+ * (or surrogate pair) ends. Lone or reversed surrogates are refused, as
+ * cJSON refuses them. */
+static const char *
+jsonr_u_escape(const char *p, const char *e, unsigned *cp)
+{
+	unsigned	 hi, lo;
+
+	if (e - p < 5 || jsonr_hex4(p + 1, &hi) == -1)
+		return NULL;
+	p += 5;
+	if (hi >= 0xDC00 && hi <= 0xDFFF)
+		return NULL;
+	if (hi >= 0xD800 && hi <= 0xDBFF) {
+		if (e - p < 6 || p[0] != '\\' || p[1] != 'u' ||
+		    jsonr_hex4(p + 2, &lo) == -1 || lo < 0xDC00 || lo > 0xDFFF)
+			return NULL;
+		p += 6;
+		hi = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+	}
+	*cp = hi;
+	return p;
+}
+
+/* From the opening quote to past the closing one, or NULL. */
+static const char *
+jsonr_skip_string(const char *p, const char *e)
+{
+	unsigned	 cp;
+
+	for (p++; p < e; ) {
+		const char *q = p;
+
+		/* Runs of plain bytes first: most strings have no escape. */
+		while (q < e && *q != '"' && *q != '\\')
+			q++;
+		if (q >= e)
+			return NULL;
+		if (*q == '"')
+			return q + 1;
+		p = q + 1;
+		if (p >= e)
+			return NULL;
+		switch (*p) {
+		case '"': case '\\': case '/': case 'b': case 'f': case 'n':
+		case 'r': case 't':
+			p++;
+			break;
+		case 'u':
+			if ((p = jsonr_u_escape(p, e, &cp)) == NULL)
+				return NULL;
+			break;
+		default:
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+static const char *
+jsonr_skip_digits(const char *p, const char *e)
+{
+	while (p < e && *p >= '0' && *p <= '9')
+		p++;
+	return p;
+}
+
+/* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static const char *
+jsonr_skip_number(const char *p, const char *e)
+{
+	const char	*q;
+
+	if (p < e && *p == '-')
+		p++;
+	if (p >= e || *p < '0' || *p > '9')
+		return NULL;
+	p = *p == '0' ? p + 1 : jsonr_skip_digits(p, e);
+	if (p < e && *p == '.') {
+		q = jsonr_skip_digits(p + 1, e);
+		if (q == p + 1)
+			return NULL;
+		p = q;
+	}
+	if (p < e && (*p == 'e' || *p == 'E')) {
+		p++;
+		if (p < e && (*p == '+' || *p == '-'))
+			p++;
+		q = jsonr_skip_digits(p, e);
+		if (q == p)
+			return NULL;
+		p = q;
+	}
+	return p;
+}
+
+static const char *
+jsonr_skip_literal(const char *p, const char *e, const char *lit, size_t n)
+{
+	if ((size_t)(e - p) < n || memcmp(p, lit, n) != 0)
+		return NULL;
+	return p + n;
+}
+
+/* Validates one value at p (no leading space); past its end, or NULL. */
+static const char *
+jsonr_skip_value(const char *p, const char *e, int depth, enum jsonr_type *t)
+{
+	enum jsonr_type	 dummy;
+
+	if (t == NULL)
+		t = &dummy;
+	if (p >= e)
+		return NULL;
+	switch (*p) {
+	case '"':
+		*t = JSONR_STRING;
+		return jsonr_skip_string(p, e);
+	case 't':
+		*t = JSONR_TRUE;
+		return jsonr_skip_literal(p, e, "true", 4);
+	case 'f':
+		*t = JSONR_FALSE;
+		return jsonr_skip_literal(p, e, "false", 5);
+	case 'n':
+		*t = JSONR_NULL;
+		return jsonr_skip_literal(p, e, "null", 4);
+	case '{':
+		*t = JSONR_OBJECT;
+		if (depth >= JSONR_DEPTH_MAX)
+			return NULL;
+		p = jsonr_ws(p + 1, e);
+		if (p < e && *p == '}')
+			return p + 1;
+		for (;;) {
+			if (p >= e || *p != '"' ||
+			    (p = jsonr_skip_string(p, e)) == NULL)
+				return NULL;
+			p = jsonr_ws(p, e);
+			if (p >= e || *p != ':')
+				return NULL;
+			p = jsonr_ws(p + 1, e);
+			if ((p = jsonr_skip_value(p, e, depth + 1, NULL)) ==
+			    NULL)
+				return NULL;
+			p = jsonr_ws(p, e);
+			if (p < e && *p == '}')
+				return p + 1;
+			if (p >= e || *p != ',')
+				return NULL;
+			p = jsonr_ws(p + 1, e);
+		}
+	case '[':
+		*t = JSONR_ARRAY;
+		if (depth >= JSONR_DEPTH_MAX)
+			return NULL;
+		p = jsonr_ws(p + 1, e);
+		if (p < e && *p == ']')
+			return p + 1;
+		for (;;) {
+			if ((p = jsonr_skip_value(p, e, depth + 1, NULL)) ==
+			    NULL)
+				return NULL;
+			p = jsonr_ws(p, e);
+			if (p < e && *p == ']')
+				return p + 1;
+			if (p >= e || *p != ',')
+				return NULL;
+			p = jsonr_ws(p + 1, e);
+		}
+	default:
+		*t = JSONR_NUMBER;
+		return jsonr_skip_number(p, e);
+	}
+}
+
+int
+jsonr_parse(const char *text, size_t len, struct jsonr *root)
+{
+	const char	*e = text + len, *p = jsonr_ws(text, e), *end;
+
+	root->type = JSONR_NONE;
+	if ((end = jsonr_skip_value(p, e, 0, &root->type)) == NULL) {
+		root->type = JSONR_NONE;
+		return -1;
+	}
+	root->p = p;
+	root->end = end;
+	return 0;
+}
+
+/* Appends code point cp as UTF-8; 0, or -1 when it does not fit. */
+static int
+jsonr_put_utf8(char *buf, size_t len, size_t *o, unsigned cp)
+{
+	unsigned char	 u[4];
+	size_t		 n, i;
+
+	if (cp < 0x80) {
+		u[0] = (unsigned char)cp;
+		n = 1;
+	} else if (cp < 0x800) {
+		u[0] = (unsigned char)(0xC0 | (cp >> 6));
+		u[1] = (unsigned char)(0x80 | (cp & 0x3F));
+		n = 2;
+	} else if (cp < 0x10000) {
+		u[0] = (unsigned char)(0xE0 | (cp >> 12));
+		u[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+		u[2] = (unsigned char)(0x80 | (cp & 0x3F));
+		n = 3;
+	} else {
+		u[0] = (unsigned char)(0xF0 | (cp >> 18));
+		u[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+		u[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+		u[3] = (unsigned char)(0x80 | (cp & 0x3F));
+		n = 4;
+	}
+	if (*o + n >= len)
+		return -1;
+	for (i = 0; i < n; i++)
+		buf[(*o)++] = (char)u[i];
+	return 0;
+}
+
+/* Unescapes the string whose opening quote is at p (already validated). */
+static long
+jsonr_unescape(const char *p, const char *e, char *buf, size_t len)
+{
+	size_t		 o = 0;
+	unsigned	 cp;
+	char		 c;
+
+	if (len == 0)
+		return -1;
+	for (p++; p < e && *p != '"'; ) {
+		if (*p != '\\') {
+			if (o + 1 >= len)
+				return -1;
+			buf[o++] = *p++;
+			continue;
+		}
+		p++;
+		switch (*p) {
+		case 'b': c = '\b'; break;
+		case 'f': c = '\f'; break;
+		case 'n': c = '\n'; break;
+		case 'r': c = '\r'; break;
+		case 't': c = '\t'; break;
+		case 'u':
+			if ((p = jsonr_u_escape(p, e, &cp)) == NULL)
+				return -1;
+			if (cp == 0)
+				goto done;	/* C strings end here */
+			if (jsonr_put_utf8(buf, len, &o, cp) == -1)
+				return -1;
+			continue;
+		default: c = *p; break;
+		}
+		p++;
+		if (o + 1 >= len)
+			return -1;
+		buf[o++] = c;
+	}
+done:
+	buf[o] = '\0';
+	return (long)o;
+}
+
+/* Whether the string at p (a validated key) is key, after unescaping. */
+static int
+jsonr_key_is(const char *p, const char *end, const char *key, size_t klen)
+{
+	char	 tmp[256];
+	long	 n;
+
+	/* end is past the closing quote. */
+	if (memchr(p + 1, '\\', (size_t)(end - p - 2)) == NULL)
+		return (size_t)(end - p - 2) == klen &&
+		    memcmp(p + 1, key, klen) == 0;
+	if (klen >= sizeof(tmp) ||
+	    (n = jsonr_unescape(p, end, tmp, sizeof(tmp))) == -1)
+		return 0;
+	return strcmp(tmp, key) == 0;
+}
+
+int
+jsonr_get(const struct jsonr *obj, const char *key, struct jsonr *out)
+{
+	const char	*p, *e, *kend;
+	size_t		 klen = strlen(key);
+
+	out->type = JSONR_NONE;
+	if (obj == NULL || obj->type != JSONR_OBJECT)
+		return 0;
+	e = obj->end;
+	p = jsonr_ws(obj->p + 1, e);
+	while (p < e && *p == '"') {
+		const char *k = p, *v;
+
+		kend = jsonr_skip_string(p, e);
+		p = jsonr_ws(jsonr_ws(kend, e) + 1, e);	/* past ':' */
+		v = p;
+		p = jsonr_skip_value(p, e, 0, &out->type);
+		if (jsonr_key_is(k, kend, key, klen)) {
+			out->p = v;
+			out->end = p;
+			return 1;
+		}
+		p = jsonr_ws(p, e);
+		if (p >= e || *p != ',')
+			break;
+		p = jsonr_ws(p + 1, e);
+	}
+	out->type = JSONR_NONE;
+	return 0;
+}
+
+int
+jsonr_number(const struct jsonr *v, double *d)
+{
+	char	 tmp[64];
+	size_t	 n;
+
+	if (v == NULL || v->type != JSONR_NUMBER ||
+	    (n = (size_t)(v->end - v->p)) >= sizeof(tmp))
+		return -1;
+	memcpy(tmp, v->p, n);
+	tmp[n] = '\0';
+	*d = strtod(tmp, NULL);
+	return 0;
+}
+
+long
+jsonr_string(const struct jsonr *v, char *buf, size_t len)
+{
+	if (v == NULL || v->type != JSONR_STRING)
+		return -1;
+	return jsonr_unescape(v->p, v->end, buf, len);
+}
+
+long
+jsonr_array_len(const struct jsonr *v)
+{
+	const char	*p, *e;
+	long		 n = 0;
+
+	if (v == NULL || v->type != JSONR_ARRAY)
+		return -1;
+	e = v->end;
+	p = jsonr_ws(v->p + 1, e);
+	if (p < e && *p == ']')
+		return 0;
+	while (p < e) {
+		p = jsonr_skip_value(p, e, 0, NULL);
+		n++;
+		p = jsonr_ws(p, e);
+		if (p >= e || *p != ',')
+			break;
+		p = jsonr_ws(p + 1, e);
+	}
+	return n;
+}
+
+const char *
+jsonr_type_name(enum jsonr_type t)
+{
+	switch (t) {
+	case JSONR_NONE:	return "none";
+	case JSONR_OBJECT:	return "object";
+	case JSONR_ARRAY:	return "array";
+	case JSONR_STRING:	return "string";
+	case JSONR_NUMBER:	return "number";
+	case JSONR_TRUE:	return "true";
+	case JSONR_FALSE:	return "false";
+	case JSONR_NULL:	return "null";
+	}
+	return "?";
+}

@@ -1,0 +1,142 @@
+/* Unit tests for jsonr: in-place reading agrees with cJSON (the library it
+ * replaced on the hot path) on what is JSON, on member lookup and on string
+ * and number values; and it refuses what cJSON refuses. */
+#include <math.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <criterion/criterion.h>
+
+#include "proxy/jsonr.h"
+
+/* Documents both readers must accept or refuse alike. */
+static const char *const docs[] = {
+	"{}", "[]", "0", "-0.5e+3", "\"x\"", "true", "false", "null",
+	" {\"model\" : \"gpt-4o\" , \"stream\":true} ",
+	"{\"model\":\"a\\\"b\\\\c\\/d\\n\\u00e9\\ud83d\\ude00\"}",
+	"{\"a\":[1,2,{\"b\":[[]]}],\"model\":\"m\"}",
+	"{\"model\":\"first\",\"model\":\"second\"}",
+	"{\"mo\\u0064el\":\"escaped key\"}",
+	"{\"model\":12}", "{\"model\":null}", "[\"model\",\"x\"]",
+	"{\"usage\":{\"prompt_tokens\":11,\"total_tokens\":1e2}}",
+	"{\"x\":1} trailing bytes are ignored",
+	/* Refused by both. */
+	"", "   ", "{", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "[1,]", "[1 2]",
+	"{a:1}", "\"unterminated", "\"bad \\x escape\"", "\"\\u12\"",
+	"\"\\udc00 lone low surrogate\"", "\"\\ud800 lone high\"", "tru",
+	"nul", "{\"a\":1", "[[[", "-", ".5",
+};
+
+/* Numbers RFC 8259 refuses and cJSON's strtod takes: jsonr refuses them. */
+static const char *const stricter[] = { "1.", "1e", "1e+", "-.5" };
+
+/* What cJSON says "model" is: -1 not JSON, 0 absent or not a string. */
+static int
+cjson_model(const char *doc, char *buf, size_t len)
+{
+	cJSON		*root = cJSON_ParseWithLength(doc, strlen(doc));
+	const cJSON	*m;
+	int		 r = 0;
+
+	if (root == NULL)
+		return -1;
+	m = cJSON_GetObjectItemCaseSensitive(root, "model");
+	if (cJSON_IsString(m) && strlen(m->valuestring) < len) {
+		strcpy(buf, m->valuestring);
+		r = 1;
+	}
+	cJSON_Delete(root);
+	return r;
+}
+
+static int
+jsonr_model(const char *doc, char *buf, size_t len)
+{
+	struct jsonr	 root, m;
+
+	if (jsonr_parse(doc, strlen(doc), &root) == -1)
+		return -1;
+	if (!jsonr_get(&root, "model", &m) || jsonr_string(&m, buf, len) < 0)
+		return 0;
+	return 1;
+}
+
+Test(jsonr, agrees_with_cjson)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		char	 a[256] = "", b[256] = "";
+		int	 ra = cjson_model(docs[i], a, sizeof(a));
+		int	 rb = jsonr_model(docs[i], b, sizeof(b));
+
+		cr_expect_eq(ra, rb, "doc %zu \"%s\": cJSON %d, jsonr %d", i,
+		    docs[i], ra, rb);
+		if (ra == 1 && rb == 1)
+			cr_expect_str_eq(a, b, "doc %zu", i);
+	}
+}
+
+Test(jsonr, number_grammar_is_strict)
+{
+	struct jsonr	 root;
+	size_t		 i;
+
+	for (i = 0; i < sizeof(stricter) / sizeof(stricter[0]); i++)
+		cr_expect_eq(jsonr_parse(stricter[i], strlen(stricter[i]),
+		    &root), -1, "\"%s\"", stricter[i]);
+}
+
+Test(jsonr, values)
+{
+	const char	*doc = "{\"n\":-12.5e1,\"s\":\"\\u00e9t\\u00e9\","
+	    "\"arr\":[1,[2,3],{\"x\":4}],\"e\":[],\"o\":{\"k\":true}}";
+	struct jsonr	 root, v, o;
+	double		 d;
+	char		 buf[16];
+
+	cr_assert_eq(jsonr_parse(doc, strlen(doc), &root), 0);
+	cr_assert_eq(root.type, JSONR_OBJECT);
+	cr_assert(jsonr_get(&root, "n", &v));
+	cr_assert_eq(jsonr_number(&v, &d), 0);
+	cr_expect(fabs(d + 125.0) < 1e-9);
+	cr_assert(jsonr_get(&root, "s", &v));
+	cr_expect_eq(jsonr_string(&v, buf, sizeof(buf)), 5);
+	cr_expect_str_eq(buf, "\xc3\xa9t\xc3\xa9");
+	cr_expect_eq(jsonr_string(&v, buf, 4), -1, "does not fit");
+	cr_assert(jsonr_get(&root, "arr", &v));
+	cr_expect_eq(jsonr_array_len(&v), 3);
+	cr_assert(jsonr_get(&root, "e", &v));
+	cr_expect_eq(jsonr_array_len(&v), 0);
+	cr_assert(jsonr_get(&root, "o", &o));
+	cr_assert(jsonr_get(&o, "k", &v));
+	cr_expect_eq(v.type, JSONR_TRUE);
+	cr_expect_not(jsonr_get(&root, "k", &v), "only direct members");
+	cr_expect_eq(v.type, JSONR_NONE);
+	cr_expect_eq(jsonr_number(&o, &d), -1, "an object is no number");
+	cr_expect_str_eq(jsonr_type_name(JSONR_ARRAY), "array");
+}
+
+Test(jsonr, depth_is_bounded)
+{
+	static char	 deep[2 * JSONR_DEPTH_MAX + 8];
+	struct jsonr	 root;
+	size_t		 i, n = JSONR_DEPTH_MAX + 2;
+
+	for (i = 0; i < n; i++) {
+		deep[i] = '[';
+		deep[2 * n - 1 - i] = ']';
+	}
+	cr_expect_eq(jsonr_parse(deep, 2 * n, &root), -1);
+	cr_expect_eq(jsonr_parse(deep + 4, 2 * n - 8, &root), 0);
+}
+
+Test(jsonr, stops_at_its_length)
+{
+	const char	 doc[] = "{\"model\":\"abc\"}";
+	struct jsonr	 root;
+
+	/* The bytes past len are never read, so no NUL is needed. */
+	cr_expect_eq(jsonr_parse(doc, sizeof(doc) - 2, &root), -1);
+	cr_expect_eq(jsonr_parse(doc, sizeof(doc) - 1, &root), 0);
+}
