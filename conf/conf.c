@@ -65,6 +65,7 @@ conf_upstream_clear(struct conf_upstream *u)
 	free(u->base_path);
 	free(u->tls_ca_file);
 	free(u->tls_server_name);
+	free(u->pool_key);
 	for (i = 0; i < u->nset_headers; i++) {
 		free(u->set_headers[i].name);
 		free(u->set_headers[i].value);
@@ -626,6 +627,31 @@ conf_load_timeouts(struct conf_load *l, const cJSON *obj,
 }
 
 /* One member of "upstreams"; the path is already upstreams.NAME. */
+/* The pool key: connections made for one upstream serve another (or the
+ * same one after a reload) only when scheme, address and TLS settings all
+ * match. Computed once here, not per request. */
+static int
+conf_upstream_pool_key(struct conf_ctx *ctx, struct conf_upstream *u)
+{
+	const unsigned char *p;
+	const char	*sni = u->tls_server_name ? u->tls_server_name : "";
+	const char	*ca = u->tls_ca_file ? u->tls_ca_file : "";
+	uint64_t	 h = 14695981039346656037ULL;
+	int		 n;
+
+	n = snprintf(NULL, 0, "%s://%s:%u|%s|%s|%d", u->tls ? "https" : "http",
+	    u->host, u->port, sni, ca, u->tls_verify);
+	if (n < 0 || (u->pool_key = malloc((size_t)n + 1)) == NULL)
+		return conf_err(ctx, "out of memory");
+	snprintf(u->pool_key, (size_t)n + 1, "%s://%s:%u|%s|%s|%d",
+	    u->tls ? "https" : "http", u->host, u->port, sni, ca,
+	    u->tls_verify);
+	for (p = (const unsigned char *)u->pool_key; *p != '\0'; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	u->pool_hash = h;
+	return 0;
+}
+
 static int
 conf_load_upstream(struct conf_load *l, const cJSON *obj,
     struct conf_upstream *u)
@@ -700,7 +726,7 @@ conf_load_upstream(struct conf_load *l, const cJSON *obj,
 			    "\"unknown\"");
 		conf_path_pop(ctx, mark);
 	}
-	return 0;
+	return conf_upstream_pool_key(ctx, u);
 }
 
 static int

@@ -56,6 +56,9 @@ struct conf_upstream {
 	struct conf_timeouts	 timeouts;	/* defaults 5000/120000/60000/0 */
 	int			 keepalive;	/* idle conns per worker, default 32 */
 	int			 billing_stops_on_cancel; /* 1, 0, -1 unknown */
+	char			*pool_key;	/* where its connections go: equal
+						 * keys share pooled connections */
+	uint64_t		 pool_hash;	/* FNV-1a of pool_key */
 };
 
 struct conf_route {

@@ -38,15 +38,7 @@ static void	upstream_connect_addr(struct session *s,
 void		upstream_http_read(struct session *s);
 void		upstream_http_eof(struct session *s, int rst);
 struct upstream_conn *upstream_pool_get(struct upstream_pool *p,
-		    const char *key);
-
-static void
-upstream_key(const struct conf_upstream *up, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s://%s:%u|%s|%s|%d", up->tls ? "https" : "http",
-	    up->host, up->port, up->tls_server_name ? up->tls_server_name : "",
-	    up->tls_ca_file ? up->tls_ca_file : "", up->tls_verify);
-}
+		    const struct conf_upstream *up);
 
 /* Closes a connection's socket now (FIN to the peer) and frees it. */
 void
@@ -60,6 +52,7 @@ upstream_conn_close(struct upstream_conn *u)
 		bufferevent_disable(u->bev, EV_READ | EV_WRITE);
 		bufferevent_free(u->bev);
 	}
+	free(u->key);
 	free(u);
 }
 
@@ -201,7 +194,9 @@ upstream_connect_addr(struct session *s, const struct sockaddr *sa,
 		goto fail;
 	u->w = s->w;
 	u->fd = -1;
-	upstream_key(up, u->key, sizeof(u->key));
+	if ((u->key = strdup(up->pool_key)) == NULL)
+		goto fail;
+	u->key_hash = up->pool_hash;
 	memcpy(&u->addr, sa, len);
 	u->addrlen = len;
 	if (up->tls) {
@@ -249,8 +244,10 @@ fail:
 			s->up = NULL;
 		if (u->bev != NULL)
 			upstream_conn_close(u);
-		else
+		else {
+			free(u->key);
 			free(u);
+		}
 	}
 	session_upstream_failed(s, CANCEL_KIND_UPSTREAM_ERROR, CANCEL_VIA_RST,
 	    "cannot set up the upstream connection");
@@ -260,10 +257,8 @@ int
 upstream_start(struct session *s)
 {
 	struct upstream_conn	*u;
-	char			 key[256];
 
-	upstream_key(s->up_conf, key, sizeof(key));
-	if ((u = upstream_pool_get(s->w->pool, key)) != NULL) {
+	if ((u = upstream_pool_get(s->w->pool, s->up_conf)) != NULL) {
 		u->reused = 1;
 		upstream_attach(s, u);
 		session_upstream_connected(s);

@@ -31,7 +31,8 @@ struct upstream_conn {
 	uint64_t		 idle_since_us;
 	struct sockaddr_storage	 addr;		/* the peer's address */
 	socklen_t		 addrlen;
-	char			 key[256];	/* pool key: where it goes */
+	char			*key;		/* conf_upstream pool_key, copied */
+	uint64_t		 key_hash;	/* its pool_hash */
 };
 
 TAILQ_HEAD(upstream_conn_list, upstream_conn);

@@ -76,9 +76,17 @@ upstream_pool_event_cb(struct bufferevent *bev, short what, void *arg)
 	upstream_pool_drop(u->w->pool, u);
 }
 
-/* Takes the freshest idle connection for key, dropping stale ones. */
+/* Whether u goes where up's connections go. */
+static int
+upstream_pool_same(const struct upstream_conn *u, uint64_t hash,
+    const char *key)
+{
+	return u->key_hash == hash && strcmp(u->key, key) == 0;
+}
+
+/* Takes the freshest idle connection for up, dropping stale ones. */
 struct upstream_conn *
-upstream_pool_get(struct upstream_pool *p, const char *key)
+upstream_pool_get(struct upstream_pool *p, const struct conf_upstream *up)
 {
 	struct upstream_conn	*u, *next;
 	uint64_t		 now = clock_mono_us();
@@ -89,7 +97,7 @@ upstream_pool_get(struct upstream_pool *p, const char *key)
 			upstream_pool_drop(p, u);
 			continue;
 		}
-		if (strcmp(u->key, key) == 0) {
+		if (upstream_pool_same(u, up->pool_hash, up->pool_key)) {
 			TAILQ_REMOVE(&p->idle, u, entry);
 			p->n--;
 			return u;
@@ -115,7 +123,7 @@ upstream_release(struct session *s)
 	s->up = NULL;
 	u->s = NULL;
 	TAILQ_FOREACH(x, &p->idle, entry)
-		if (strcmp(x->key, u->key) == 0)
+		if (upstream_pool_same(x, u->key_hash, u->key))
 			same++;
 	if (!u->connected || s->up_conf->keepalive <= same ||
 	    evbuffer_get_length(bufferevent_get_input(u->bev)) > 0 ||

@@ -16,6 +16,7 @@
 #define LISTEN	"'listen': [{'address': '127.0.0.1:0'}]"
 #define UPS	"'upstreams': {'u': {'url': 'http://127.0.0.1:9'}}"
 #define ROUTES	"'routes': [{'upstream': 'u'}]"
+#define ROUTES_A "'routes': [{'upstream': 'a'}]"
 #define BASE	LISTEN ", " UPS ", " ROUTES
 #define WITH(x)	"{" BASE ", " x "}"
 /* A config whose one upstream "u" has the extra members x. */
@@ -521,6 +522,36 @@ Test(conf, route_options)
 
 	c = load_q(ROUTE("'upstream': 'u', 'fallback': []"));
 	cr_assert_eq(c->routes[0].nfallback, 0);
+	conf_unref(c);
+}
+
+/* Upstreams that go to the same place share pooled connections; a
+ * different address, port, scheme or TLS setting keeps them apart. */
+Test(conf, pool_keys)
+{
+	struct conf		*c;
+	const struct conf_upstream *a, *b, *d, *t, *n;
+
+	c = load_q("{" LISTEN ", 'upstreams': {"
+	    "'a': {'url': 'http://127.0.0.1:9/v1'},"
+	    "'b': {'url': 'http://127.0.0.1:9/other', 'peer': true},"
+	    "'d': {'url': 'http://127.0.0.1:10'},"
+	    "'t': {'url': 'https://127.0.0.1:9'},"
+	    "'n': {'url': 'https://127.0.0.1:9', 'tls': {'verify': false}}"
+	    "}, " ROUTES_A "}");
+	a = conf_upstream_find(c, "a");
+	b = conf_upstream_find(c, "b");
+	d = conf_upstream_find(c, "d");
+	t = conf_upstream_find(c, "t");
+	n = conf_upstream_find(c, "n");
+	cr_assert_str_eq(a->pool_key, "http://127.0.0.1:9|||1");
+	cr_expect_str_eq(a->pool_key, b->pool_key);
+	cr_expect_eq(a->pool_hash, b->pool_hash);
+	cr_expect_str_neq(a->pool_key, d->pool_key);
+	cr_expect_neq(a->pool_hash, d->pool_hash);
+	cr_expect_str_neq(a->pool_key, t->pool_key);
+	cr_expect_str_neq(t->pool_key, n->pool_key);
+	cr_expect_neq(t->pool_hash, n->pool_hash);
 	conf_unref(c);
 }
 
