@@ -218,10 +218,75 @@ headers_is_hop_by_hop(const struct header_list *hl, size_t i)
 }
 
 void
-headers_write(const struct header_list *hl, size_t i, struct evbuffer *out)
+headbuf_init(struct headbuf *b, struct evbuffer *out)
 {
-	evbuffer_add(out, headers_name(hl, i), hl->h[i].nlen);
-	evbuffer_add_lit(out, ": ");
-	evbuffer_add(out, headers_value(hl, i), hl->h[i].vlen);
-	evbuffer_add_lit(out, "\r\n");
+	b->out = out;
+	b->len = 0;
+}
+
+void
+headbuf_flush(struct headbuf *b)
+{
+	if (b->len > 0)
+		evbuffer_add(b->out, b->buf, b->len);
+	b->len = 0;
+}
+
+void
+headbuf_add(struct headbuf *b, const char *p, size_t n)
+{
+	if (b->len + n > sizeof(b->buf)) {
+		headbuf_flush(b);
+		if (n > sizeof(b->buf)) {	/* a long field goes as is */
+			evbuffer_add(b->out, p, n);
+			return;
+		}
+	}
+	memcpy(b->buf + b->len, p, n);
+	b->len += n;
+}
+
+void
+headbuf_str(struct headbuf *b, const char *s)
+{
+	headbuf_add(b, s, strlen(s));
+}
+
+void
+headbuf_uint(struct headbuf *b, uint64_t v)
+{
+	char	 tmp[24];
+	size_t	 i = sizeof(tmp);
+
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	headbuf_add(b, tmp + i, sizeof(tmp) - i);
+}
+
+void
+headbuf_field(struct headbuf *b, const struct header_list *hl, size_t i)
+{
+	headbuf_add(b, headers_name(hl, i), hl->h[i].nlen);
+	headbuf_lit(b, ": ");
+	headbuf_add(b, headers_value(hl, i), hl->h[i].vlen);
+	headbuf_lit(b, "\r\n");
+}
+
+size_t
+headers_hex(char *buf, uint64_t v)
+{
+	static const char digits[] = "0123456789abcdef";
+	char	 tmp[16];
+	size_t	 n = 0, i;
+
+	do {
+		tmp[n++] = digits[v & 0xf];
+		v >>= 4;
+	} while (v != 0);
+	for (i = 0; i < n; i++)
+		buf[i] = tmp[n - 1 - i];
+	buf[n] = '\0';
+	return n;
 }

@@ -9,7 +9,7 @@
 struct evbuffer;
 
 /* Appends a string literal; its length is counted by the compiler. */
-#define evbuffer_add_lit(buf, lit)	evbuffer_add((buf), (lit), sizeof(lit) - 1)
+#define evbuffer_add_lit(buf, lit)	evbuffer_add((buf), "" lit "", sizeof(lit) - 1)
 
 struct header_ref {
 	uint32_t	 name;		/* offsets into the arena */
@@ -63,8 +63,31 @@ int	 headers_connection_has(const struct header_list *hl,
 int	 headers_is_hop_by_hop(const struct header_list *hl, size_t i);
 /* Case-insensitive token match inside a comma-separated list value. */
 int	 headers_list_has(const char *value, size_t len, const char *token);
-/* Appends "Name: value\r\n" for field i. */
-void	 headers_write(const struct header_list *hl, size_t i,
-	    struct evbuffer *out);
+
+/*
+ * A head (status or request line and fields) gathered on the stack and
+ * handed to its evbuffer in one evbuffer_add: every add runs the buffer's
+ * callbacks, and printf-style formatting costs more than the bytes.
+ */
+struct headbuf {
+	struct evbuffer	*out;
+	size_t		 len;
+	char		 buf[2048];
+};
+
+void	 headbuf_init(struct headbuf *b, struct evbuffer *out);
+void	 headbuf_add(struct headbuf *b, const char *p, size_t n);
+void	 headbuf_str(struct headbuf *b, const char *s);
+void	 headbuf_uint(struct headbuf *b, uint64_t v);
+/* "Name: value\r\n" for field i of hl. */
+void	 headbuf_field(struct headbuf *b, const struct header_list *hl,
+	    size_t i);
+/* Hands what is gathered to the evbuffer. */
+void	 headbuf_flush(struct headbuf *b);
+/* lit must be a string literal ("" lit "" refuses anything else). */
+#define headbuf_lit(b, lit)	headbuf_add((b), "" lit "", sizeof(lit) - 1)
+
+/* v in lower-case hex into buf (at least 17 bytes); the digits' count. */
+size_t	 headers_hex(char *buf, uint64_t v);
 
 #endif

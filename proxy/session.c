@@ -439,7 +439,7 @@ int
 session_on_response_head(struct session *s)
 {
 	struct client	*c = s->client;
-	struct evbuffer	*out;
+	struct headbuf	 hb;
 	llhttp_t	*p = &s->resp_parser;
 	int		 status = llhttp_get_status_code(p);
 	size_t		 i;
@@ -484,36 +484,50 @@ session_on_response_head(struct session *s)
 	}
 	if (c == NULL)
 		return 0;		/* draining: nobody to send it to */
-	out = downstream_output(c);
-	evbuffer_add_printf(out, "HTTP/1.%d %d %s\r\n", s->http_minor >= 1,
-	    status, downstream_status_reason(status));
+	headbuf_init(&hb, downstream_output(c));
+	headbuf_lit(&hb, "HTTP/1.");
+	headbuf_str(&hb, s->http_minor >= 1 ? "1 " : "0 ");
+	headbuf_uint(&hb, (uint64_t)status);
+	headbuf_lit(&hb, " ");
+	headbuf_str(&hb, downstream_status_reason(status));
+	headbuf_lit(&hb, "\r\n");
 	for (i = 0; i < s->resp_headers.n; i++) {
 		if (headers_is_hop_by_hop(&s->resp_headers, i) ||
 		    headers_name_is(&s->resp_headers, i, "content-length"))
 			continue;
-		headers_write(&s->resp_headers, i, out);
+		headbuf_field(&hb, &s->resp_headers, i);
 	}
 	if (s->method == HTTP_HEAD && (p->flags & F_CONTENT_LENGTH)) {
 		const char *cl = headers_get(&s->resp_headers, "content-length",
 		    NULL);
 
-		if (cl != NULL)
-			evbuffer_add_printf(out, "Content-Length: %s\r\n", cl);
+		if (cl != NULL) {
+			headbuf_lit(&hb, "Content-Length: ");
+			headbuf_str(&hb, cl);
+			headbuf_lit(&hb, "\r\n");
+		}
 	}
-	if (s->framing == FRAMING_LENGTH)
-		evbuffer_add_printf(out, "Content-Length: %llu\r\n",
-		    (unsigned long long)p->content_length);
-	else if (s->framing == FRAMING_CHUNKED)
-		evbuffer_add_lit(out, "Transfer-Encoding: chunked\r\n");
-	evbuffer_add_printf(out, "Via: 1.%d %s\r\n", s->http_minor >= 1,
-	    log_hop());
-	if (headers_get(&s->resp_headers, "x-request-id", NULL) == NULL)
-		evbuffer_add_printf(out, "X-Request-Id: %s\r\n", s->request_id);
+	if (s->framing == FRAMING_LENGTH) {
+		headbuf_lit(&hb, "Content-Length: ");
+		headbuf_uint(&hb, p->content_length);
+		headbuf_lit(&hb, "\r\n");
+	} else if (s->framing == FRAMING_CHUNKED)
+		headbuf_lit(&hb, "Transfer-Encoding: chunked\r\n");
+	headbuf_lit(&hb, "Via: 1.");
+	headbuf_str(&hb, s->http_minor >= 1 ? "1 " : "0 ");
+	headbuf_str(&hb, log_hop());
+	headbuf_lit(&hb, "\r\n");
+	if (headers_get(&s->resp_headers, "x-request-id", NULL) == NULL) {
+		headbuf_lit(&hb, "X-Request-Id: ");
+		headbuf_str(&hb, s->request_id);
+		headbuf_lit(&hb, "\r\n");
+	}
 	if (!s->keep_alive)
-		evbuffer_add_lit(out, "Connection: close\r\n");
+		headbuf_lit(&hb, "Connection: close\r\n");
 	else if (s->http_minor == 0)
-		evbuffer_add_lit(out, "Connection: keep-alive\r\n");
-	evbuffer_add_lit(out, "\r\n");
+		headbuf_lit(&hb, "Connection: keep-alive\r\n");
+	headbuf_lit(&hb, "\r\n");
+	headbuf_flush(&hb);
 	s->resp_head_sent = 1;
 	return 0;
 }
@@ -647,11 +661,16 @@ session_flush_body(struct session *s)
 	}
 	out = downstream_output(s->client);
 	if (s->framing == FRAMING_CHUNKED) {
-		evbuffer_add_printf(out, "%zx\r\n", n);
-		evbuffer_add_buffer(out, s->scratch);
-		evbuffer_add_lit(out, "\r\n");
-	} else
-		evbuffer_add_buffer(out, s->scratch);
+		char	 line[20];
+		size_t	 k = headers_hex(line, n);
+
+		/* Framed in scratch, so the output takes one add. */
+		line[k++] = '\r';
+		line[k++] = '\n';
+		evbuffer_prepend(s->scratch, line, k);
+		evbuffer_add_lit(s->scratch, "\r\n");
+	}
+	evbuffer_add_buffer(out, s->scratch);
 	if (!s->paused && downstream_output_full(s->client))
 		upstream_pause(s);
 }

@@ -37,47 +37,75 @@ upstream_header_replaced(const struct session *s, size_t i)
 	return 0;
 }
 
+/* The request head as the upstream sees it, in one add to its output. */
 void
 upstream_send_request(struct session *s)
 {
 	struct evbuffer	*out = bufferevent_get_output(s->up->bev);
 	const struct conf_upstream *up = s->up_conf;
+	struct headbuf	 hb;
 	size_t		 i, blen = evbuffer_get_length(s->body);
-	int		 vias = 0;
 
-	evbuffer_add_printf(out, "%s %s%s HTTP/1.1\r\nHost: %s\r\n",
-	    llhttp_method_name((llhttp_method_t)s->method), up->base_path,
-	    s->target, up->host_header);
+	headbuf_init(&hb, out);
+	headbuf_str(&hb, llhttp_method_name((llhttp_method_t)s->method));
+	headbuf_lit(&hb, " ");
+	headbuf_str(&hb, up->base_path);
+	headbuf_add(&hb, s->target, s->target_len);
+	headbuf_lit(&hb, " HTTP/1.1\r\nHost: ");
+	headbuf_str(&hb, up->host_header);
+	headbuf_lit(&hb, "\r\n");
 	for (i = 0; i < s->req_headers.n; i++) {
 		if (headers_is_hop_by_hop(&s->req_headers, i) ||
 		    upstream_header_replaced(s, i))
 			continue;
-		headers_write(&s->req_headers, i, out);
+		headbuf_field(&hb, &s->req_headers, i);
 	}
-	for (i = 0; i < up->nset_headers; i++)
-		evbuffer_add_printf(out, "%s: %s\r\n", up->set_headers[i].name,
-		    up->set_headers[i].value);
+	for (i = 0; i < up->nset_headers; i++) {
+		headbuf_str(&hb, up->set_headers[i].name);
+		headbuf_lit(&hb, ": ");
+		headbuf_str(&hb, up->set_headers[i].value);
+		headbuf_lit(&hb, "\r\n");
+	}
 	if (blen > 0 || s->method == HTTP_POST || s->method == HTTP_PUT ||
-	    s->method == HTTP_PATCH)
-		evbuffer_add_printf(out, "Content-Length: %zu\r\n", blen);
-	if (up->peer)
-		evbuffer_add_printf(out, "%s: %s\r\n", CANCEL_PEER_HEADER,
-		    log_hop());
-	evbuffer_add_printf(out, "X-Request-Id: %s\r\n"
-	    "traceparent: 00-%s-%s-%s\r\n", s->request_id, s->trace_id,
-	    s->span_id, s->trace_flags);
+	    s->method == HTTP_PATCH) {
+		headbuf_lit(&hb, "Content-Length: ");
+		headbuf_uint(&hb, blen);
+		headbuf_lit(&hb, "\r\n");
+	}
+	if (up->peer) {
+		headbuf_lit(&hb, CANCEL_PEER_HEADER ": ");
+		headbuf_str(&hb, log_hop());
+		headbuf_lit(&hb, "\r\n");
+	}
+	headbuf_lit(&hb, "X-Request-Id: ");
+	headbuf_str(&hb, s->request_id);
+	headbuf_lit(&hb, "\r\ntraceparent: 00-");
+	headbuf_str(&hb, s->trace_id);
+	headbuf_lit(&hb, "-");
+	headbuf_str(&hb, s->span_id);
+	headbuf_lit(&hb, "-");
+	headbuf_str(&hb, s->trace_flags);
 	/* Via: what the client's side listed, then this hop. */
-	evbuffer_add_lit(out, "Via: ");
+	headbuf_lit(&hb, "\r\nVia: ");
 	for (i = 0; i < s->req_headers.n; i++)
 		if (headers_name_is(&s->req_headers, i, "via")) {
-			evbuffer_add(out, headers_value(&s->req_headers, i),
+			headbuf_add(&hb, headers_value(&s->req_headers, i),
 			    s->req_headers.h[i].vlen);
-			evbuffer_add_lit(out, ", ");
-			vias++;
+			headbuf_lit(&hb, ", ");
 		}
-	evbuffer_add_printf(out, "1.%d %s\r\n\r\n", s->http_minor, log_hop());
-	if (blen > 0)
+	headbuf_lit(&hb, "1.");
+	headbuf_uint(&hb, s->http_minor);
+	headbuf_lit(&hb, " ");
+	headbuf_str(&hb, log_hop());
+	headbuf_lit(&hb, "\r\n\r\n");
+	if (blen > 0 && blen <= sizeof(hb.buf) - hb.len)
+		headbuf_add(&hb, (const char *)evbuffer_pullup(s->body, -1),
+		    blen);
+	else if (blen > 0) {
+		headbuf_flush(&hb);
 		evbuffer_add(out, evbuffer_pullup(s->body, -1), blen);
+	}
+	headbuf_flush(&hb);
 }
 
 static int

@@ -119,21 +119,66 @@ Test(headers, list_token_matching)
 	cr_assert(headers_list_has(" chunked ", 9, "Chunked"));
 }
 
-Test(headers, write_field)
+Test(headers, headbuf_gathers_a_head)
 {
 	struct header_list hl;
 	struct evbuffer *out = evbuffer_new();
-	char buf[64];
-	size_t n;
+	struct headbuf	 hb;
+	char		 buf[128], hex[20];
+	size_t		 n;
 
 	headers_init(&hl);
 	add(&hl, "X-Request-Id", "abc");
-	headers_write(&hl, 0, out);
+	headbuf_init(&hb, out);
+	headbuf_lit(&hb, "HTTP/1.1 ");
+	headbuf_uint(&hb, 200);
+	headbuf_str(&hb, " OK\r\n");
+	headbuf_field(&hb, &hl, 0);
+	headbuf_lit(&hb, "Content-Length: ");
+	headbuf_uint(&hb, 0);
+	headbuf_uint(&hb, 18446744073709551615ULL);
+	cr_assert_eq(evbuffer_get_length(out), 0, "nothing before the flush");
+	headbuf_flush(&hb);
 	n = evbuffer_remove(out, buf, sizeof(buf) - 1);
 	buf[n] = '\0';
-	cr_assert_str_eq(buf, "X-Request-Id: abc\r\n");
+	cr_assert_str_eq(buf, "HTTP/1.1 200 OK\r\nX-Request-Id: abc\r\n"
+	    "Content-Length: 018446744073709551615");
+	cr_assert_eq(headers_hex(hex, 0), 1);
+	cr_assert_str_eq(hex, "0");
+	cr_assert_eq(headers_hex(hex, 0x2e8), 3);
+	cr_assert_str_eq(hex, "2e8");
+	cr_assert_eq(headers_hex(hex, UINT64_MAX), 16);
+	cr_assert_str_eq(hex, "ffffffffffffffff");
 	evbuffer_free(out);
 	headers_free(&hl);
+}
+
+/* Past its stack buffer, a headbuf passes bytes on in order, and a piece
+ * larger than the buffer goes to the evbuffer as it is. */
+Test(headers, headbuf_overflows_in_order)
+{
+	struct evbuffer	*out = evbuffer_new();
+	struct headbuf	 hb;
+	static char	 big[5000], want[5000 + 3000];
+	char		*got;
+	size_t		 i, w = 0;
+
+	headbuf_init(&hb, out);
+	for (i = 0; i < 3000; i++) {
+		char c = (char)('a' + i % 26);
+
+		headbuf_add(&hb, &c, 1);
+		want[w++] = c;
+	}
+	memset(big, 'Z', sizeof(big));
+	headbuf_add(&hb, big, sizeof(big));
+	memcpy(want + w, big, sizeof(big));
+	w += sizeof(big);
+	headbuf_flush(&hb);
+	cr_assert_eq(evbuffer_get_length(out), w);
+	got = (char *)evbuffer_pullup(out, -1);
+	cr_assert_eq(memcmp(got, want, w), 0);
+	evbuffer_free(out);
 }
 
 Test(headers, clear_keeps_memory_and_forgets_fields)
