@@ -60,23 +60,20 @@ jsonr_u_escape(const char *p, const char *e, unsigned *cp)
 	return p;
 }
 
-/* From the opening quote to past the closing one, or NULL. */
+/* From the opening quote to past the closing one, or NULL. Runs without
+ * escapes are found with memchr, which reads many bytes per step. */
 static const char *
 jsonr_skip_string(const char *p, const char *e)
 {
+	const char	*q, *bs;
 	unsigned	 cp;
 
 	for (p++; p < e; ) {
-		const char *q = p;
-
-		/* Runs of plain bytes first: most strings have no escape. */
-		while (q < e && *q != '"' && *q != '\\')
-			q++;
-		if (q >= e)
+		if ((q = memchr(p, '"', (size_t)(e - p))) == NULL)
 			return NULL;
-		if (*q == '"')
+		if ((bs = memchr(p, '\\', (size_t)(q - p))) == NULL)
 			return q + 1;
-		p = q + 1;
+		p = bs + 1;
 		if (p >= e)
 			return NULL;
 		switch (*p) {
@@ -322,35 +319,52 @@ jsonr_key_is(const char *p, const char *end, const char *key, size_t klen)
 }
 
 int
-jsonr_get(const struct jsonr *obj, const char *key, struct jsonr *out)
+jsonr_get_many(const struct jsonr *obj, const char *const *keys, size_t n,
+    struct jsonr *out)
 {
 	const char	*p, *e, *kend;
-	size_t		 klen = strlen(key);
+	size_t		 i, klen[16];
+	int		 found = 0;
 
-	out->type = JSONR_NONE;
+	if (n > 16)
+		n = 16;
+	for (i = 0; i < n; i++) {
+		out[i].type = JSONR_NONE;
+		klen[i] = strlen(keys[i]);
+	}
 	if (obj == NULL || obj->type != JSONR_OBJECT)
 		return 0;
 	e = obj->end;
 	p = jsonr_ws(obj->p + 1, e);
-	while (p < e && *p == '"') {
-		const char *k = p, *v;
+	while (p < e && *p == '"' && (size_t)found < n) {
+		const char	*k = p, *v;
+		enum jsonr_type	 t;
 
 		kend = jsonr_skip_string(p, e);
 		p = jsonr_ws(jsonr_ws(kend, e) + 1, e);	/* past ':' */
 		v = p;
-		p = jsonr_skip_value(p, e, 0, &out->type);
-		if (jsonr_key_is(k, kend, key, klen)) {
-			out->p = v;
-			out->end = p;
-			return 1;
-		}
+		p = jsonr_skip_value(p, e, 0, &t);
+		for (i = 0; i < n; i++)
+			if (out[i].type == JSONR_NONE &&
+			    jsonr_key_is(k, kend, keys[i], klen[i])) {
+				out[i].p = v;
+				out[i].end = p;
+				out[i].type = t;
+				found++;
+				break;
+			}
 		p = jsonr_ws(p, e);
 		if (p >= e || *p != ',')
 			break;
 		p = jsonr_ws(p + 1, e);
 	}
-	out->type = JSONR_NONE;
-	return 0;
+	return found;
+}
+
+int
+jsonr_get(const struct jsonr *obj, const char *key, struct jsonr *out)
+{
+	return jsonr_get_many(obj, &key, 1, out);
 }
 
 int
@@ -359,9 +373,21 @@ jsonr_number(const struct jsonr *v, double *d)
 	char	 tmp[64];
 	size_t	 n;
 
+	const char *p;
+	double	 x = 0;
+
 	if (v == NULL || v->type != JSONR_NUMBER ||
 	    (n = (size_t)(v->end - v->p)) >= sizeof(tmp))
 		return -1;
+	/* Token counts are small integers: exact without strtod. */
+	if (n <= 15) {
+		for (p = v->p; p < v->end && *p >= '0' && *p <= '9'; p++)
+			x = x * 10 + (*p - '0');
+		if (p == v->end) {
+			*d = x;
+			return 0;
+		}
+	}
 	memcpy(tmp, v->p, n);
 	tmp[n] = '\0';
 	*d = strtod(tmp, NULL);

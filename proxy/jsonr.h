@@ -34,6 +34,10 @@ int		 jsonr_parse(const char *text, size_t len, struct jsonr *root);
  * 1 and *out set, or 0 with out->type JSONR_NONE. */
 int		 jsonr_get(const struct jsonr *obj, const char *key,
 		    struct jsonr *out);
+/* Looks up n (at most 16) keys in one walk of obj: out[i] for keys[i]
+ * (the first member of that name); returns how many were found. */
+int		 jsonr_get_many(const struct jsonr *obj,
+		    const char *const *keys, size_t n, struct jsonr *out);
 /* A number's value; -1 when v is not a number. */
 int		 jsonr_number(const struct jsonr *v, double *d);
 /* A string unescaped into buf (NUL-terminated, UTF-8; stops at an escaped

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <inttypes.h>
+#include <math.h>
 
 #include "proxy/jsonw.h"
 
@@ -131,6 +132,27 @@ static const unsigned char jsonw_needs_escape[256] = {
 	0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1,
 };
 
+#define JSONW_ONES	0x0101010101010101ULL
+#define JSONW_HIGHS	0x8080808080808080ULL
+
+/* Whether no byte of x is zero. */
+static inline uint64_t
+jsonw_has_zero(uint64_t x)
+{
+	return (x - JSONW_ONES) & ~x & JSONW_HIGHS;
+}
+
+/* Whether none of the eight bytes in x needs escaping: none below 0x20,
+ * none is '"', '\\' or DEL (the table above, word-wise). */
+static inline int
+jsonw_word_clean(uint64_t x)
+{
+	return (((x - 0x20 * JSONW_ONES) & ~x & JSONW_HIGHS) |
+	    jsonw_has_zero(x ^ (0x22 * JSONW_ONES)) |
+	    jsonw_has_zero(x ^ (0x5c * JSONW_ONES)) |
+	    jsonw_has_zero(x ^ (0x7f * JSONW_ONES))) == 0;
+}
+
 static void
 jsonw_escaped(struct jsonw *w, const char *s, size_t n)
 {
@@ -143,10 +165,17 @@ jsonw_escaped(struct jsonw *w, const char *s, size_t n)
 		return;
 	w->buf[w->len++] = '"';
 	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
+		unsigned char c;
 		const char *rep;
 		size_t replen = 2;
+		uint64_t x;
 
+		/* Eight clean bytes at a time, then byte by byte. */
+		while (i + 8 <= n && (memcpy(&x, s + i, 8), jsonw_word_clean(x)))
+			i += 8;
+		if (i >= n)
+			break;
+		c = (unsigned char)s[i];
 		if (!jsonw_needs_escape[c])
 			continue;
 		switch (c) {
@@ -197,32 +226,75 @@ jsonw_str(struct jsonw *w, const char *s)
 	jsonw_strn(w, s, strlen(s));
 }
 
+/* Decimal digits of v, right-aligned in buf[24]; returns the first. */
+static char *
+jsonw_digits(char *end, uint64_t v)
+{
+	do {
+		*--end = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	return end;
+}
+
 void
 jsonw_int(struct jsonw *w, int64_t v)
 {
-	char	 tmp[32];
-	int	 n = snprintf(tmp, sizeof(tmp), "%" PRId64, v);
+	char	 tmp[24], *p;
 
+	/* The magnitude as unsigned: -INT64_MIN does not fit an int64_t. */
+	p = jsonw_digits(tmp + sizeof(tmp), v < 0 ? 0 - (uint64_t)v :
+	    (uint64_t)v);
+	if (v < 0)
+		*--p = '-';
 	jsonw_sep(w);
-	jsonw_append(w, tmp, (size_t)n);
+	jsonw_append(w, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 void
 jsonw_uint(struct jsonw *w, uint64_t v)
 {
-	char	 tmp[32];
-	int	 n = snprintf(tmp, sizeof(tmp), "%" PRIu64, v);
+	char	 tmp[24], *p = jsonw_digits(tmp + sizeof(tmp), v);
 
 	jsonw_sep(w);
-	jsonw_append(w, tmp, (size_t)n);
+	jsonw_append(w, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
+/*
+ * "%.*f" without printf for the common case (0 <= v < 1e9, up to 6
+ * decimals): v * 10^d rounded to the nearest integer is what printf prints,
+ * because rounding the product never crosses a representable half; an
+ * exact half (a tie printf breaks on the exact binary value) goes to
+ * snprintf, as does everything else.
+ */
 void
 jsonw_double(struct jsonw *w, double v, int decimals)
 {
-	char	 tmp[64];
-	int	 n = snprintf(tmp, sizeof(tmp), "%.*f", decimals, v);
+	static const double pow10[] = { 1, 10, 100, 1e3, 1e4, 1e5, 1e6 };
+	char	 tmp[64], *p;
+	double	 scaled, r;
+	uint64_t q;
+	int	 n, i;
 
+	if (v >= 0 && v < 1e9 && decimals >= 0 && decimals <= 6) {
+		scaled = v * pow10[decimals];
+		r = nearbyint(scaled);
+		if (fabs(scaled - r) != 0.5) {
+			q = (uint64_t)r;
+			p = tmp + sizeof(tmp);
+			for (i = 0; i < decimals; i++) {
+				*--p = (char)('0' + q % 10);
+				q /= 10;
+			}
+			if (decimals > 0)
+				*--p = '.';
+			p = jsonw_digits(p, q);
+			jsonw_sep(w);
+			jsonw_append(w, p, (size_t)(tmp + sizeof(tmp) - p));
+			return;
+		}
+	}
+	n = snprintf(tmp, sizeof(tmp), "%.*f", decimals, v);
 	jsonw_sep(w);
 	jsonw_append(w, tmp, (size_t)n);
 }

@@ -17,18 +17,24 @@ usage_init(struct usage *u)
 	u->seen = 0;
 }
 
+/* A count, or -1: not a number, or out of range (1e300, NaN), whose
+ * conversion would be undefined behaviour. */
+static int64_t
+usage_count(const struct jsonr *v)
+{
+	double		 d;
+
+	if (jsonr_number(v, &d) == -1 || !(d >= 0 && d < 9.0e15))
+		return -1;
+	return (int64_t)d;
+}
+
 static int64_t
 usage_num(const struct jsonr *o, const char *k)
 {
 	struct jsonr	 v;
-	double		 d;
 
-	/* Out of range (1e300, NaN) is not a count: converting it would be
-	 * undefined behaviour. */
-	if (!jsonr_get(o, k, &v) || jsonr_number(&v, &d) == -1 ||
-	    !(d >= 0 && d < 9.0e15))
-		return -1;
-	return (int64_t)d;
+	return jsonr_get(o, k, &v) ? usage_count(&v) : -1;
 }
 
 static void
@@ -55,43 +61,52 @@ usage_obj(const struct jsonr *o, const char *k, struct jsonr *out)
  * Anthropic: message_start message.usage {input_tokens, output_tokens,
  *   cache_read_input_tokens}; message_delta usage {output_tokens}, the
  *   running total.
- * Read in place (jsonr): this runs for every answer and usage event.
+ * Read in place (jsonr), each object walked once: this runs for every
+ * answer and every usage event.
  */
 int
 usage_from_json(struct usage *u, const char *event, const char *json,
     size_t len)
 {
-	struct jsonr	 root, a, b, c;
+	static const char *const top[] = { "response", "message", "usage" };
+	static const char *const fields[] = {
+		"prompt_tokens", "completion_tokens", "input_tokens",
+		"output_tokens", "total_tokens", "cache_read_input_tokens",
+		"prompt_tokens_details", "input_tokens_details",
+		"completion_tokens_details", "output_tokens_details",
+	};
+	struct jsonr	 root, t[3], f[10], inner;
 	const struct jsonr *us = NULL, *d;
+	int64_t		 total;
 
 	if (len < 8 || memmem(json, len, "usage", 5) == NULL ||
 	    jsonr_parse(json, len, &root) == -1)
 		return 0;
-	if (usage_obj(&root, "response", &a) != NULL)
-		us = usage_obj(&a, "usage", &b);
-	else if (usage_obj(&root, "message", &a) != NULL)
-		us = usage_obj(&a, "usage", &b);
-	if (us == NULL)
-		us = usage_obj(&root, "usage", &b);
+	jsonr_get_many(&root, top, 3, t);
+	if (t[0].type == JSONR_OBJECT)
+		us = usage_obj(&t[0], "usage", &inner);
+	else if (t[1].type == JSONR_OBJECT)
+		us = usage_obj(&t[1], "usage", &inner);
+	if (us == NULL && t[2].type == JSONR_OBJECT)
+		us = &t[2];
 	if (us == NULL)
 		return 0;
-	usage_set(&u->prompt, usage_num(us, "prompt_tokens"));
-	usage_set(&u->completion, usage_num(us, "completion_tokens"));
-	usage_set(&u->prompt, usage_num(us, "input_tokens"));
-	usage_set(&u->completion, usage_num(us, "output_tokens"));
-	usage_set(&u->total, usage_num(us, "total_tokens"));
-	usage_set(&u->cached, usage_num(us, "cache_read_input_tokens"));
-	if (!jsonr_get(us, "prompt_tokens_details", &c))
-		jsonr_get(us, "input_tokens_details", &c);
-	if ((d = c.type == JSONR_OBJECT ? &c : NULL) != NULL)
+	jsonr_get_many(us, fields, 10, f);
+	usage_set(&u->prompt, usage_count(&f[0]));
+	usage_set(&u->completion, usage_count(&f[1]));
+	usage_set(&u->prompt, usage_count(&f[2]));
+	usage_set(&u->completion, usage_count(&f[3]));
+	total = usage_count(&f[4]);
+	usage_set(&u->total, total);
+	usage_set(&u->cached, usage_count(&f[5]));
+	d = f[6].type != JSONR_NONE ? &f[6] : &f[7];
+	if (d->type == JSONR_OBJECT)
 		usage_set(&u->cached, usage_num(d, "cached_tokens"));
-	if (!jsonr_get(us, "completion_tokens_details", &c))
-		jsonr_get(us, "output_tokens_details", &c);
-	if ((d = c.type == JSONR_OBJECT ? &c : NULL) != NULL)
+	d = f[8].type != JSONR_NONE ? &f[8] : &f[9];
+	if (d->type == JSONR_OBJECT)
 		usage_set(&u->reasoning, usage_num(d, "reasoning_tokens"));
 	/* A total the provider left out is the sum. */
-	if (u->prompt >= 0 && u->completion >= 0 &&
-	    usage_num(us, "total_tokens") < 0)
+	if (u->prompt >= 0 && u->completion >= 0 && total < 0)
 		u->total = u->prompt + u->completion;
 	u->seen = 1;
 	(void)event;

@@ -140,3 +140,20 @@ Test(jsonr, stops_at_its_length)
 	cr_expect_eq(jsonr_parse(doc, sizeof(doc) - 2, &root), -1);
 	cr_expect_eq(jsonr_parse(doc, sizeof(doc) - 1, &root), 0);
 }
+
+Test(jsonr, get_many_in_one_walk)
+{
+	static const char *const keys[] = { "c", "a", "missing", "b" };
+	const char	*doc = "{\"a\":1,\"b\":{\"x\":[1,2]},\"a\":2,\"c\":\"s\"}";
+	struct jsonr	 root, out[4];
+	double		 d;
+
+	cr_assert_eq(jsonr_parse(doc, strlen(doc), &root), 0);
+	cr_assert_eq(jsonr_get_many(&root, keys, 4, out), 3);
+	cr_expect_eq(out[0].type, JSONR_STRING);
+	cr_assert_eq(jsonr_number(&out[1], &d), 0);
+	cr_expect(d == 1.0, "the first \"a\", as cJSON finds it");
+	cr_expect_eq(out[2].type, JSONR_NONE);
+	cr_expect_eq(out[3].type, JSONR_OBJECT);
+	cr_expect_eq(out[3].end - out[3].p, 11);
+}

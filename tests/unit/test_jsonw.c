@@ -1,4 +1,6 @@
 /* Unit tests for proxy/jsonw.c: escaping, nesting, growth. */
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -73,5 +75,85 @@ Test(jsonw, long_strings_grow)
 	v = cJSON_Parse(w.buf);
 	cr_assert_str_eq(v->valuestring, big);
 	cJSON_Delete(v);
+	jsonw_free(&w);
+}
+
+/* Integers and fixed-point numbers are written without printf: they must
+ * read exactly as printf writes them, ties and extremes included. */
+Test(jsonw, numbers_match_printf)
+{
+	static const double fixed[] = {
+		0, 0.0005, 0.0015, 0.125, 0.375, 1.0005, 2.5, 999999999.9999,
+		123.456789, 1e-7, 1e9, 1e12, -0.5, -3.25, 5e-324,
+	};
+	static const int64_t ints[] = {
+		0, 1, -1, 9, 10, -10, INT64_MAX, INT64_MIN, 1234567890123LL,
+	};
+	struct jsonw	 w;
+	char		 want[64], stack[64];
+	size_t		 i;
+	int		 d, k;
+	unsigned	 seed = 12345;
+
+	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		for (d = 0; d <= 7; d++) {
+			jsonw_init(&w, stack, sizeof(stack));
+			jsonw_double(&w, fixed[i], d);
+			snprintf(want, sizeof(want), "%.*f", d, fixed[i]);
+			cr_expect_str_eq(w.buf, want, "%.17g with %d", fixed[i],
+			    d);
+			jsonw_free(&w);
+		}
+	/* Durations as records write them: microseconds / 1000. */
+	for (k = 0; k < 200000; k++) {
+		double v;
+
+		seed = seed * 1103515245u + 12345u;
+		v = (double)(seed % 100000000u) / 1000.0;
+		jsonw_init(&w, stack, sizeof(stack));
+		jsonw_double(&w, v, 3);
+		snprintf(want, sizeof(want), "%.3f", v);
+		cr_assert_str_eq(w.buf, want, "%.17g", v);
+		jsonw_free(&w);
+	}
+	for (i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+		jsonw_init(&w, stack, sizeof(stack));
+		jsonw_int(&w, ints[i]);
+		snprintf(want, sizeof(want), "%" PRId64, ints[i]);
+		cr_expect_str_eq(w.buf, want);
+		jsonw_free(&w);
+	}
+	jsonw_init(&w, stack, sizeof(stack));
+	jsonw_uint(&w, UINT64_MAX);
+	cr_expect_str_eq(w.buf, "18446744073709551615");
+	jsonw_free(&w);
+}
+
+/* The word-at-a-time scan finds an escape at every offset of a word. */
+Test(jsonw, escapes_at_every_offset)
+{
+	static const char specials[] = { '"', '\\', '\n', 0x01, 0x1f, 0x7f };
+	char		 in[24], stack[128];
+	struct jsonw	 w;
+	size_t		 k, pos;
+
+	for (k = 0; k < sizeof(specials); k++)
+		for (pos = 0; pos < sizeof(in); pos++) {
+			memset(in, 'a', sizeof(in));
+			in[pos] = specials[k];
+			jsonw_init(&w, stack, sizeof(stack));
+			jsonw_strn(&w, in, sizeof(in));
+			cr_assert_neq(strstr(w.buf, "\\"), NULL,
+			    "byte 0x%02x at %zu escaped", specials[k], pos);
+			cr_assert_eq(w.len, sizeof(in) + 2 +
+			    (specials[k] == 0x01 || specials[k] == 0x1f ||
+			    specials[k] == 0x7f ? 5 : 1));
+			jsonw_free(&w);
+		}
+	/* High bytes (UTF-8) pass unescaped. */
+	memset(in, 0xc3, sizeof(in));
+	jsonw_init(&w, stack, sizeof(stack));
+	jsonw_strn(&w, in, sizeof(in));
+	cr_expect_eq(w.len, sizeof(in) + 2);
 	jsonw_free(&w);
 }
