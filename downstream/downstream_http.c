@@ -342,44 +342,46 @@ downstream_parse_error(struct client *c, llhttp_errno_t err)
 static int
 downstream_bare_lf(struct client *c, const char *p, size_t n)
 {
-	size_t	 i;
+	const char	*nl;
+	size_t		 i = 0, end;
 
 	if (c->head_scanned || (c->session != NULL && c->session->headers_done))
 		return 0;
-	for (i = 0; i < n; i++) {
-		char ch = p[i];
-
-		if (ch == '\n') {
-			if (!c->last_cr) {
-				downstream_refuse(c, 400, "bad_line_ending",
-				    "lines in a request head end with CRLF");
+	/* Line by line (memchr), not byte by byte. A CR inside a line counts
+	 * as content: the line is then not empty, which only scans on. */
+	while (i < n) {
+		nl = memchr(p + i, '\n', n - i);
+		end = nl != NULL ? (size_t)(nl - p) : n;
+		if (end > i) {
+			/* A line that starts with white space folds the one
+			 * before. */
+			if (c->line_len == 0 && c->seen_line && !c->last_cr &&
+			    (p[i] == ' ' || p[i] == '\t')) {
+				downstream_refuse(c, 400, "obs_fold", "header "
+				    "line folding (obs-fold) is not allowed");
 				return -1;
 			}
-			/* An empty line after the request line ends the head;
-			 * empty lines before it are skipped (RFC 9112 §2.2). */
-			if (c->line_len == 0 && c->seen_line) {
-				c->head_scanned = 1;
-				return 0;
-			}
-			if (c->line_len > 0)
-				c->seen_line = 1;
-			c->line_len = 0;
-			c->last_cr = 0;
-			continue;
+			c->last_cr = p[end - 1] == '\r';
+			c->line_len += (uint32_t)(end - i - c->last_cr);
 		}
-		/* A line that starts with white space folds the one before. */
-		if (c->line_len == 0 && c->seen_line && !c->last_cr &&
-		    (ch == ' ' || ch == '\t')) {
-			downstream_refuse(c, 400, "obs_fold",
-			    "header line folding (obs-fold) is not allowed");
+		if (nl == NULL)
+			break;
+		if (!c->last_cr) {
+			downstream_refuse(c, 400, "bad_line_ending",
+			    "lines in a request head end with CRLF");
 			return -1;
 		}
-		if (ch == '\r') {
-			c->last_cr = 1;
-			continue;
+		/* An empty line after the request line ends the head; empty
+		 * lines before it are skipped (RFC 9112 §2.2). */
+		if (c->line_len == 0 && c->seen_line) {
+			c->head_scanned = 1;
+			return 0;
 		}
+		if (c->line_len > 0)
+			c->seen_line = 1;
+		c->line_len = 0;
 		c->last_cr = 0;
-		c->line_len++;
+		i = end + 1;
 	}
 	return 0;
 }

@@ -116,15 +116,6 @@ headers_add_value(struct header_list *hl, const char *p, size_t n)
 	return 0;
 }
 
-int
-headers_name_is(const struct header_list *hl, size_t i, const char *name)
-{
-	size_t	 n = strlen(name);
-
-	return hl->h[i].nlen == n &&
-	    strncasecmp(hl->arena + hl->h[i].name, name, n) == 0;
-}
-
 const char *
 headers_get(const struct header_list *hl, const char *name, size_t *len)
 {

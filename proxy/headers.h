@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+#include <strings.h>
 
 struct evbuffer;
 
@@ -48,9 +50,17 @@ headers_value(const struct header_list *hl, size_t i)
 	return hl->arena + hl->h[i].value;
 }
 
-/* Case-insensitive name comparison against a NUL-terminated name. */
-int	 headers_name_is(const struct header_list *hl, size_t i,
-	    const char *name);
+/* Case-insensitive name comparison against a NUL-terminated name. Inline,
+ * so that the length of a literal name is known when compiling and most
+ * fields are told apart by their length alone. */
+static inline int
+headers_name_is(const struct header_list *hl, size_t i, const char *name)
+{
+	size_t	 n = strlen(name);
+
+	return hl->h[i].nlen == n &&
+	    strncasecmp(hl->arena + hl->h[i].name, name, n) == 0;
+}
 /* First value of NAME, or NULL; *len gets its length. */
 const char *headers_get(const struct header_list *hl, const char *name,
 	    size_t *len);
