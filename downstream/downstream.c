@@ -170,6 +170,7 @@ downstream_timer_arm(struct client *c, int64_t ms)
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
 	evtimer_add(c->timer, &tv);
+	c->progress_stamp = 0;		/* another deadline now */
 }
 
 static void
@@ -273,11 +274,27 @@ downstream_timer_cb(evutil_socket_t fd, short what, void *arg)
 		downstream_close(c, CANCEL_VIA_TIMER);
 }
 
-/* Re-arms the timeout while a request is arriving (headers, then body). */
+/*
+ * Re-arms the timeout while a request is arriving (headers, then body).
+ * Within one loop turn libevent's clock is cached, so a second re-arm would
+ * set the same deadline: it is skipped (a request read whole in one turn
+ * used to re-arm three times).
+ */
 void
 downstream_request_progress(struct client *c)
 {
+	struct timeval	 now;
+	uint64_t	 stamp;
+
+	if (event_base_gettimeofday_cached(c->w->base, &now) == 0) {
+		stamp = (uint64_t)now.tv_sec * 1000000 + (uint64_t)now.tv_usec;
+		if (stamp == c->progress_stamp && evtimer_pending(c->timer,
+		    NULL))
+			return;
+	} else
+		stamp = 0;
 	downstream_timer_arm(c, c->rt->conf->limits.header_timeout_ms);
+	c->progress_stamp = stamp;
 }
 
 void

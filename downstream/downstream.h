@@ -38,6 +38,7 @@ struct client {
 	llhttp_t		 parser;
 	struct session		*session;	/* current request or NULL */
 	struct event		*timer;		/* header / keep-alive timeout */
+	uint64_t		 progress_stamp;/* loop time of the last re-arm */
 	struct pause_watch	*watch;		/* while reading is paused */
 	uint64_t		 requests;	/* served on this connection */
 	int			 refuse_status;	/* set by a parser callback */

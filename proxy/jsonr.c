@@ -209,6 +209,70 @@ jsonr_skip_value(const char *p, const char *e, int depth, enum jsonr_type *t)
 	}
 }
 
+/* Forward: used by jsonr_parse_get before its definition. */
+static int	jsonr_key_is(const char *p, const char *end, const char *key,
+		    size_t klen);
+
+int
+jsonr_parse_get(const char *text, size_t len, struct jsonr *root,
+    const char *const *keys, size_t n, struct jsonr *out)
+{
+	const char	*e = text + len, *p = jsonr_ws(text, e);
+	size_t		 i, klen[16];
+
+	if (n > 16)
+		n = 16;
+	for (i = 0; i < n; i++) {
+		out[i].type = JSONR_NONE;
+		klen[i] = strlen(keys[i]);
+	}
+	if (p >= e || *p != '{' || n == 0) {
+		if (jsonr_parse(text, len, root) == -1)
+			return -1;
+		return 0;
+	}
+	/* The root object walked once: validated, and its members picked. */
+	root->type = JSONR_NONE;
+	root->p = p;
+	p = jsonr_ws(p + 1, e);
+	if (p < e && *p == '}') {
+		root->end = p + 1;
+		root->type = JSONR_OBJECT;
+		return 0;
+	}
+	for (;;) {
+		const char	*k = p, *kend, *v;
+		enum jsonr_type	 t;
+
+		if (p >= e || *p != '"' || (kend = jsonr_skip_string(p, e)) ==
+		    NULL)
+			return -1;
+		p = jsonr_ws(kend, e);
+		if (p >= e || *p != ':')
+			return -1;
+		v = p = jsonr_ws(p + 1, e);
+		if ((p = jsonr_skip_value(p, e, 1, &t)) == NULL)
+			return -1;
+		for (i = 0; i < n; i++)
+			if (out[i].type == JSONR_NONE &&
+			    jsonr_key_is(k, kend, keys[i], klen[i])) {
+				out[i].p = v;
+				out[i].end = p;
+				out[i].type = t;
+				break;
+			}
+		p = jsonr_ws(p, e);
+		if (p < e && *p == '}')
+			break;
+		if (p >= e || *p != ',')
+			return -1;
+		p = jsonr_ws(p + 1, e);
+	}
+	root->end = p + 1;
+	root->type = JSONR_OBJECT;
+	return 0;
+}
+
 int
 jsonr_parse(const char *text, size_t len, struct jsonr *root)
 {

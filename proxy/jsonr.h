@@ -30,6 +30,12 @@ struct jsonr {
 /* Validates the first JSON value in text (bytes after it are ignored, as
  * cJSON_ParseWithLength does); 0 and *root set, or -1. */
 int		 jsonr_parse(const char *text, size_t len, struct jsonr *root);
+/* jsonr_parse, and when the root is an object, jsonr_get_many on it in
+ * the same walk: 0 with *root and out[] set (out[i].type JSONR_NONE when
+ * absent or when the root is no object), or -1. */
+int		 jsonr_parse_get(const char *text, size_t len,
+		    struct jsonr *root, const char *const *keys, size_t n,
+		    struct jsonr *out);
 /* Member key of object obj (the first one, compared after unescaping);
  * 1 and *out set, or 0 with out->type JSONR_NONE. */
 int		 jsonr_get(const struct jsonr *obj, const char *key,

@@ -157,12 +157,30 @@ static void
 jsonw_escaped(struct jsonw *w, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t		 i, start = 0;
+	size_t		 i = 0, start = 0;
 	char		 esc[7];
 
 	/* Room for the common case up front: no escapes, one copy. */
 	if (jsonw_grow(w, n + 2) == -1)
 		return;
+	while (i + 8 <= n) {
+		uint64_t x;
+
+		memcpy(&x, s + i, 8);
+		if (!jsonw_word_clean(x))
+			break;
+		i += 8;
+	}
+	while (i < n && !jsonw_needs_escape[(unsigned char)s[i]])
+		i++;
+	if (i == n) {
+		w->buf[w->len++] = '"';
+		memcpy(w->buf + w->len, s, n);
+		w->len += n;
+		w->buf[w->len++] = '"';
+		w->buf[w->len] = '\0';
+		return;
+	}
 	w->buf[w->len++] = '"';
 	for (i = 0; i < n; i++) {
 		unsigned char c;

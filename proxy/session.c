@@ -131,11 +131,18 @@ session_identity(struct session *s)
 	proxy_random_hex(s->span_id, 8);
 }
 
+/* The members of a request body the proxy reads. */
+enum { BODY_MODEL, BODY_STREAM, BODY_STREAM_OPTIONS, BODY_NKEYS };
+
 /* Reads a JSON request body in place (for the model and usage injection);
- * 0 with *root set, or -1 for no body, another type, or not JSON. */
+ * 0 with m[BODY_*] set, or -1 for no body, another type, or not JSON. */
 static int
-session_body_json(struct session *s, struct jsonr *root)
+session_body_json(struct session *s, struct jsonr *m)
 {
+	static const char *const keys[BODY_NKEYS] = {
+		"model", "stream", "stream_options",
+	};
+	struct jsonr	 root;
 	size_t		 len = evbuffer_get_length(s->body);
 	const char	*ct;
 
@@ -144,19 +151,17 @@ session_body_json(struct session *s, struct jsonr *root)
 	ct = headers_get(&s->req_headers, "content-type", NULL);
 	if (ct != NULL && strncasecmp(ct, "application/json", 16) != 0)
 		return -1;
-	return jsonr_parse((const char *)evbuffer_pullup(s->body, -1), len,
-	    root);
+	return jsonr_parse_get((const char *)evbuffer_pullup(s->body, -1), len,
+	    &root, keys, BODY_NKEYS, m);
 }
 
 /* Reads "model" from the body, for routing and the records. */
 static void
-session_model(struct session *s, const struct jsonr *root)
+session_model(struct session *s, const struct jsonr *m)
 {
-	struct jsonr	 m;
 	char		 buf[256];
 
-	if (jsonr_get(root, "model", &m) &&
-	    jsonr_string(&m, buf, sizeof(buf)) >= 0)
+	if (jsonr_string(&m[BODY_MODEL], buf, sizeof(buf)) >= 0)
 		s->model = strdup(buf);
 }
 
@@ -167,16 +172,16 @@ session_model(struct session *s, const struct jsonr *root)
  * a body that changes is parsed into a tree (cJSON), to print it anew.
  */
 static void
-session_inject_usage(struct session *s, const struct jsonr *body)
+session_inject_usage(struct session *s, const struct jsonr *m)
 {
-	struct jsonr	 v, opts;
+	struct jsonr	 v;
 	cJSON		*root, *o;
 	char		*text;
 
-	if (!jsonr_get(body, "stream", &v) || v.type != JSONR_TRUE)
+	if (m[BODY_STREAM].type != JSONR_TRUE)
 		return;
-	if (jsonr_get(body, "stream_options", &opts) &&
-	    jsonr_get(&opts, "include_usage", &v) && v.type == JSONR_TRUE)
+	if (jsonr_get(&m[BODY_STREAM_OPTIONS], "include_usage", &v) &&
+	    v.type == JSONR_TRUE)
 		return;			/* the client asked itself */
 	if ((root = cJSON_ParseWithLength((const char *)evbuffer_pullup(
 	    s->body, -1), evbuffer_get_length(s->body))) == NULL)
@@ -206,7 +211,7 @@ session_request_complete(struct session *s)
 	const struct conf *conf = s->rt->conf;
 	size_t		 pathlen;
 	const char	*q;
-	struct jsonr	 root;
+	struct jsonr	 body[BODY_NKEYS];
 	int		 json;
 
 	session_identity(s);
@@ -227,8 +232,8 @@ session_request_complete(struct session *s)
 		return;
 	session_peer_request(s);
 	registry_add(&s->w->registry, s);
-	if ((json = session_body_json(s, &root) == 0))
-		session_model(s, &root);
+	if ((json = session_body_json(s, body) == 0))
+		session_model(s, body);
 	s->route = conf_route_find(conf, s->target, pathlen, s->model);
 	if (s->route == NULL) {
 		session_refuse(s, 404, "no_route",
@@ -239,7 +244,7 @@ session_request_complete(struct session *s)
 		return;
 	if (json && s->route->stream_usage == CONF_STREAM_USAGE_INJECT &&
 	    !s->route->upstream->peer)
-		session_inject_usage(s, &root);
+		session_inject_usage(s, body);
 	s->up_conf = s->route->upstream;
 	s->phase = PHASE_CONNECTING;
 	s->t_connect_us = clock_mono_us();

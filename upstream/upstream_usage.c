@@ -80,9 +80,8 @@ usage_from_json(struct usage *u, const char *event, const char *json,
 	int64_t		 total;
 
 	if (len < 8 || memmem(json, len, "usage", 5) == NULL ||
-	    jsonr_parse(json, len, &root) == -1)
+	    jsonr_parse_get(json, len, &root, top, 3, t) == -1)
 		return 0;
-	jsonr_get_many(&root, top, 3, t);
 	if (t[0].type == JSONR_OBJECT)
 		us = usage_obj(&t[0], "usage", &inner);
 	else if (t[1].type == JSONR_OBJECT)
@@ -116,13 +115,13 @@ usage_from_json(struct usage *u, const char *event, const char *json,
 int
 usage_only_chunk(const char *json, size_t len)
 {
-	struct jsonr	 root, ch, us;
+	static const char *const keys[] = { "choices", "usage" };
+	struct jsonr	 root, m[2];
 
 	if (len < 8 || memmem(json, len, "usage", 5) == NULL ||
-	    jsonr_parse(json, len, &root) == -1)
+	    jsonr_parse_get(json, len, &root, keys, 2, m) == -1)
 		return 0;
-	return jsonr_get(&root, "choices", &ch) && jsonr_array_len(&ch) == 0 &&
-	    usage_obj(&root, "usage", &us) != NULL;
+	return jsonr_array_len(&m[0]) == 0 && m[1].type == JSONR_OBJECT;
 }
 
 static void

@@ -157,3 +157,31 @@ Test(jsonr, get_many_in_one_walk)
 	cr_expect_eq(out[3].type, JSONR_OBJECT);
 	cr_expect_eq(out[3].end - out[3].p, 11);
 }
+
+/* One walk that validates and picks root members agrees with the two
+ * steps it replaces, and refuses what jsonr_parse refuses. */
+Test(jsonr, parse_get_is_parse_then_get_many)
+{
+	static const char *const keys[] = { "model", "stream", "x" };
+	size_t		 i, k;
+
+	for (i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		struct jsonr	 r1, r2, a[3], b[3];
+		int		 p1 = jsonr_parse(docs[i], strlen(docs[i]), &r1);
+		int		 p2 = jsonr_parse_get(docs[i], strlen(docs[i]),
+				    &r2, keys, 3, b);
+
+		cr_assert_eq(p1, p2, "doc %zu \"%s\"", i, docs[i]);
+		if (p1 == -1)
+			continue;
+		cr_expect_eq(r1.type, r2.type, "doc %zu", i);
+		cr_expect_eq(r1.end - r1.p, r2.end - r2.p, "doc %zu", i);
+		jsonr_get_many(&r1, keys, 3, a);
+		for (k = 0; k < 3; k++) {
+			cr_expect_eq(a[k].type, b[k].type, "doc %zu key %zu",
+			    i, k);
+			if (a[k].type != JSONR_NONE)
+				cr_expect_eq(a[k].p, b[k].p, "doc %zu", i);
+		}
+	}
+}
