@@ -537,19 +537,28 @@ session_on_response_head(struct session *s)
 	return 0;
 }
 
-/* Counts SSE events by their blank-line terminators, across reads. */
+/* Counts SSE events by their blank-line terminators, across reads; from
+ * newline to newline with memchr, since only the bytes around them count. */
 void
 session_sse_scan(struct session *s, const char *at, size_t n)
 {
-	size_t	 i;
-	uint8_t	 nl = s->sse_nl;
+	const char	*q;
+	size_t		 i = 0, j, k;
+	uint8_t		 nl = s->sse_nl;
 
-	for (i = 0; i < n; i++) {
-		if (at[i] == '\n') {
-			if (++nl == 2)
-				s->sse_events++;
-		} else if (at[i] != '\r')
-			nl = 0;
+	while (i < n) {
+		q = memchr(at + i, '\n', n - i);
+		j = q != NULL ? (size_t)(q - at) : n;
+		for (k = i; k < j; k++)
+			if (at[k] != '\r') {
+				nl = 0;
+				break;
+			}
+		if (q == NULL)
+			break;
+		if (++nl == 2)
+			s->sse_events++;
+		i = j + 1;
 	}
 	s->sse_nl = nl;
 }
@@ -558,9 +567,19 @@ session_sse_scan(struct session *s, const char *at, size_t n)
 void
 session_relay(struct session *s, const char *at, size_t n)
 {
+	static const char room[SESSION_CHUNK_LINE_MAX] = { 0 };
+
 	if (s->scratch == NULL && (s->scratch = evbuffer_new()) == NULL)
 		return;
-	evbuffer_add(s->scratch, at, n);
+	if (s->framing == FRAMING_CHUNKED &&
+	    evbuffer_get_length(s->scratch) == 0) {
+		/* Room in front for the chunk line: drained bytes at the
+		 * head of a chain are reused by evbuffer_prepend. */
+		evbuffer_add(s->scratch, room, sizeof(room));
+		evbuffer_add(s->scratch, at, n);
+		evbuffer_drain(s->scratch, sizeof(room));
+	} else
+		evbuffer_add(s->scratch, at, n);
 	s->bytes_out += n;
 	if (s->is_sse)
 		session_sse_scan(s, at, n);
@@ -666,7 +685,7 @@ session_flush_body(struct session *s)
 	}
 	out = downstream_output(s->client);
 	if (s->framing == FRAMING_CHUNKED) {
-		char	 line[20];
+		char	 line[SESSION_CHUNK_LINE_MAX];
 		size_t	 k = headers_hex(line, n);
 
 		/* Framed in scratch, so the output takes one add. */

@@ -28,6 +28,7 @@ enum session_framing {
 };
 
 #define SESSION_TRIES_MAX	8
+#define SESSION_CHUNK_LINE_MAX	20	/* 16 hex digits, CRLF, spare */
 
 enum session_drain_end {
 	SESSION_DRAIN_NONE,

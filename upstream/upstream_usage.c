@@ -198,12 +198,12 @@ sse_scan_append(char **buf, size_t *len, size_t *cap, const char *p,
 	return 0;
 }
 
-/* One complete line (without its newline); 1 when it ended an event. */
+/* One complete line l of n bytes (without its newline); 1 when it ended
+ * an event. */
 static int
-sse_scan_line(struct sse_scan *sc)
+sse_scan_line(struct sse_scan *sc, const char *l, size_t n)
 {
-	const char	*l = sc->line ? sc->line : "";
-	size_t		 n = sc->llen, off;
+	size_t		 off;
 
 	if (n > 0 && l[n - 1] == '\r')
 		n--;
@@ -238,15 +238,23 @@ sse_scan_feed(struct sse_scan *sc, const char *at, size_t n, int *done)
 	while (used < n) {
 		nl = memchr(at + used, '\n', n - used);
 		k = nl ? (size_t)(nl - (at + used)) : n - used;
-		if (sse_scan_append(&sc->line, &sc->llen, &sc->lcap, at + used,
-		    k) == -1)
-			sc->overflow = 1;	/* keep counting, stop copying */
-		used += k;
-		if (nl == NULL)
-			break;
-		used++;			/* the newline */
-		ended = sse_scan_line(sc);
-		sc->llen = 0;
+		if (nl != NULL && sc->llen == 0) {
+			/* A whole line in this read: read it where it is. */
+			ended = sse_scan_line(sc, at + used, k);
+			used += k + 1;
+		} else {
+			/* A line across reads is gathered first. */
+			if (sse_scan_append(&sc->line, &sc->llen, &sc->lcap,
+			    at + used, k) == -1)
+				sc->overflow = 1; /* keep counting, stop copying */
+			used += k;
+			if (nl == NULL)
+				break;
+			used++;		/* the newline */
+			ended = sse_scan_line(sc, sc->line ? sc->line : "",
+			    sc->llen);
+			sc->llen = 0;
+		}
 		if (ended) {
 			*done = 1;
 			break;

@@ -1,0 +1,59 @@
+/* Unit tests for session.c's SSE event counting: the events a client is
+ * sent are counted by blank lines, whatever the read boundaries. */
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "proxy/session.h"
+
+/* The byte-by-byte rule the counter implements. */
+static uint64_t
+reference_count(const char *p, size_t n, unsigned *nl_out)
+{
+	uint64_t	 events = 0;
+	unsigned	 nl = 0;
+	size_t		 i;
+
+	for (i = 0; i < n; i++) {
+		if (p[i] == '\n') {
+			if (++nl == 2)
+				events++;
+		} else if (p[i] != '\r')
+			nl = 0;
+	}
+	*nl_out = nl > 255 ? 255 : nl;
+	return events;
+}
+
+Test(session, sse_events_counted_across_every_split)
+{
+	static const char *const bodies[] = {
+		"data: a\n\ndata: b\r\n\r\n: comment\n\nevent: x\ndata: y\n\n",
+		"\n\n\n\ndata: z\r\r\n\r\n",
+		"data: no end\n",
+		"\r\n\r\n",
+	};
+	size_t		 b, cut, cut2;
+
+	for (b = 0; b < sizeof(bodies) / sizeof(bodies[0]); b++) {
+		const char *p = bodies[b];
+		size_t	 n = strlen(p);
+
+		for (cut = 0; cut <= n; cut++)
+			for (cut2 = cut; cut2 <= n; cut2++) {
+				struct session s;
+				unsigned	 nl;
+
+				memset(&s, 0, sizeof(s));
+				session_sse_scan(&s, p, cut);
+				session_sse_scan(&s, p + cut, cut2 - cut);
+				session_sse_scan(&s, p + cut2, n - cut2);
+				cr_assert_eq(s.sse_events, reference_count(p, n,
+				    &nl), "body %zu split at %zu, %zu", b, cut,
+				    cut2);
+				/* Newlines in a row at the end (for an error
+				 * event's lead-in). */
+				cr_assert_eq(s.sse_nl, nl, "body %zu", b);
+			}
+	}
+}
