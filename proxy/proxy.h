@@ -13,6 +13,16 @@
 #include "proxy/metrics.h"
 #include "proxy/writeout.h"
 
+#include <netinet/in.h>
+
+/* An IPv4 or IPv6 peer address: 28 bytes where sockaddr_storage takes
+ * 128, kept per stream twice. */
+union proxy_addr {
+	struct sockaddr		 sa;
+	struct sockaddr_in	 sin;
+	struct sockaddr_in6	 sin6;
+};
+
 struct event_base;
 struct worker;
 struct evdns_base;

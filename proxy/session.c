@@ -271,7 +271,8 @@ session_upstream_connected(struct session *s)
 	if (s->up != NULL && !s->up->reused && (s->route == NULL ||
 	    s->try_idx >= s->route->nfallback)) {
 		headers_free(&s->req_headers);
-		evbuffer_drain(s->body, evbuffer_get_length(s->body));
+		evbuffer_free(s->body);
+		s->body = NULL;
 	}
 	s->phase = PHASE_WAITING_FIRST_BYTE;
 	session_timer_update(s);
@@ -534,6 +535,8 @@ session_on_response_head(struct session *s)
 	headbuf_lit(&hb, "\r\n");
 	headbuf_flush(&hb);
 	s->resp_head_sent = 1;
+	/* Nothing reads the upstream's fields once they are passed on. */
+	headers_free(&s->resp_headers);
 	return 0;
 }
 

@@ -154,7 +154,7 @@ struct session {
 	uint8_t			 peer_hold_head;/* a peer's error head held */
 	uint8_t			 peer_nl;	/* newlines in a row (peer SSE) */
 	char			 prev_hop[CANCEL_HOP_MAX];
-	struct sockaddr_storage	 up_addr;	/* where the stream went */
+	union proxy_addr	 up_addr;	/* where the stream went */
 	socklen_t		 up_addrlen;
 	struct evbuffer		*peer_hold;	/* held SSE event or error body */
 	struct cancel_note	*peer_note;	/* what a peer said, once known */

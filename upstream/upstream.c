@@ -186,11 +186,11 @@ upstream_connect_addr(struct session *s, const struct sockaddr *sa,
     socklen_t len)
 {
 	struct conf_upstream	*up = s->up_conf;
-	struct upstream_conn	*u;
+	struct upstream_conn	*u = NULL;
 	SSL			*ssl = NULL;
 	int			 one = 1;
 
-	if ((u = calloc(1, sizeof(*u))) == NULL)
+	if (len > sizeof(u->addr) || (u = calloc(1, sizeof(*u))) == NULL)
 		goto fail;
 	u->w = s->w;
 	u->fd = -1;

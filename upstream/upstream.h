@@ -29,7 +29,7 @@ struct upstream_conn {
 	uint8_t			 reused;	/* came from the pool */
 	uint8_t			 connected;
 	uint64_t		 idle_since_us;
-	struct sockaddr_storage	 addr;		/* the peer's address */
+	union proxy_addr	 addr;		/* the peer's address */
 	socklen_t		 addrlen;
 	char			*key;		/* conf_upstream pool_key, copied */
 	uint64_t		 key_hash;	/* its pool_hash */

@@ -147,7 +147,7 @@ upstream_note_send(struct session *s, const struct cancel_record *r)
 	evbuffer_add_lit(out, "\r\n");
 	evbuffer_add(out, w.buf, w.len);
 	jsonw_free(&w);
-	if (bufferevent_socket_connect(n->bev, (struct sockaddr *)&s->up_addr,
+	if (bufferevent_socket_connect(n->bev, &s->up_addr.sa,
 	    (int)s->up_addrlen) == -1)
 		note_out_fail(n, "connect failed");
 }
