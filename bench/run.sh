@@ -30,10 +30,14 @@ WAIT_MS=${WAIT_MS:-3000}	# how long to wait for the mock to see a stream go
 MAX_PENDING=${MAX_PENDING:-64}
 INSTALL=${INSTALL:-1}
 SKIP_BUILD=${SKIP_BUILD:-0}
-MAX_SECONDS=${MAX_SECONDS:-900}	# the whole run, watchdog
+MAX_SECONDS=${MAX_SECONDS:-1200}	# the whole run, watchdog
 TARGETS=${TARGETS:-"direct cancelproxy nginx haproxy haproxy-stock"}
 OUT_DIR=${OUT_DIR:-}
-ONLY=${ONLY:-rss,cancel,cpu,throughput,c10k}
+ONLY=${ONLY:-rss,cancel,spaced,cpu,throughput,c10k}
+# spaced: the cancel scenarios again, N streams open, aborted one at a time
+# SPACED_GAP_US apart: the latency of one cancel, without a burst's queue.
+SPACED_GAP_US=${SPACED_GAP_US:-1000}
+SPACED_REPS=${SPACED_REPS:-2}
 KEEPALIVE=${KEEPALIVE:-128}	# idle upstream connections kept (cancelproxy, nginx)
 # The load scenarios (cpu, throughput, c10k), each at every SCALE_WORKERS.
 LOAD_TARGETS=${LOAD_TARGETS:-"direct cancelproxy nginx haproxy"}
@@ -59,8 +63,8 @@ usage() {
 	sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
 	cat <<EOF
 options:
-  --only LIST       scenarios, comma-separated, of: rss cancel cpu throughput
-                    c10k (default all: $ONLY)
+  --only LIST       scenarios, comma-separated, of: rss cancel spaced cpu
+                    throughput c10k (default all: $ONLY)
   --quick           N=100, RSS_N=1000, REPS=1; cpu 50 x 500 tokens and
                     300 x 50 paced, 1 round;
                     throughput 3 s, 1 round; c10k 2000 streams
@@ -121,15 +125,15 @@ done
 ONLY=$(echo "$ONLY" | tr ' ' ',')
 for sc in $(echo "$ONLY" | tr ',' ' '); do
 	case $sc in
-	rss|cancel|cpu|throughput|c10k) ;;
-	*) echo "run.sh: --only: unknown scenario $sc (rss cancel cpu throughput c10k)" >&2
+	rss|cancel|spaced|cpu|throughput|c10k) ;;
+	*) echo "run.sh: --only: unknown scenario $sc (rss cancel spaced cpu throughput c10k)" >&2
 	   exit 2 ;;
 	esac
 done
 want() { case ",$ONLY," in *",$1,"*) return 0 ;; esac; return 1; }
 WANT_A=0	# rss, cancel: TARGETS at WORKERS
 WANT_B=0	# cpu, throughput, c10k: LOAD_TARGETS at each of SCALE_WORKERS
-{ want rss || want cancel; } && WANT_A=1
+{ want rss || want cancel || want spaced; } && WANT_A=1
 { want cpu || want throughput || want c10k; } && WANT_B=1
 
 # Percent of the machine's CPU time busy over one second (others' work too).
@@ -663,6 +667,22 @@ want cancel && for rep in $(seq 1 "$REPS"); do
 	done
 done
 
+# One cancel at a time among N open streams: what a single client's abort
+# costs, which the burst above hides behind its queue.
+want spaced && for rep in $(seq 1 "$SPACED_REPS"); do
+	for s in fb-fin fb-rst mid-fin mid-rst; do
+		case $s in
+		fb-*) sargs=$FB ;;
+		mid-*) sargs=$MID ;;
+		esac
+		say "spaced round $rep/$SPACED_REPS: $s, $N streams, one abort every $SPACED_GAP_US us"
+		for t in $TARGETS; do
+			run_one "$t" "sp-$s" "$rep" "$N" --abort "${s#*-}" $sargs \
+			    --abort-gap-us "$SPACED_GAP_US"
+		done
+	done
+done
+
 # cancelproxy's own view: detect_to_close_us of its cancel records.
 if [ -f "$T/cancelproxy/cancelproxy.log" ]; then
 	CP_D2C=$(grep '"event":"cancel"' "$T/cancelproxy/cancelproxy.log" |
@@ -907,7 +927,8 @@ BUSY_END=$(cpu_busy)
 {
 	cat "$T/header.txt"
 	echo "# after the runs (targets stopped): loadavg $(cut -d' ' -f1-3 /proc/loadavg), CPU ${BUSY_END}% busy"
-	[ "$WANT_A" = 1 ] && awk -v reps="$REPS" -v n="$N" -v targets="$TARGETS" -v wait_ms="$WAIT_MS" '
+	[ "$WANT_A" = 1 ] && awk -v reps="$REPS" -v n="$N" -v targets="$TARGETS" -v wait_ms="$WAIT_MS" \
+	    -v gap_us="$SPACED_GAP_US" -v sp_reps="$SPACED_REPS" '
 	function kv(line, key,    re, m) {
 		if (match(line, " " key "=[^ ]*")) {
 			m = substr(line, RSTART + length(key) + 2, RLENGTH - length(key) - 2)
@@ -950,25 +971,30 @@ BUSY_END=$(cpu_busy)
 	}
 	END {
 		ntg = split(targets, tg, " ")
-		split("fb-fin fb-rst mid-fin mid-rst", sc, " ")
+		nsc = split("fb-fin fb-rst mid-fin mid-rst sp-fb-fin sp-fb-rst sp-mid-fin sp-mid-rst", sc, " ")
 		desc["fb-fin"] = "first byte, FIN"; desc["fb-rst"] = "first byte, RST"
 		desc["mid-fin"] = "mid-stream, FIN"; desc["mid-rst"] = "mid-stream, RST"
+		desc["sp-fb-fin"] = "1by1 fb, FIN"; desc["sp-fb-rst"] = "1by1 fb, RST"
+		desc["sp-mid-fin"] = "1by1 mid, FIN"; desc["sp-mid-rst"] = "1by1 mid, RST"
 		if (nseen) {
 		printf "\nCancel latency: client abort -> the mock sees its upstream connection close.\n"
-		printf "%d streams aborted at once per run; %s round(s); p50/p90/p99 are medians over rounds, max is the worst.\n", n, reps
-		printf "\n%-16s %-14s %7s %6s %8s %8s %8s %8s %10s %10s %7s %7s\n", "scenario", "target", "streams", "open", "p50 ms", "p90 ms", "p99 ms", "max ms", "p50/nginx", "p99/nginx", "cpu us", "runq ms"
-		for (si = 1; si <= 4; si++) {
+		printf "%d streams open per run. Burst (first four): all aborted at once, %s round(s). 1by1: aborted one at a time,\n", n, reps
+		printf "one every %d us, %s round(s): the latency of a single cancel. p50/p90/p99: medians over rounds; max: the worst.\n", gap_us, sp_reps
+		printf "\n%-16s %-14s %7s %6s %8s %8s %8s %8s %10s %10s %9s %7s %7s\n", "scenario", "target", "streams", "open", "p50 ms", "p90 ms", "p99 ms", "max ms", "p50/nginx", "p99/nginx", "+p99 ms", "cpu us", "runq ms"
+		for (si = 1; si <= nsc; si++) {
 			s = sc[si]
 			np50 = med(v[s SUBSEP "nginx", "p50_us"]); np99 = med(v[s SUBSEP "nginx", "p99_us"])
+			fp50 = med(v[s SUBSEP "direct", "p50_us"]); fp99 = med(v[s SUBSEP "direct", "p99_us"])
 			for (ti = 1; ti <= ntg; ti++) {
 				t = tg[ti]; key = s SUBSEP t
 				if (!(key in seen)) continue
 				p50 = med(v[key, "p50_us"]); p90 = med(v[key, "p90_us"]); p99 = med(v[key, "p99_us"])
-				printf "%-16s %-14s %7d %6d %8s %8s %8s %8s %10s %10s %7s %7s\n", desc[s], (t == "direct" ? "direct/floor" : t), aborted[key], open[key], ms(p50), ms(p90), ms(p99), ms(mx[key]), ratio(p50, np50), ratio(p99, np99), (cpus[key] == "" ? "-" : sprintf("%.1f", med(cpus[key]))), (runq[key] == "" ? "-" : sprintf("%.1f", med(runq[key])))
+				printf "%-16s %-14s %7d %6d %8s %8s %8s %8s %10s %10s %9s %7s %7s\n", desc[s], (t == "direct" ? "direct/floor" : t), aborted[key], open[key], ms(p50), ms(p90), ms(p99), ms(mx[key]), ratio(p50, np50), ratio(p99, np99), (t == "direct" || fp99 == "" || p99 == "" ? "-" : sprintf("%.2f", (p99 - fp99) / 1000)), (cpus[key] == "" ? "-" : sprintf("%.1f", med(cpus[key]))), (runq[key] == "" ? "-" : sprintf("%.1f", med(runq[key])))
 				if (failed[key] > 0 || early[key] > 0) probs = probs sprintf("  %s %s: %d streams failed before the abort, %d closed upstream before it\n", s, t, failed[key], early[key])
 			}
 		}
 		printf "\nopen = upstream streams the mock still had open %d ms after the last abort (left open).\n", wait_ms
+		printf "+p99 ms = p99 minus the direct floor'"'"'s p99 in the same scenario: what the proxy adds.\n"
 		printf "cpu us = CPU time the target used from the first abort until the mock had seen all, per aborted stream\n"
 		printf "         (all threads, from /proc/PID/task/*/schedstat; median over rounds); for direct/floor it is the mock.\n"
 		printf "runq ms = how long the target was runnable but waiting for a CPU in that window (schedstat): behind the\n"

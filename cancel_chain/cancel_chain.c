@@ -77,12 +77,31 @@ cancel_path_init(struct cancel_path *p)
 }
 
 /* Appends a hop name (truncated to CANCEL_HOP_MAX - 1 bytes). */
+/* Appends s to the NUL-terminated text in buf (len bytes), cutting it
+ * short as snprintf would; returns the new length. Records are written on
+ * every cancel, and printf-style formatting cost more than the bytes. */
+static size_t
+cancel_cat(char *buf, size_t len, size_t off, const char *s)
+{
+	size_t	 n = strlen(s);
+
+	if (off + 1 >= len)
+		return off;
+	if (n > len - off - 1)
+		n = len - off - 1;
+	memcpy(buf + off, s, n);
+	off += n;
+	buf[off] = '\0';
+	return off;
+}
+
 int
 cancel_path_add(struct cancel_path *p, const char *hop)
 {
 	if (p->n >= CANCEL_PATH_MAX)
 		return -1;
-	snprintf(p->hops[p->n], CANCEL_HOP_MAX, "%s", hop);
+	p->hops[p->n][0] = '\0';
+	cancel_cat(p->hops[p->n], CANCEL_HOP_MAX, 0, hop);
 	p->n++;
 	return 0;
 }
@@ -91,17 +110,15 @@ void
 cancel_path_format(const struct cancel_path *p, char *buf, size_t len)
 {
 	size_t	 off = 0;
-	int	 i, n;
+	int	 i;
 
 	if (len == 0)
 		return;
 	buf[0] = '\0';
-	for (i = 0; i < p->n && off < len; i++) {
-		n = snprintf(buf + off, len - off, "%s%s", i ? " -> " : "",
-		    p->hops[i]);
-		if (n < 0)
-			break;
-		off += (size_t)n;
+	for (i = 0; i < p->n; i++) {
+		if (i > 0)
+			off = cancel_cat(buf, len, off, " -> ");
+		off = cancel_cat(buf, len, off, p->hops[i]);
 	}
 }
 
@@ -110,11 +127,33 @@ cancel_chain_message(const struct cancel_record *r, char *buf, size_t len)
 {
 	char	 path[CANCEL_PATH_MAX * (CANCEL_HOP_MAX + 4)];
 
+	char	 num[24], *d = num + sizeof(num);
+	uint64_t v = r->elapsed_ms;
+	size_t	 off;
+
+	*--d = '\0';
+	do {
+		*--d = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
 	cancel_path_format(&r->path, path, sizeof(path));
-	snprintf(buf, len, "[canceled path: %s] %s %s after %llu ms%s%s",
-	    path, NAME_OF(kind_words, r->kind), NAME_OF(phase_words, r->phase),
-	    (unsigned long long)r->elapsed_ms, r->detail ? ": " : "",
-	    r->detail ? r->detail : "");
+	if (len == 0)
+		return;
+	buf[0] = '\0';
+	/* "[canceled path: P] KIND PHASE after N ms[: DETAIL]" */
+	off = cancel_cat(buf, len, 0, "[canceled path: ");
+	off = cancel_cat(buf, len, off, path);
+	off = cancel_cat(buf, len, off, "] ");
+	off = cancel_cat(buf, len, off, NAME_OF(kind_words, r->kind));
+	off = cancel_cat(buf, len, off, " ");
+	off = cancel_cat(buf, len, off, NAME_OF(phase_words, r->phase));
+	off = cancel_cat(buf, len, off, " after ");
+	off = cancel_cat(buf, len, off, d);
+	off = cancel_cat(buf, len, off, " ms");
+	if (r->detail != NULL) {
+		off = cancel_cat(buf, len, off, ": ");
+		(void)cancel_cat(buf, len, off, r->detail);
+	}
 }
 
 static void

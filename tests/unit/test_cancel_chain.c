@@ -1,4 +1,5 @@
 /* Unit tests for cancel_chain: names, paths, messages, records, errors. */
+#include <stdio.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -83,6 +84,33 @@ Test(cancel_chain, message_matches_design_example)
 	cancel_chain_message(&r, buf, sizeof(buf));
 	cr_assert_str_eq(buf, "[canceled path: client -> edge -> core] client "
 	    "disconnected while waiting for first byte after 312 ms");
+}
+
+/* Cut short at every buffer size exactly as snprintf cuts, detail and
+ * long hop names included. */
+Test(cancel_chain, message_truncates_like_snprintf)
+{
+	struct cancel_record r;
+	char	 full[1024], buf[1024], want[1024], hop[CANCEL_HOP_MAX + 20];
+	size_t	 len;
+
+	record(&r, CANCEL_KIND_UPSTREAM_CLOSED, PHASE_STREAMING);
+	r.elapsed_ms = 18446744073709551615ULL;
+	r.detail = "connect failed: Connection refused";
+	memset(hop, 'h', sizeof(hop) - 1);
+	hop[sizeof(hop) - 1] = '\0';
+	cancel_path_add(&r.path, "client");
+	cancel_path_add(&r.path, hop);
+	cr_assert_eq(strlen(r.path.hops[1]), CANCEL_HOP_MAX - 1);
+	cancel_chain_message(&r, full, sizeof(full));
+	cr_assert(strstr(full, "after 18446744073709551615 ms: connect failed")
+	    != NULL, "%s", full);
+	for (len = 1; len < strlen(full) + 3; len++) {
+		memset(buf, 'X', sizeof(buf));
+		cancel_chain_message(&r, buf, len);
+		snprintf(want, len, "%s", full);
+		cr_assert_str_eq(buf, want, "len %zu", len);
+	}
 }
 
 Test(cancel_chain, members_are_valid_json_with_every_field)
