@@ -9,15 +9,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "proxy/log.h"
 
 #define LOG_MAX_SECRETS	64
 
+/*
+ * Records are written without the lock: fd is read atomically, and a
+ * reopen replaces the file behind the same descriptor number (dup3), so a
+ * writer never holds a closed or reused descriptor. Two workers no longer
+ * wait for each other's write(2). Redaction takes the lock, and "redact"
+ * stays set while the list changes, so no record slips past it.
+ */
 static struct {
 	pthread_mutex_t	 lock;		/* guards path, secrets and fd swaps */
-	int		 fd;
+	int		 fd;		/* atomic */
+	int		 redact;	/* atomic: secrets set or changing */
+	int		 serial;	/* atomic: not a regular file (a pipe
+					 * mixes writes over PIPE_BUF): lock */
 	char		*path;
 	char		 hop[128];
 	enum log_level	 level;
@@ -26,6 +37,7 @@ static struct {
 } logger = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.fd = 1,
+	.serial = 1,
 	.hop = "cancelproxy",
 	.level = LOG_LEVEL_INFO,
 };
@@ -62,11 +74,31 @@ log_open_path(const char *path)
 	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 }
 
-/* Opens the log; the previous one, if any, is closed after the switch. */
+/* Makes fd the log (lock held). A log file already open keeps its
+ * descriptor number, now for the new file; stdout or stderr are left
+ * open and the number changes. */
+static void
+log_swap_fd(int fd)
+{
+	int	 old = __atomic_load_n(&logger.fd, __ATOMIC_ACQUIRE);
+	struct stat st;
+
+	__atomic_store_n(&logger.serial, fstat(fd, &st) == -1 ||
+	    !S_ISREG(st.st_mode), __ATOMIC_RELEASE);
+	if (old > 2 && dup3(fd, old, O_CLOEXEC) != -1) {
+		close(fd);
+		return;
+	}
+	__atomic_store_n(&logger.fd, fd, __ATOMIC_RELEASE);
+	if (old > 2)
+		close(old);	/* dup3 failed: a racing writer may lose one */
+}
+
+/* Opens the log; the previous one, if any, is replaced. */
 int
 log_open(const char *path, const char *hop, enum log_level level)
 {
-	int	 fd, old;
+	int	 fd;
 	char	*copy;
 
 	if ((fd = log_open_path(path)) == -1)
@@ -76,16 +108,13 @@ log_open(const char *path, const char *hop, enum log_level level)
 		return -1;
 	}
 	pthread_mutex_lock(&logger.lock);
-	old = logger.fd;
-	logger.fd = fd;
+	log_swap_fd(fd);
 	free(logger.path);
 	logger.path = copy;
 	if (hop != NULL)
 		snprintf(logger.hop, sizeof(logger.hop), "%s", hop);
 	logger.level = level;
 	pthread_mutex_unlock(&logger.lock);
-	if (old > 2)
-		close(old);
 	return 0;
 }
 
@@ -93,18 +122,15 @@ log_open(const char *path, const char *hop, enum log_level level)
 int
 log_reopen(void)
 {
-	int	 fd, old;
+	int	 fd;
 
 	pthread_mutex_lock(&logger.lock);
 	if (logger.path == NULL || (fd = log_open_path(logger.path)) == -1) {
 		pthread_mutex_unlock(&logger.lock);
 		return -1;
 	}
-	old = logger.fd;
-	logger.fd = fd;
+	log_swap_fd(fd);
 	pthread_mutex_unlock(&logger.lock);
-	if (old > 2)
-		close(old);
 	return 0;
 }
 
@@ -114,9 +140,10 @@ log_close(void)
 	int	 i;
 
 	pthread_mutex_lock(&logger.lock);
+	/* At exit, once no worker writes. */
 	if (logger.fd > 2)
 		close(logger.fd);
-	logger.fd = 1;
+	__atomic_store_n(&logger.fd, 1, __ATOMIC_RELEASE);
 	free(logger.path);
 	logger.path = NULL;
 	for (i = 0; i < logger.nsecrets; i++)
@@ -144,6 +171,7 @@ log_secrets_set(const char *const *secrets, int n)
 	int	 i;
 
 	pthread_mutex_lock(&logger.lock);
+	__atomic_store_n(&logger.redact, 1, __ATOMIC_RELEASE);
 	for (i = 0; i < logger.nsecrets; i++)
 		free(logger.secrets[i]);
 	logger.nsecrets = 0;
@@ -153,6 +181,7 @@ log_secrets_set(const char *const *secrets, int n)
 		if ((logger.secrets[logger.nsecrets] = strdup(secrets[i])))
 			logger.nsecrets++;
 	}
+	__atomic_store_n(&logger.redact, logger.nsecrets > 0, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&logger.lock);
 }
 
@@ -252,15 +281,20 @@ log_write(struct jsonw *w)
 {
 	size_t	 off = 0;
 	ssize_t	 n;
-	int	 fd;
+	int	 fd, locked;
 
 	if (w->oom || w->len == 0)
 		return;
-	pthread_mutex_lock(&logger.lock);
-	if (logger.nsecrets)
-		log_redact(w->buf, w->len);
-	fd = logger.fd;
-	/* One write(2) per record; loop only if the kernel took part of it. */
+	locked = __atomic_load_n(&logger.redact, __ATOMIC_ACQUIRE) ||
+	    __atomic_load_n(&logger.serial, __ATOMIC_ACQUIRE);
+	if (locked) {
+		pthread_mutex_lock(&logger.lock);
+		if (logger.nsecrets)
+			log_redact(w->buf, w->len);
+	}
+	fd = __atomic_load_n(&logger.fd, __ATOMIC_ACQUIRE);
+	/* One write(2) per record (O_APPEND: whole records, never mixed);
+	 * loop only if the kernel took part of it. */
 	while (off < w->len) {
 		n = write(fd, w->buf + off, w->len - off);
 		if (n == -1) {
@@ -270,7 +304,8 @@ log_write(struct jsonw *w)
 		}
 		off += (size_t)n;
 	}
-	pthread_mutex_unlock(&logger.lock);
+	if (locked)
+		pthread_mutex_unlock(&logger.lock);
 }
 
 void

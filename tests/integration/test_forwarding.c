@@ -599,7 +599,10 @@ Test(forwarding, keepalive_on_both_sides)
 	    hjson_num(q2, "conn", -1) == hjson_num(q3, "conn", -2),
 	    "upstream connection not reused: %s %s %s", hjson_print(q1),
 	    hjson_print(q2), hjson_print(q3));
-	hassert(hproc_count(p, "request") >= 2);
+	/* The records were written before the answers, but the harness
+	 * reads them on its own thread: wait for them, do not count. */
+	hassert(hproc_wait_record(p, "request", NULL, NULL, 0) != NULL &&
+	    hproc_wait_record(p, "request", NULL, NULL, 0) != NULL);
 	stop_clean(p);
 }
 
