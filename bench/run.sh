@@ -653,34 +653,32 @@ if want rss; then
 	done
 fi
 
-# Cancel latency; targets interleaved so that background load hits all alike.
-want cancel && for rep in $(seq 1 "$REPS"); do
+# One round of the four cancel scenarios; targets interleaved so that
+# background load hits all alike. With a gap, aborts come one at a time.
+cancel_round() {	# rep reps label-prefix gap-us
+	local rep=$1 reps=$2 pre=$3 gap=$4 s sargs t
 	for s in fb-fin fb-rst mid-fin mid-rst; do
 		case $s in
 		fb-*) sargs=$FB ;;
 		mid-*) sargs=$MID ;;
 		esac
-		say "round $rep/$REPS: $s, $N streams"
+		say "${pre:+spaced }round $rep/$reps: $s, $N streams${pre:+, one abort every $gap us}"
 		for t in $TARGETS; do
-			run_one "$t" "$s" "$rep" "$N" --abort "${s#*-}" $sargs
+			run_one "$t" "$pre$s" "$rep" "$N" --abort "${s#*-}" $sargs \
+			    --abort-gap-us "$gap"
 		done
 	done
+}
+
+# Cancel latency: N aborts at once.
+want cancel && for rep in $(seq 1 "$REPS"); do
+	cancel_round "$rep" "$REPS" "" 0
 done
 
 # One cancel at a time among N open streams: what a single client's abort
 # costs, which the burst above hides behind its queue.
 want spaced && for rep in $(seq 1 "$SPACED_REPS"); do
-	for s in fb-fin fb-rst mid-fin mid-rst; do
-		case $s in
-		fb-*) sargs=$FB ;;
-		mid-*) sargs=$MID ;;
-		esac
-		say "spaced round $rep/$SPACED_REPS: $s, $N streams, one abort every $SPACED_GAP_US us"
-		for t in $TARGETS; do
-			run_one "$t" "sp-$s" "$rep" "$N" --abort "${s#*-}" $sargs \
-			    --abort-gap-us "$SPACED_GAP_US"
-		done
-	done
+	cancel_round "$rep" "$SPACED_REPS" sp- "$SPACED_GAP_US"
 done
 
 # cancelproxy's own view: detect_to_close_us of its cancel records.

@@ -137,11 +137,39 @@ jsonr_skip_literal(const char *p, const char *e, const char *lit, size_t n)
 	return p + n;
 }
 
+/* Members to pick out of an object as it is walked. */
+struct jsonr_pick {
+	const char *const *keys;
+	size_t		 klen[16];
+	size_t		 n;
+	struct jsonr	*out;
+	int		 found;
+};
+
+static int	jsonr_key_is(const char *p, const char *end, const char *key,
+		    size_t klen);
+static const char *jsonr_object(const char *p, const char *e, int depth,
+		    struct jsonr_pick *pk);
+
+/* After a member or an element: past the closing bracket (*done set), or
+ * past the comma to the next one; NULL when neither follows. */
+static const char *
+jsonr_after_item(const char *p, const char *e, char close, int *done)
+{
+	p = jsonr_ws(p, e);
+	if ((*done = p < e && *p == close))
+		return p + 1;
+	if (p >= e || *p != ',')
+		return NULL;
+	return jsonr_ws(p + 1, e);
+}
+
 /* Validates one value at p (no leading space); past its end, or NULL. */
 static const char *
 jsonr_skip_value(const char *p, const char *e, int depth, enum jsonr_type *t)
 {
 	enum jsonr_type	 dummy;
+	int		 done;
 
 	if (t == NULL)
 		t = &dummy;
@@ -162,29 +190,7 @@ jsonr_skip_value(const char *p, const char *e, int depth, enum jsonr_type *t)
 		return jsonr_skip_literal(p, e, "null", 4);
 	case '{':
 		*t = JSONR_OBJECT;
-		if (depth >= JSONR_DEPTH_MAX)
-			return NULL;
-		p = jsonr_ws(p + 1, e);
-		if (p < e && *p == '}')
-			return p + 1;
-		for (;;) {
-			if (p >= e || *p != '"' ||
-			    (p = jsonr_skip_string(p, e)) == NULL)
-				return NULL;
-			p = jsonr_ws(p, e);
-			if (p >= e || *p != ':')
-				return NULL;
-			p = jsonr_ws(p + 1, e);
-			if ((p = jsonr_skip_value(p, e, depth + 1, NULL)) ==
-			    NULL)
-				return NULL;
-			p = jsonr_ws(p, e);
-			if (p < e && *p == '}')
-				return p + 1;
-			if (p >= e || *p != ',')
-				return NULL;
-			p = jsonr_ws(p + 1, e);
-		}
+		return jsonr_object(p, e, depth, NULL);
 	case '[':
 		*t = JSONR_ARRAY;
 		if (depth >= JSONR_DEPTH_MAX)
@@ -192,83 +198,104 @@ jsonr_skip_value(const char *p, const char *e, int depth, enum jsonr_type *t)
 		p = jsonr_ws(p + 1, e);
 		if (p < e && *p == ']')
 			return p + 1;
-		for (;;) {
+		do {
 			if ((p = jsonr_skip_value(p, e, depth + 1, NULL)) ==
+			    NULL || (p = jsonr_after_item(p, e, ']', &done)) ==
 			    NULL)
 				return NULL;
-			p = jsonr_ws(p, e);
-			if (p < e && *p == ']')
-				return p + 1;
-			if (p >= e || *p != ',')
-				return NULL;
-			p = jsonr_ws(p + 1, e);
-		}
+		} while (!done);
+		return p;
 	default:
 		*t = JSONR_NUMBER;
 		return jsonr_skip_number(p, e);
 	}
 }
 
-/* Forward: used by jsonr_parse_get before its definition. */
-static int	jsonr_key_is(const char *p, const char *end, const char *key,
-		    size_t klen);
+/* Notes member k..kend (a key string) with value v..end if pk wants it. */
+static void
+jsonr_pick_member(struct jsonr_pick *pk, const char *k, const char *kend,
+    const char *v, const char *end, enum jsonr_type t)
+{
+	size_t	 i;
+
+	for (i = 0; i < pk->n; i++)
+		if (pk->out[i].type == JSONR_NONE &&
+		    jsonr_key_is(k, kend, pk->keys[i], pk->klen[i])) {
+			pk->out[i].p = v;
+			pk->out[i].end = end;
+			pk->out[i].type = t;
+			pk->found++;
+			return;
+		}
+}
+
+/* Validates the object at p ('{'), picking the members pk names (pk may
+ * be NULL); past its end, or NULL. */
+static const char *
+jsonr_object(const char *p, const char *e, int depth, struct jsonr_pick *pk)
+{
+	const char	*k, *kend, *v;
+	enum jsonr_type	 t;
+	int		 done;
+
+	if (depth >= JSONR_DEPTH_MAX)
+		return NULL;
+	p = jsonr_ws(p + 1, e);
+	if (p < e && *p == '}')
+		return p + 1;
+	do {
+		k = p;
+		if (p >= e || *p != '"' ||
+		    (kend = jsonr_skip_string(p, e)) == NULL)
+			return NULL;
+		p = jsonr_ws(kend, e);
+		if (p >= e || *p != ':')
+			return NULL;
+		v = p = jsonr_ws(p + 1, e);
+		if ((p = jsonr_skip_value(p, e, depth + 1, &t)) == NULL)
+			return NULL;
+		if (pk != NULL)
+			jsonr_pick_member(pk, k, kend, v, p, t);
+		if ((p = jsonr_after_item(p, e, '}', &done)) == NULL)
+			return NULL;
+	} while (!done);
+	return p;
+}
+
+static void
+jsonr_pick_init(struct jsonr_pick *pk, const char *const *keys, size_t n,
+    struct jsonr *out)
+{
+	size_t	 i;
+
+	pk->keys = keys;
+	pk->n = n > 16 ? 16 : n;
+	pk->out = out;
+	pk->found = 0;
+	for (i = 0; i < pk->n; i++) {
+		out[i].type = JSONR_NONE;
+		pk->klen[i] = strlen(keys[i]);
+	}
+}
 
 int
 jsonr_parse_get(const char *text, size_t len, struct jsonr *root,
     const char *const *keys, size_t n, struct jsonr *out)
 {
-	const char	*e = text + len, *p = jsonr_ws(text, e);
-	size_t		 i, klen[16];
+	const char	*e = text + len, *p = jsonr_ws(text, e), *end;
+	struct jsonr_pick pk;
 
-	if (n > 16)
-		n = 16;
-	for (i = 0; i < n; i++) {
-		out[i].type = JSONR_NONE;
-		klen[i] = strlen(keys[i]);
-	}
-	if (p >= e || *p != '{' || n == 0) {
-		if (jsonr_parse(text, len, root) == -1)
-			return -1;
-		return 0;
-	}
+	jsonr_pick_init(&pk, keys, n, out);
+	if (p >= e || *p != '{')
+		return jsonr_parse(text, len, root);
 	/* The root object walked once: validated, and its members picked. */
 	root->type = JSONR_NONE;
+	if ((end = jsonr_object(p, e, 0, &pk)) == NULL) {
+		jsonr_pick_init(&pk, keys, n, out);
+		return -1;
+	}
 	root->p = p;
-	p = jsonr_ws(p + 1, e);
-	if (p < e && *p == '}') {
-		root->end = p + 1;
-		root->type = JSONR_OBJECT;
-		return 0;
-	}
-	for (;;) {
-		const char	*k = p, *kend, *v;
-		enum jsonr_type	 t;
-
-		if (p >= e || *p != '"' || (kend = jsonr_skip_string(p, e)) ==
-		    NULL)
-			return -1;
-		p = jsonr_ws(kend, e);
-		if (p >= e || *p != ':')
-			return -1;
-		v = p = jsonr_ws(p + 1, e);
-		if ((p = jsonr_skip_value(p, e, 1, &t)) == NULL)
-			return -1;
-		for (i = 0; i < n; i++)
-			if (out[i].type == JSONR_NONE &&
-			    jsonr_key_is(k, kend, keys[i], klen[i])) {
-				out[i].p = v;
-				out[i].end = p;
-				out[i].type = t;
-				break;
-			}
-		p = jsonr_ws(p, e);
-		if (p < e && *p == '}')
-			break;
-		if (p >= e || *p != ',')
-			return -1;
-		p = jsonr_ws(p + 1, e);
-	}
-	root->end = p + 1;
+	root->end = end;
 	root->type = JSONR_OBJECT;
 	return 0;
 }
@@ -386,43 +413,14 @@ int
 jsonr_get_many(const struct jsonr *obj, const char *const *keys, size_t n,
     struct jsonr *out)
 {
-	const char	*p, *e, *kend;
-	size_t		 i, klen[16];
-	int		 found = 0;
+	struct jsonr_pick pk;
 
-	if (n > 16)
-		n = 16;
-	for (i = 0; i < n; i++) {
-		out[i].type = JSONR_NONE;
-		klen[i] = strlen(keys[i]);
-	}
+	jsonr_pick_init(&pk, keys, n, out);
 	if (obj == NULL || obj->type != JSONR_OBJECT)
 		return 0;
-	e = obj->end;
-	p = jsonr_ws(obj->p + 1, e);
-	while (p < e && *p == '"' && (size_t)found < n) {
-		const char	*k = p, *v;
-		enum jsonr_type	 t;
-
-		kend = jsonr_skip_string(p, e);
-		p = jsonr_ws(jsonr_ws(kend, e) + 1, e);	/* past ':' */
-		v = p;
-		p = jsonr_skip_value(p, e, 0, &t);
-		for (i = 0; i < n; i++)
-			if (out[i].type == JSONR_NONE &&
-			    jsonr_key_is(k, kend, keys[i], klen[i])) {
-				out[i].p = v;
-				out[i].end = p;
-				out[i].type = t;
-				found++;
-				break;
-			}
-		p = jsonr_ws(p, e);
-		if (p >= e || *p != ',')
-			break;
-		p = jsonr_ws(p + 1, e);
-	}
-	return found;
+	/* Valid text, already checked: the walk only picks. */
+	(void)jsonr_object(obj->p, obj->end, 0, &pk);
+	return pk.found;
 }
 
 int
@@ -471,6 +469,7 @@ jsonr_array_len(const struct jsonr *v)
 {
 	const char	*p, *e;
 	long		 n = 0;
+	int		 done = 0;
 
 	if (v == NULL || v->type != JSONR_ARRAY)
 		return -1;
@@ -478,13 +477,11 @@ jsonr_array_len(const struct jsonr *v)
 	p = jsonr_ws(v->p + 1, e);
 	if (p < e && *p == ']')
 		return 0;
-	while (p < e) {
-		p = jsonr_skip_value(p, e, 0, NULL);
+	/* Valid text, already checked: count the elements. */
+	while (!done && p != NULL && (p = jsonr_skip_value(p, e, 0, NULL)) !=
+	    NULL) {
 		n++;
-		p = jsonr_ws(p, e);
-		if (p >= e || *p != ',')
-			break;
-		p = jsonr_ws(p + 1, e);
+		p = jsonr_after_item(p, e, ']', &done);
 	}
 	return n;
 }
