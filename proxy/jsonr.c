@@ -397,12 +397,19 @@ static int
 jsonr_key_is(const char *p, const char *end, const char *key, size_t klen)
 {
 	char	 tmp[256];
+	size_t	 raw = (size_t)(end - p - 2);	/* end: past the quote */
 	long	 n;
 
-	/* end is past the closing quote. */
-	if (memchr(p + 1, '\\', (size_t)(end - p - 2)) == NULL)
-		return (size_t)(end - p - 2) == klen &&
-		    memcmp(p + 1, key, klen) == 0;
+	/* An escape only makes the text longer than what it stands for: a
+	 * shorter key is never equal, one as long is equal byte for byte
+	 * (keys asked for hold no backslash), a longer one only with an
+	 * escape in it. Most members differ in length and stop here. */
+	if (raw < klen)
+		return 0;
+	if (raw == klen)
+		return memcmp(p + 1, key, klen) == 0;
+	if (memchr(p + 1, '\\', raw) == NULL)
+		return 0;
 	if (klen >= sizeof(tmp) ||
 	    (n = jsonr_unescape(p, end, tmp, sizeof(tmp))) == -1)
 		return 0;
