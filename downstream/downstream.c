@@ -22,6 +22,7 @@
 static void	downstream_read_cb(struct bufferevent *, void *);
 static void	downstream_write_cb(struct bufferevent *, void *);
 static void	downstream_drained(void *);
+static void	downstream_write_failed(void *, int);
 static void	downstream_event_cb(struct bufferevent *, short, void *);
 static void	downstream_timer_cb(evutil_socket_t, short, void *);
 void		downstream_parser_init(struct client *c);
@@ -116,7 +117,8 @@ downstream_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	/* TLS writes go through OpenSSL's bufferevent; plain ones are ours. */
 	if (!c->tls)
-		writeout_start(&c->out, w, c->bev, downstream_drained, c);
+		writeout_start(&c->out, w, c->bev, downstream_drained,
+		    downstream_write_failed, c);
 	downstream_parser_init(c);
 	{
 		struct timeval tv;
@@ -223,6 +225,17 @@ downstream_drained(void *arg)
 	}
 	if (c->session != NULL)
 		session_client_drained(c->session);
+}
+
+/* Our write to the client failed: the same report as the bufferevent's,
+ * with the error the write met (ECONNRESET: the client reset). */
+static void
+downstream_write_failed(void *arg, int err)
+{
+	struct client	*c = arg;
+
+	errno = err;
+	downstream_event_cb(c->bev, BEV_EVENT_WRITING | BEV_EVENT_ERROR, c);
 }
 
 static void

@@ -5,6 +5,8 @@
  * an event made active (no system call to schedule it); only a write the
  * kernel could not take whole arms EV_WRITE, and the bufferevent then
  * finishes it, with its usual error reporting. */
+#include <errno.h>
+
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -55,12 +57,13 @@ writeout_added_cb(struct evbuffer *b, const struct evbuffer_cb_info *info,
 
 void
 writeout_start(struct writeout *o, struct worker *w, struct bufferevent *bev,
-    void (*drained)(void *), void *arg)
+    void (*drained)(void *), void (*failed)(void *, int), void *arg)
 {
 	struct evbuffer	*out = bufferevent_get_output(bev);
 
 	o->w = w;
 	o->drained = drained;
+	o->failed = failed;
 	o->arg = arg;
 	o->queued = 0;
 	o->armed = 0;
@@ -99,6 +102,7 @@ writeout_flush(struct writeout *o)
 {
 	struct bufferevent *bev = o->bev;
 	struct evbuffer	*out;
+	int		 n, err;
 
 	if (bev == NULL || !o->queued)
 		return;
@@ -108,11 +112,19 @@ writeout_flush(struct writeout *o)
 	if (evbuffer_get_length(out) == 0)
 		return;
 	/* A bufferevent keeps its output's start frozen outside its own
-	 * write. An error leaves the bytes: the bufferevent's write meets it
-	 * again and reports it through the event callback. */
+	 * write. */
 	evbuffer_unfreeze(out, 1);
-	(void)evbuffer_write(out, bufferevent_getfd(bev));
+	n = evbuffer_write(out, bufferevent_getfd(bev));
+	err = errno;
 	evbuffer_freeze(out, 1);
+	/* The first failed write consumes the socket's error (ECONNRESET
+	 * after a reset; later writes see EPIPE): it is reported as it is.
+	 * Without a failed callback, the bufferevent's own write meets the
+	 * connection's state again and reports it. */
+	if (n == -1 && err != EAGAIN && err != EINTR && o->failed != NULL) {
+		o->failed(o->arg, err);
+		return;
+	}
 	if (evbuffer_get_length(out) > 0) {
 		o->armed = 1;
 		bufferevent_enable(bev, EV_WRITE);

@@ -18,6 +18,7 @@ struct writeout {
 	struct bufferevent	*bev;		/* NULL: not started */
 	struct evbuffer_cb_entry *cb;		/* on the bev's output */
 	void			(*drained)(void *); /* all written, by us */
+	void			(*failed)(void *, int); /* our write failed */
 	void			*arg;
 	uint8_t			 queued;	/* on the flush list */
 	uint8_t			 armed;		/* EV_WRITE on for leftovers */
@@ -32,10 +33,12 @@ void	writeout_worker_free(struct worker *w);
 /*
  * Takes over writing for bev (a plain socket bufferevent): EV_WRITE leaves
  * its enabled set, and bytes added to its output are written at the end of
- * the loop turn. drained(arg) runs when such a write took everything.
+ * the loop turn. drained(arg) runs when such a write took everything,
+ * failed(arg, errno) when it failed (NULL: the bufferevent finds out).
  */
 void	writeout_start(struct writeout *o, struct worker *w,
-	    struct bufferevent *bev, void (*drained)(void *), void *arg);
+	    struct bufferevent *bev, void (*drained)(void *),
+	    void (*failed)(void *, int), void *arg);
 /* Gives writing back to the bufferevent (before freeing it, or for good). */
 void	writeout_stop(struct writeout *o);
 /* From the bev's write callback: leftovers went out; disarm if empty. */

@@ -233,7 +233,7 @@ upstream_connect_addr(struct session *s, const struct sockaddr *sa,
 	setsockopt(u->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	/* The connect keeps its own EV_WRITE until it completes. */
 	if (!u->tls)
-		writeout_start(&u->out, s->w, u->bev, NULL, NULL);
+		writeout_start(&u->out, s->w, u->bev, NULL, NULL, NULL);
 	return;
 
 fail:
