@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# bench/run.sh: how fast a client's disconnect closes the model's stream,
+# bench/run.sh: how fast a client's disconnect closes the model's stream
+# (1000 aborts at once, and one at a time among 1000 open streams),
 # through cancelproxy, nginx (proxy_buffering off) and HAProxy, against the
 # floor of the client talking to cancelproxy-mock directly; how much memory
 # each proxy holds per stream waiting for its first token; and, at 1 and 2
