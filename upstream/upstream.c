@@ -46,6 +46,7 @@ upstream_conn_close(struct upstream_conn *u)
 {
 	if (u->fd >= 0)
 		shutdown(u->fd, SHUT_RDWR);
+	upstream_read_free(u);
 	if (u->bev != NULL) {
 		writeout_stop(&u->out);
 		bufferevent_setcb(u->bev, NULL, NULL, NULL, NULL);
@@ -66,8 +67,9 @@ upstream_attach(struct session *s, struct upstream_conn *u)
 	bufferevent_setcb(u->bev, upstream_read_cb, upstream_write_cb,
 	    upstream_event_cb, u);
 	/* With our writes, EV_WRITE is armed only for leftovers. */
-	bufferevent_enable(u->bev, u->out.bev != NULL ? EV_READ :
-	    EV_READ | EV_WRITE);
+	if (u->out.bev == NULL)
+		bufferevent_enable(u->bev, EV_WRITE);
+	upstream_reading(u, 1);
 }
 
 static void
@@ -360,6 +362,7 @@ upstream_event_cb(struct bufferevent *bev, short what, void *arg)
 		u->connected = 1;
 		if (u->fd < 0)
 			u->fd = bufferevent_getfd(bev);
+		(void)upstream_read_start(u);
 		session_upstream_connected(s);
 		return;
 	}
@@ -401,7 +404,7 @@ upstream_pause(struct session *s)
 {
 	if (s->up == NULL || s->paused)
 		return;
-	bufferevent_disable(s->up->bev, EV_READ);
+	upstream_reading(s->up, 0);
 	s->paused = 1;
 	if (s->up->fd >= 0)
 		s->up_watch = pause_watch_start(s->w->base, s->up->fd,
@@ -419,7 +422,7 @@ upstream_resume(struct session *s)
 		s->up_watch = NULL;
 	}
 	if (s->up != NULL) {
-		bufferevent_enable(s->up->bev, EV_READ);
+		upstream_reading(s->up, 1);
 		/* Bytes read before the pause are parsed now. */
 		if (evbuffer_get_length(bufferevent_get_input(s->up->bev)) > 0)
 			upstream_http_read(s);

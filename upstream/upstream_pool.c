@@ -135,7 +135,7 @@ upstream_release(struct session *s)
 	u->reused = 0;
 	bufferevent_setcb(u->bev, upstream_pool_read_cb, NULL,
 	    upstream_pool_event_cb, u);
-	bufferevent_enable(u->bev, EV_READ);
+	upstream_reading(u, 1);
 	TAILQ_INSERT_HEAD(&p->idle, u, entry);
 	p->n++;
 }
