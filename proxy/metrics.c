@@ -52,6 +52,39 @@ metrics_live(struct metrics *m, int delta)
 }
 
 /* Counts a finished request under its (route, upstream, status). */
+/* "route\tupstream\tstatus", cut short as snprintf would: per request,
+ * so without printf. */
+static void
+metrics_request_key(char *key, size_t len, const char *route,
+    const char *upstream, int status)
+{
+	const char	*parts[3];
+	char		 num[16], *d = num + sizeof(num);
+	unsigned	 v = status < 0 ? 0u - (unsigned)status : (unsigned)status;
+	size_t		 o = 0, n, j;
+
+	*--d = '\0';
+	do {
+		*--d = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	if (status < 0)
+		*--d = '-';
+	parts[0] = route ? route : "";
+	parts[1] = upstream ? upstream : "";
+	parts[2] = d;
+	for (j = 0; j < 3; j++) {
+		if (j > 0 && o + 1 < len)
+			key[o++] = '\t';
+		n = strlen(parts[j]);
+		if (n > len - 1 - o)
+			n = len - 1 - o;
+		memcpy(key + o, parts[j], n);
+		o += n;
+	}
+	key[o] = '\0';
+}
+
 void
 metrics_request(struct metrics *m, const char *route, const char *upstream,
     int status)
@@ -60,8 +93,7 @@ metrics_request(struct metrics *m, const char *route, const char *upstream,
 	uint32_t	 h = 2166136261u;
 	size_t		 i, k;
 
-	snprintf(key, sizeof(key), "%s\t%s\t%d", route ? route : "",
-	    upstream ? upstream : "", status);
+	metrics_request_key(key, sizeof(key), route, upstream, status);
 	for (i = 0; key[i]; i++)
 		h = (h ^ (unsigned char)key[i]) * 16777619u;
 	for (i = 0; i < METRICS_REQ_SLOTS; i++) {
