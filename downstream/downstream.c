@@ -115,10 +115,13 @@ downstream_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	    downstream_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, DOWNSTREAM_OUT_LOW, 0);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	/* TLS writes go through OpenSSL's bufferevent; plain ones are ours. */
-	if (!c->tls)
+	/* TLS goes through OpenSSL's bufferevent; plain reads and writes are
+	 * ours. */
+	if (!c->tls) {
 		writeout_start(&c->out, w, c->bev, downstream_drained,
 		    downstream_write_failed, c);
+		(void)readin_start(&c->in, c->bev, fd);
+	}
 	downstream_parser_init(c);
 	{
 		struct timeval tv;
@@ -199,7 +202,7 @@ downstream_read_cb(struct bufferevent *bev, void *arg)
 	if (c->parse_paused) {
 		if (evbuffer_get_length(in) > DOWNSTREAM_PIPELINE_MAX &&
 		    !c->reading_paused) {
-			bufferevent_disable(c->bev, EV_READ);
+			readin_enable(&c->in, c->bev, 0);
 			c->reading_paused = 1;
 			c->watch = pause_watch_start(c->w->base, c->fd,
 			    downstream_watch_cb, c);
@@ -330,6 +333,7 @@ downstream_close(struct client *c, int via)
 	if (c->timer != NULL)
 		evtimer_del(c->timer);
 	if (c->bev != NULL) {
+		readin_free(&c->in);
 		writeout_stop(&c->out);
 		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 		bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
@@ -361,7 +365,7 @@ downstream_session_done(struct client *c, int keep_alive)
 	c->requests++;
 	if (!keep_alive || c->w->draining) {
 		c->close_after = 1;
-		bufferevent_disable(c->bev, EV_READ);
+		readin_enable(&c->in, c->bev, 0);
 		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 		if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 			downstream_close(c, CANCEL_VIA_EOF);
@@ -378,7 +382,7 @@ downstream_session_done(struct client *c, int keep_alive)
 		pause_watch_stop(c->watch);
 		c->watch = NULL;
 		c->reading_paused = 0;
-		bufferevent_enable(c->bev, EV_READ);
+		readin_enable(&c->in, c->bev, 1);
 	}
 	downstream_timer_arm(c, DOWNSTREAM_IDLE_MS);
 	/* Pipelined bytes: parse them on a later turn, never recursively. */

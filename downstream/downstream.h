@@ -10,6 +10,7 @@
 #include <llhttp.h>
 
 #include "proxy/proxy.h"
+#include "proxy/readin.h"
 
 struct bufferevent;
 struct evbuffer;
@@ -23,6 +24,7 @@ struct client {
 	struct runtime		*rt;		/* config at accept time */
 	struct bufferevent	*bev;
 	struct writeout		 out;		/* plain sockets: our writes */
+	struct readin		 in;		/* plain sockets: our reads */
 	int			 fd;
 	uint8_t			 tls;
 	uint8_t			 closed;	/* downstream_close() ran */

@@ -46,7 +46,7 @@ upstream_conn_close(struct upstream_conn *u)
 {
 	if (u->fd >= 0)
 		shutdown(u->fd, SHUT_RDWR);
-	upstream_read_free(u);
+	readin_free(&u->in);
 	if (u->bev != NULL) {
 		writeout_stop(&u->out);
 		bufferevent_setcb(u->bev, NULL, NULL, NULL, NULL);
@@ -362,7 +362,9 @@ upstream_event_cb(struct bufferevent *bev, short what, void *arg)
 		u->connected = 1;
 		if (u->fd < 0)
 			u->fd = bufferevent_getfd(bev);
-		(void)upstream_read_start(u);
+		/* Plain: our reads from now on (upstream_reading). */
+		if (!u->tls)
+			(void)readin_start(&u->in, u->bev, u->fd);
 		session_upstream_connected(s);
 		return;
 	}

@@ -12,6 +12,7 @@
 
 #include "conf/conf.h"
 #include "proxy/proxy.h"
+#include "proxy/readin.h"
 
 struct bufferevent;
 struct session;
@@ -24,7 +25,7 @@ struct upstream_conn {
 	struct session		*s;		/* owner, NULL in the pool */
 	struct bufferevent	*bev;
 	struct writeout		 out;		/* plain sockets: our writes */
-	struct event		*rev;		/* plain, connected: our reads */
+	struct readin		 in;		/* plain, connected: our reads */
 	int			 fd;
 	uint8_t			 tls;
 	uint8_t			 reused;	/* came from the pool */
@@ -72,12 +73,7 @@ size_t	 upstream_pool_idle(const struct upstream_pool *p);
 
 #define UPSTREAM_POOL_IDLE_MAX_US	(30ull * 1000000)
 
-/* upstream_read.c: a plain connection read without FIONREAD. */
-/* Takes reading over from the bufferevent once connected (0, or -1 and
- * the bufferevent reads on). */
-int	upstream_read_start(struct upstream_conn *u);
 /* Reading on or off (pause, resume, the pool), whoever reads. */
-void	upstream_reading(struct upstream_conn *u, int on);
-void	upstream_read_free(struct upstream_conn *u);
+#define upstream_reading(u, on)	readin_enable(&(u)->in, (u)->bev, (on))
 
 #endif
