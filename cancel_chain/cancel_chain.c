@@ -159,7 +159,7 @@ cancel_chain_message(const struct cancel_record *r, char *buf, size_t len)
 static void
 cancel_chain_origin(struct jsonw *w, const struct cancel_record *r)
 {
-	jsonw_key(w, "origin");
+	jsonw_lkey(w, "origin");
 	jsonw_obj_open(w);
 	jsonw_kstr(w, "kind", cancel_kind_name(r->kind));
 	jsonw_kstr(w, "hop", r->path.n ? r->path.hops[0] : "unknown");
@@ -171,7 +171,7 @@ cancel_chain_path_json(struct jsonw *w, const struct cancel_record *r)
 {
 	int	 i;
 
-	jsonw_key(w, "cancel_path");
+	jsonw_lkey(w, "cancel_path");
 	jsonw_arr_open(w);
 	for (i = 0; i < r->path.n; i++)
 		jsonw_str(w, r->path.hops[i]);
@@ -193,7 +193,7 @@ cancel_chain_members(struct jsonw *w, const struct cancel_record *r)
 	if (r->upstream != NULL)
 		jsonw_kstr(w, "upstream", r->upstream);
 	jsonw_kuint(w, "elapsed_ms", r->elapsed_ms);
-	jsonw_key(w, "detect_to_close_us");
+	jsonw_lkey(w, "detect_to_close_us");
 	if (r->detect_to_close_us >= 0)
 		jsonw_int(w, r->detect_to_close_us);
 	else
@@ -280,12 +280,12 @@ cancel_chain_error_json(struct jsonw *w, const struct cancel_record *r)
 
 	cancel_chain_message(r, msg, sizeof(msg));
 	jsonw_obj_open(w);
-	jsonw_key(w, "error");
+	jsonw_lkey(w, "error");
 	jsonw_obj_open(w);
 	jsonw_kstr(w, "message", msg);
 	jsonw_kstr(w, "type", "proxy_error");
 	jsonw_kstr(w, "code", cancel_kind_name(r->kind));
-	jsonw_key(w, "cancel");
+	jsonw_lkey(w, "cancel");
 	jsonw_obj_open(w);
 	jsonw_kstr(w, "request_id", r->request_id);
 	jsonw_kstr(w, "trace_id", r->trace_id);

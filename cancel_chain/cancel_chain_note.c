@@ -25,12 +25,12 @@ cancel_note_json(struct jsonw *w, const struct cancel_record *r)
 	jsonw_obj_open(w);
 	jsonw_kstr(w, "request_id", r->request_id);
 	jsonw_kstr(w, "trace_id", r->trace_id);
-	jsonw_key(w, "origin");
+	jsonw_lkey(w, "origin");
 	jsonw_obj_open(w);
 	jsonw_kstr(w, "kind", cancel_kind_name(r->kind));
 	jsonw_kstr(w, "hop", r->path.n ? r->path.hops[0] : "unknown");
 	jsonw_obj_close(w);
-	jsonw_key(w, "cancel_path");
+	jsonw_lkey(w, "cancel_path");
 	jsonw_arr_open(w);
 	for (i = 0; i < r->path.n; i++)
 		jsonw_str(w, r->path.hops[i]);

@@ -89,7 +89,7 @@ downstream_write_error(struct client *c, struct session *s, int status,
 
 	jsonw_init(&w, stack, sizeof(stack));
 	jsonw_obj_open(&w);
-	jsonw_key(&w, "error");
+	jsonw_lkey(&w, "error");
 	jsonw_obj_open(&w);
 	jsonw_kstr(&w, "message", message);
 	jsonw_kstr(&w, "type", status >= 500 ? "proxy_error" :

@@ -39,7 +39,7 @@ jsonw_reset(struct jsonw *w)
 	w->need_comma = 0;
 }
 
-static int
+int
 jsonw_grow(struct jsonw *w, size_t need)
 {
 	size_t	 ncap;
@@ -60,24 +60,15 @@ jsonw_grow(struct jsonw *w, size_t need)
 			memcpy(nbuf, w->buf, w->len);
 	}
 	if (nbuf == NULL) {
+		/* No further append fits: each comes back here and stops. */
 		w->oom = 1;
+		w->cap = w->len;
 		return -1;
 	}
 	w->buf = nbuf;
 	w->cap = ncap;
 	w->heap = 1;
 	return 0;
-}
-
-/* Appends plain bytes without JSON punctuation. */
-void
-jsonw_append(struct jsonw *w, const char *s, size_t n)
-{
-	if (jsonw_grow(w, n) == -1)
-		return;
-	memcpy(w->buf + w->len, s, n);
-	w->len += n;
-	w->buf[w->len] = '\0';
 }
 
 static void
@@ -161,7 +152,7 @@ jsonw_escaped(struct jsonw *w, const char *s, size_t n)
 	char		 esc[7];
 
 	/* Room for the common case up front: no escapes, one copy. */
-	if (jsonw_grow(w, n + 2) == -1)
+	if (w->len + n + 3 > w->cap && jsonw_grow(w, n + 2) == -1)
 		return;
 	while (i + 8 <= n) {
 		uint64_t x;
@@ -170,6 +161,15 @@ jsonw_escaped(struct jsonw *w, const char *s, size_t n)
 		if (!jsonw_word_clean(x))
 			break;
 		i += 8;
+	}
+	/* All words clean but a partial one: check it as the last eight
+	 * bytes, overlapping the words before. */
+	if (i < n && n >= 8 && i + 8 > n) {
+		uint64_t x;
+
+		memcpy(&x, s + n - 8, 8);
+		if (jsonw_word_clean(x))
+			i = n;
 	}
 	while (i < n && !jsonw_needs_escape[(unsigned char)s[i]])
 		i++;
@@ -336,32 +336,4 @@ jsonw_raw(struct jsonw *w, const char *json, size_t n)
 {
 	jsonw_sep(w);
 	jsonw_append(w, json, n);
-}
-
-void
-jsonw_kstr(struct jsonw *w, const char *key, const char *s)
-{
-	jsonw_key(w, key);
-	jsonw_str(w, s);
-}
-
-void
-jsonw_kint(struct jsonw *w, const char *key, int64_t v)
-{
-	jsonw_key(w, key);
-	jsonw_int(w, v);
-}
-
-void
-jsonw_kuint(struct jsonw *w, const char *key, uint64_t v)
-{
-	jsonw_key(w, key);
-	jsonw_uint(w, v);
-}
-
-void
-jsonw_kbool(struct jsonw *w, const char *key, int v)
-{
-	jsonw_key(w, key);
-	jsonw_bool(w, v);
 }

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* A writer over a caller's buffer that grows on the heap when it overflows. */
 struct jsonw {
@@ -37,13 +38,43 @@ void	 jsonw_null(struct jsonw *w);
 /* Already-serialised JSON, copied as is. */
 void	 jsonw_raw(struct jsonw *w, const char *json, size_t n);
 
-/* Shorthands for "key": value. */
-void	 jsonw_kstr(struct jsonw *w, const char *key, const char *s);
-void	 jsonw_kint(struct jsonw *w, const char *key, int64_t v);
-void	 jsonw_kuint(struct jsonw *w, const char *key, uint64_t v);
-void	 jsonw_kbool(struct jsonw *w, const char *key, int v);
+/* Makes room for n more bytes and a NUL: 0, or -1 (oom set) when memory
+ * ran out. Callers use jsonw_append. */
+int	 jsonw_grow(struct jsonw *w, size_t n);
 
-/* Appends plain bytes without JSON punctuation (for a trailing newline). */
-void	 jsonw_append(struct jsonw *w, const char *s, size_t n);
+/* Appends plain bytes without JSON punctuation (for a trailing newline).
+ * Inline: a record is some forty small appends. */
+static inline void
+jsonw_append(struct jsonw *w, const char *s, size_t n)
+{
+	if (w->len + n + 1 > w->cap && jsonw_grow(w, n) == -1)
+		return;
+	memcpy(w->buf + w->len, s, n);
+	w->len += n;
+	w->buf[w->len] = '\0';
+}
+
+/*
+ * A key written in the source: ",\"key\":" copied in one piece, its length
+ * counted by the compiler, the comma skipped when none is due. Only string
+ * literals compile here, and the project's own keys are plain names that
+ * need no escaping; a key taken from data goes through jsonw_key.
+ */
+#define jsonw_lkey(w, lit)	jsonw_lkey_((w), ",\"" lit "\":", sizeof(lit) + 3)
+
+static inline void
+jsonw_lkey_(struct jsonw *w, const char *k, size_t n)
+{
+	int	 skip = !w->need_comma;
+
+	jsonw_append(w, k + skip, n - (size_t)skip);
+	w->need_comma = 0;
+}
+
+/* Shorthands for "key": value, the key a string literal. */
+#define jsonw_kstr(w, lit, s)	(jsonw_lkey((w), lit), jsonw_str((w), (s)))
+#define jsonw_kint(w, lit, v)	(jsonw_lkey((w), lit), jsonw_int((w), (v)))
+#define jsonw_kuint(w, lit, v)	(jsonw_lkey((w), lit), jsonw_uint((w), (v)))
+#define jsonw_kbool(w, lit, v)	(jsonw_lkey((w), lit), jsonw_bool((w), (v)))
 
 #endif

@@ -67,13 +67,13 @@ reload_log(const char *outcome, const char *error, const struct conf *old,
 	if (error != NULL)
 		jsonw_kstr(&w, "error", error);
 	if (new != NULL) {
-		jsonw_key(&w, "listeners_added");
+		jsonw_lkey(&w, "listeners_added");
 		jsonw_arr_open(&w);
 		for (i = 0; i < new->nlisten; i++)
 			if (keep[i] < 0)
 				jsonw_str(&w, new->listen[i].address);
 		jsonw_arr_close(&w);
-		jsonw_key(&w, "listeners_removed");
+		jsonw_lkey(&w, "listeners_removed");
 		jsonw_arr_open(&w);
 		for (j = 0; j < old->nlisten; j++) {
 			int kept = 0;

@@ -766,7 +766,7 @@ session_log_request(struct session *s, const struct session_end *e,
 	jsonw_kstr(w, "client", s->client_addr);
 	jsonw_kstr(w, "method", s->target ?
 	    llhttp_method_name((llhttp_method_t)s->method) : NULL);
-	jsonw_key(w, "path");
+	jsonw_lkey(w, "path");
 	if (s->target != NULL) {
 		q = memchr(s->target, '?', s->target_len);
 		pathlen = q ? (size_t)(q - s->target) : s->target_len;

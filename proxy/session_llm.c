@@ -251,7 +251,7 @@ session_extra_members(struct jsonw *w, const void *arg)
 	if (s->client_key != NULL)
 		jsonw_kstr(w, "client_key", s->client_key);
 	if (s->ntries > 0) {
-		jsonw_key(w, "tries");
+		jsonw_lkey(w, "tries");
 		jsonw_arr_open(w);
 		for (i = 0; i < s->ntries; i++) {
 			jsonw_obj_open(w);
@@ -262,7 +262,7 @@ session_extra_members(struct jsonw *w, const void *arg)
 		jsonw_arr_close(w);
 	}
 	if (s->drain_end != 0) {
-		jsonw_key(w, "drain");
+		jsonw_lkey(w, "drain");
 		jsonw_obj_open(w);
 		jsonw_kuint(w, "ms", (clock_mono_us() - s->t_detect_us) / 1000);
 		jsonw_kuint(w, "bytes", s->drain_bytes);
@@ -284,11 +284,11 @@ session_cancel_extra(struct jsonw *w, const void *arg)
 	if (s->end.direction != CANCEL_DIR_UPSTREAM || s->up_conf == NULL ||
 	    (s->drain_phase ? s->drain_phase : s->phase) < PHASE_WAITING_FIRST_BYTE)
 		return;
-	jsonw_key(w, "on_client_disconnect");
+	jsonw_lkey(w, "on_client_disconnect");
 	jsonw_str(w, s->route != NULL && s->route->on_client_disconnect ==
 	    CONF_DISCONNECT_DRAIN && s->drain_end ? "drain" : "cancel");
 	if ((b = s->up_conf->billing_stops_on_cancel) != 1) {
-		jsonw_key(w, "billing_stops_on_cancel");
+		jsonw_lkey(w, "billing_stops_on_cancel");
 		if (b == 0)
 			jsonw_bool(w, 0);
 		else

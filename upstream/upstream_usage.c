@@ -124,17 +124,16 @@ usage_only_chunk(const char *json, size_t len)
 	return jsonr_array_len(&m[0]) == 0 && m[1].type == JSONR_OBJECT;
 }
 
-static void
-usage_member(struct jsonw *w, const char *key, int64_t v)
-{
-	if (v >= 0)
-		jsonw_kint(w, key, v);
-}
+/* A usage count, when the model reported it. */
+#define usage_member(w, lit, v) do {					\
+	if ((v) >= 0)							\
+		jsonw_kint((w), lit, (v));				\
+} while (0)
 
 void
 usage_members(struct jsonw *w, const struct usage *u)
 {
-	jsonw_key(w, "usage");
+	jsonw_lkey(w, "usage");
 	if (!u->seen)
 		jsonw_null(w);
 	else {

@@ -51,6 +51,65 @@ Test(jsonw, escapes_control_and_quote_characters)
 	jsonw_free(&w);
 }
 
+/* A literal key (copied whole, comma included) writes what the escaping
+ * key writer writes, first member or not, nested or not. */
+Test(jsonw, literal_keys_match_escaped_keys)
+{
+	struct jsonw a, b;
+
+	jsonw_init(&a, NULL, 0);
+	jsonw_init(&b, NULL, 0);
+	jsonw_obj_open(&a);
+	jsonw_lkey(&a, "first");
+	jsonw_int(&a, 1);
+	jsonw_lkey(&a, "nested");
+	jsonw_obj_open(&a);
+	jsonw_kstr(&a, "inner_key", "v");
+	jsonw_obj_close(&a);
+	jsonw_kbool(&a, "last", 0);
+	jsonw_obj_close(&a);
+
+	jsonw_obj_open(&b);
+	jsonw_key(&b, "first");
+	jsonw_int(&b, 1);
+	jsonw_key(&b, "nested");
+	jsonw_obj_open(&b);
+	jsonw_key(&b, "inner_key");
+	jsonw_str(&b, "v");
+	jsonw_obj_close(&b);
+	jsonw_key(&b, "last");
+	jsonw_bool(&b, 0);
+	jsonw_obj_close(&b);
+
+	cr_assert_str_eq(a.buf, "{\"first\":1,\"nested\":{\"inner_key\":\"v\"},"
+	    "\"last\":false}");
+	cr_assert_str_eq(a.buf, b.buf);
+	jsonw_free(&a);
+	jsonw_free(&b);
+}
+
+/* Strings of every length up to 40 with one byte to escape at the end:
+ * the word-wise check (whole words, then the last eight bytes
+ * overlapping) must never pass over it. */
+Test(jsonw, escape_in_the_last_partial_word)
+{
+	char s[41], want[64];
+	size_t n;
+
+	for (n = 1; n <= 40; n++) {
+		struct jsonw w;
+
+		memset(s, 'a', n - 1);
+		s[n - 1] = '"';
+		s[n] = '\0';
+		jsonw_init(&w, NULL, 0);
+		jsonw_str(&w, s);
+		snprintf(want, sizeof(want), "\"%.*s\\\"\"", (int)(n - 1), s);
+		cr_assert_str_eq(w.buf, want, "length %zu", n);
+		jsonw_free(&w);
+	}
+}
+
 Test(jsonw, embedded_nul_is_escaped)
 {
 	struct jsonw w;

@@ -201,7 +201,7 @@ logtool_cancel_print_json(FILE *f, const struct logtool_cancel *c)
 	w.need_comma = memchr(c->line, ':', n) != NULL;
 	jsonw_kstr(&w, "model", c->model);
 	if (c->has_usage) {
-		jsonw_key(&w, "usage");
+		jsonw_lkey(&w, "usage");
 		jsonw_obj_open(&w);
 		if (c->prompt_tokens >= 0)
 			jsonw_kint(&w, "prompt_tokens", c->prompt_tokens);

@@ -456,7 +456,7 @@ stats_json_hist(struct jsonw *w, const char *key,
 		jsonw_kuint(w, "p99", logtool_hist_pct(h, 99));
 		jsonw_kuint(w, "min", h->min);
 		jsonw_kuint(w, "max", h->max);
-		jsonw_key(w, "mean");
+		jsonw_lkey(w, "mean");
 		jsonw_double(w, (double)h->sum / (double)h->n, 1);
 	}
 	jsonw_obj_close(w);
@@ -473,11 +473,11 @@ stats_json_group(struct jsonw *w, const struct stats_group *g,
 		jsonw_kuint(w, "requests", g->requests);
 	jsonw_kuint(w, "cancels", g->cancels);
 	if (all->cancels > 0) {
-		jsonw_key(w, "share");
+		jsonw_lkey(w, "share");
 		jsonw_double(w, (double)g->cancels / (double)all->cancels, 4);
 	}
 	if (requests && g->requests > 0) {
-		jsonw_key(w, "rate");
+		jsonw_lkey(w, "rate");
 		jsonw_double(w, (double)g->cancels / (double)g->requests, 4);
 	}
 	stats_json_hist(w, "detect_to_close_us", &g->d2c);
@@ -485,7 +485,7 @@ stats_json_group(struct jsonw *w, const struct stats_group *g,
 	stats_json_hist(w, "elapsed_ms", &g->elapsed);
 	jsonw_kuint(w, "sse_events", g->sse_events);
 	jsonw_kuint(w, "bytes_out", g->bytes_out);
-	jsonw_key(w, "usage");
+	jsonw_lkey(w, "usage");
 	jsonw_obj_open(w);
 	jsonw_kuint(w, "cancels", g->usage_n);
 	jsonw_kuint(w, "prompt_tokens", g->prompt_tokens);
@@ -506,7 +506,7 @@ stats_json_bars(struct jsonw *w, const char *key, const struct logtool_bars *b)
 	for (i = 0; i < b->n; i++) {
 		jsonw_obj_open(w);
 		jsonw_kuint(w, "from", b->edges[i]);
-		jsonw_key(w, "to");
+		jsonw_lkey(w, "to");
 		if (i + 1 < b->n)
 			jsonw_uint(w, b->edges[i + 1]);
 		else
@@ -537,7 +537,7 @@ stats_print_json(struct logtool_stats *st, const struct logtool_input *in,
 		logtool_fmt_rfc3339(ts, sizeof(ts), st->last_us);
 		jsonw_kstr(&w, "last_ts", ts);
 	}
-	jsonw_key(&w, "requests");
+	jsonw_lkey(&w, "requests");
 	jsonw_obj_open(&w);
 	jsonw_kuint(&w, "total", st->all.requests);
 	jsonw_kuint(&w, "completed", st->req_completed);
@@ -545,16 +545,16 @@ stats_print_json(struct logtool_stats *st, const struct logtool_input *in,
 	jsonw_kuint(&w, "error", st->req_error);
 	jsonw_kuint(&w, "other", st->req_other);
 	jsonw_obj_close(&w);
-	jsonw_key(&w, "notes");
+	jsonw_lkey(&w, "notes");
 	jsonw_obj_open(&w);
 	jsonw_kuint(&w, "applied", st->notes_applied);
 	jsonw_kuint(&w, "other", st->notes_other);
 	jsonw_kuint(&w, "failed", st->notes_failed);
 	jsonw_obj_close(&w);
 	jsonw_kuint(&w, "cancels", st->all.cancels);
-	jsonw_key(&w, "all");
+	jsonw_lkey(&w, "all");
 	stats_json_group(&w, &st->all, &st->all, 1);
-	jsonw_key(&w, "by");
+	jsonw_lkey(&w, "by");
 	jsonw_obj_open(&w);
 	for (d = 0; d < DIM_COUNT; d++) {
 		if (by >= 0 && d != by)
@@ -569,7 +569,7 @@ stats_print_json(struct logtool_stats *st, const struct logtool_input *in,
 		jsonw_arr_close(&w);
 	}
 	jsonw_obj_close(&w);
-	jsonw_key(&w, "histograms");
+	jsonw_lkey(&w, "histograms");
 	jsonw_obj_open(&w);
 	stats_json_bars(&w, "detect_to_close_us", &st->d2c_bars);
 	jsonw_kuint(&w, "detect_to_close_null", st->all.d2c_null);

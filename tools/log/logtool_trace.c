@@ -643,14 +643,14 @@ trace_print_json(const struct trace_cascade *k, struct trace_item **v, int n)
 	jsonw_obj_open(&w);
 	jsonw_kstr(&w, "request_id", k->request_id);
 	jsonw_kstr(&w, "trace_id", k->trace_id);
-	jsonw_key(&w, "chain");
+	jsonw_lkey(&w, "chain");
 	jsonw_arr_open(&w);
 	for (i = 0; i < k->nchain; i++)
 		jsonw_str(&w, k->chain[i]);
 	jsonw_arr_close(&w);
 	trace_path_text(k, path, sizeof(path));
 	jsonw_kstr(&w, "path", path);
-	jsonw_key(&w, "origin");
+	jsonw_lkey(&w, "origin");
 	if (k->origin_kind != NULL) {
 		jsonw_obj_open(&w);
 		jsonw_kstr(&w, "kind", k->origin_kind);
@@ -659,12 +659,12 @@ trace_print_json(const struct trace_cascade *k, struct trace_item **v, int n)
 	} else
 		jsonw_null(&w);
 	jsonw_kint(&w, "cancels", k->ncancel);
-	jsonw_key(&w, "contradictions");
+	jsonw_lkey(&w, "contradictions");
 	jsonw_arr_open(&w);
 	for (i = 0; i < k->nnotes; i++)
 		jsonw_str(&w, k->notes[i]);
 	jsonw_arr_close(&w);
-	jsonw_key(&w, "records");
+	jsonw_lkey(&w, "records");
 	jsonw_arr_open(&w);
 	for (i = 0; i < n; i++) {
 		jsonw_raw(&w, v[i]->line, v[i]->rec.len);

@@ -294,19 +294,19 @@ mock_api_message_obj(struct mock_conn *c, struct jsonw *w, int start,
 	jsonw_kstr(w, "type", "message");
 	jsonw_kstr(w, "role", "assistant");
 	jsonw_kstr(w, "model", mock_api_model(c));
-	jsonw_key(w, "content");
+	jsonw_lkey(w, "content");
 	jsonw_arr_open(w);
 	if (!start) {
 		jsonw_obj_open(w);
 		jsonw_kstr(w, "type", "text");
-		jsonw_key(w, "text");
+		jsonw_lkey(w, "text");
 		mock_api_text(w, n);
 		jsonw_obj_close(w);
 	}
 	jsonw_arr_close(w);
 	jsonw_kstr(w, "stop_reason", start ? NULL : "end_turn");
 	jsonw_kstr(w, "stop_sequence", NULL);
-	jsonw_key(w, "usage");
+	jsonw_lkey(w, "usage");
 	jsonw_obj_open(w);
 	jsonw_kuint(w, "input_tokens", r->prompt_tokens);
 	jsonw_kuint(w, "output_tokens", start ? 1 : n);
@@ -328,14 +328,14 @@ mock_api_response_item(struct mock_conn *c, struct jsonw *w, int done,
 	jsonw_kstr(w, "type", "message");
 	jsonw_kstr(w, "status", done ? "completed" : "in_progress");
 	jsonw_kstr(w, "role", "assistant");
-	jsonw_key(w, "content");
+	jsonw_lkey(w, "content");
 	jsonw_arr_open(w);
 	if (done) {
 		jsonw_obj_open(w);
 		jsonw_kstr(w, "type", "output_text");
-		jsonw_key(w, "text");
+		jsonw_lkey(w, "text");
 		mock_api_text(w, n);
-		jsonw_key(w, "annotations");
+		jsonw_lkey(w, "annotations");
 		jsonw_arr_open(w);
 		jsonw_arr_close(w);
 		jsonw_obj_close(w);
@@ -357,23 +357,23 @@ mock_api_response_obj(struct mock_conn *c, struct jsonw *w, int done,
 	jsonw_kstr(w, "object", "response");
 	jsonw_kint(w, "created_at", (int64_t)r->created);
 	jsonw_kstr(w, "status", done ? "completed" : "in_progress");
-	jsonw_key(w, "error");
+	jsonw_lkey(w, "error");
 	jsonw_null(w);
-	jsonw_key(w, "incomplete_details");
+	jsonw_lkey(w, "incomplete_details");
 	jsonw_null(w);
 	jsonw_kstr(w, "model", mock_api_model(c));
-	jsonw_key(w, "output");
+	jsonw_lkey(w, "output");
 	jsonw_arr_open(w);
 	if (done)
 		mock_api_response_item(c, w, 1, n);
 	jsonw_arr_close(w);
-	jsonw_key(w, "usage");
+	jsonw_lkey(w, "usage");
 	if (done) {
 		jsonw_obj_open(w);
 		jsonw_kuint(w, "input_tokens", r->prompt_tokens);
 		jsonw_kuint(w, "output_tokens", n);
 		jsonw_kuint(w, "total_tokens", (uint64_t)r->prompt_tokens + n);
-		jsonw_key(w, "output_tokens_details");
+		jsonw_lkey(w, "output_tokens_details");
 		jsonw_obj_open(w);
 		jsonw_kuint(w, "reasoning_tokens", 0);
 		jsonw_obj_close(w);
@@ -436,7 +436,7 @@ mock_api_open(struct mock_conn *c)
 	jsonw_init(&w, stack, sizeof(stack));
 	if (r->endpoint == MOCK_EP_MESSAGES) {
 		mock_api_event_open(&w, "message_start");
-		jsonw_key(&w, "message");
+		jsonw_lkey(&w, "message");
 		mock_api_message_obj(c, &w, 1, 0);
 		if (mock_api_event_send(c, &w) == -1)
 			goto out;
@@ -451,20 +451,20 @@ mock_api_open(struct mock_conn *c)
 	mock_api_item_id(c, item_id, sizeof(item_id));
 	mock_api_event_open(&w, "response.created");
 	mock_api_seq(c, &w);
-	jsonw_key(&w, "response");
+	jsonw_lkey(&w, "response");
 	mock_api_response_obj(c, &w, 0, 0);
 	if (mock_api_event_send(c, &w) == -1)
 		goto out;
 	mock_api_event_open(&w, "response.in_progress");
 	mock_api_seq(c, &w);
-	jsonw_key(&w, "response");
+	jsonw_lkey(&w, "response");
 	mock_api_response_obj(c, &w, 0, 0);
 	if (mock_api_event_send(c, &w) == -1)
 		goto out;
 	mock_api_event_open(&w, "response.output_item.added");
 	mock_api_seq(c, &w);
 	jsonw_kint(&w, "output_index", 0);
-	jsonw_key(&w, "item");
+	jsonw_lkey(&w, "item");
 	mock_api_response_item(c, &w, 0, 0);
 	if (mock_api_event_send(c, &w) == -1)
 		goto out;
@@ -473,11 +473,11 @@ mock_api_open(struct mock_conn *c)
 	jsonw_kstr(&w, "item_id", item_id);
 	jsonw_kint(&w, "output_index", 0);
 	jsonw_kint(&w, "content_index", 0);
-	jsonw_key(&w, "part");
+	jsonw_lkey(&w, "part");
 	jsonw_obj_open(&w);
 	jsonw_kstr(&w, "type", "output_text");
 	jsonw_kstr(&w, "text", "");
-	jsonw_key(&w, "annotations");
+	jsonw_lkey(&w, "annotations");
 	jsonw_arr_open(&w);
 	jsonw_arr_close(&w);
 	jsonw_obj_close(&w);
@@ -584,9 +584,9 @@ mock_api_responses_tail(struct mock_conn *c, unsigned n)
 	jsonw_kstr(&w, "item_id", item_id);
 	jsonw_kint(&w, "output_index", 0);
 	jsonw_kint(&w, "content_index", 0);
-	jsonw_key(&w, "text");
+	jsonw_lkey(&w, "text");
 	mock_api_text(&w, n);
-	jsonw_key(&w, "logprobs");
+	jsonw_lkey(&w, "logprobs");
 	jsonw_arr_open(&w);
 	jsonw_arr_close(&w);
 	if (mock_api_event_send(c, &w) == -1)
@@ -596,12 +596,12 @@ mock_api_responses_tail(struct mock_conn *c, unsigned n)
 	jsonw_kstr(&w, "item_id", item_id);
 	jsonw_kint(&w, "output_index", 0);
 	jsonw_kint(&w, "content_index", 0);
-	jsonw_key(&w, "part");
+	jsonw_lkey(&w, "part");
 	jsonw_obj_open(&w);
 	jsonw_kstr(&w, "type", "output_text");
-	jsonw_key(&w, "text");
+	jsonw_lkey(&w, "text");
 	mock_api_text(&w, n);
-	jsonw_key(&w, "annotations");
+	jsonw_lkey(&w, "annotations");
 	jsonw_arr_open(&w);
 	jsonw_arr_close(&w);
 	jsonw_obj_close(&w);
@@ -610,13 +610,13 @@ mock_api_responses_tail(struct mock_conn *c, unsigned n)
 	mock_api_event_open(&w, "response.output_item.done");
 	mock_api_seq(c, &w);
 	jsonw_kint(&w, "output_index", 0);
-	jsonw_key(&w, "item");
+	jsonw_lkey(&w, "item");
 	mock_api_response_item(c, &w, 1, n);
 	if (mock_api_event_send(c, &w) == -1)
 		goto out;
 	mock_api_event_open(&w, "response.completed");
 	mock_api_seq(c, &w);
-	jsonw_key(&w, "response");
+	jsonw_lkey(&w, "response");
 	mock_api_response_obj(c, &w, 1, n);
 	rc = mock_api_event_send(c, &w);
 out:
@@ -677,22 +677,22 @@ mock_api_chat_body(struct mock_conn *c, struct jsonw *w, unsigned n)
 	jsonw_kstr(w, "object", "chat.completion");
 	jsonw_kint(w, "created", (int64_t)r->created);
 	jsonw_kstr(w, "model", mock_api_model(c));
-	jsonw_key(w, "choices");
+	jsonw_lkey(w, "choices");
 	jsonw_arr_open(w);
 	jsonw_obj_open(w);
 	jsonw_kint(w, "index", 0);
-	jsonw_key(w, "message");
+	jsonw_lkey(w, "message");
 	jsonw_obj_open(w);
 	jsonw_kstr(w, "role", "assistant");
-	jsonw_key(w, "content");
+	jsonw_lkey(w, "content");
 	mock_api_text(w, n);
 	jsonw_obj_close(w);
-	jsonw_key(w, "logprobs");
+	jsonw_lkey(w, "logprobs");
 	jsonw_null(w);
 	jsonw_kstr(w, "finish_reason", "stop");
 	jsonw_obj_close(w);
 	jsonw_arr_close(w);
-	jsonw_key(w, "usage");
+	jsonw_lkey(w, "usage");
 	jsonw_obj_open(w);
 	jsonw_kuint(w, "prompt_tokens", r->prompt_tokens);
 	jsonw_kuint(w, "completion_tokens", n);
@@ -757,7 +757,7 @@ mock_api_error_json(struct mock_conn *c, struct jsonw *w, int status,
 	jsonw_obj_open(w);
 	if (c->resp.endpoint == MOCK_EP_MESSAGES) {
 		jsonw_kstr(w, "type", "error");
-		jsonw_key(w, "error");
+		jsonw_lkey(w, "error");
 		jsonw_obj_open(w);
 		jsonw_kstr(w, "type", mock_api_anthropic_error_type(status));
 		jsonw_kstr(w, "message", message);
@@ -772,11 +772,11 @@ mock_api_error_json(struct mock_conn *c, struct jsonw *w, int status,
 		type = "server_error";
 	else if (status == 404)
 		code = "unknown_url";
-	jsonw_key(w, "error");
+	jsonw_lkey(w, "error");
 	jsonw_obj_open(w);
 	jsonw_kstr(w, "message", message);
 	jsonw_kstr(w, "type", type);
-	jsonw_key(w, "param");
+	jsonw_lkey(w, "param");
 	jsonw_null(w);
 	jsonw_kstr(w, "code", code);
 	jsonw_obj_close(w);

@@ -595,9 +595,9 @@ mock_http_echo(struct mock_conn *c)
 	jsonw_init(&w, stack, sizeof(stack));
 	jsonw_obj_open(&w);
 	jsonw_kstr(&w, "method", c->resp.method);
-	jsonw_key(&w, "path");
+	jsonw_lkey(&w, "path");
 	jsonw_strn(&w, q->arena + q->url_off, q->url_len);
-	jsonw_key(&w, "headers");
+	jsonw_lkey(&w, "headers");
 	jsonw_arr_open(&w);
 	for (i = 0; i < q->nhdrs; i++) {
 		jsonw_arr_open(&w);
@@ -608,7 +608,7 @@ mock_http_echo(struct mock_conn *c)
 		jsonw_arr_close(&w);
 	}
 	jsonw_arr_close(&w);
-	jsonw_key(&w, "body");
+	jsonw_lkey(&w, "body");
 	jsonw_strn(&w, q->body != NULL ? q->body : "", q->body_len);
 	jsonw_obj_close(&w);
 	if (w.oom)

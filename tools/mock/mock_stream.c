@@ -239,7 +239,7 @@ mock_kfault(struct jsonw *w, const struct mock_fault *f)
 	char	 buf[64];
 
 	if (f->kind == MOCK_FAULT_NONE) {
-		jsonw_key(w, "fault");
+		jsonw_lkey(w, "fault");
 		jsonw_null(w);
 		return;
 	}
@@ -261,7 +261,7 @@ mock_record_request(struct mock_conn *c)
 	mock_kstr_or_null(&w, "traceparent", mock_req_header(c, "traceparent"));
 	mock_kstr_or_null(&w, "via", mock_req_header(c, "Via"));
 	jsonw_kstr(&w, "method", r->method);
-	jsonw_key(&w, "path");
+	jsonw_lkey(&w, "path");
 	jsonw_strn(&w, c->req.arena + c->req.url_off, c->req.url_len);
 	mock_kstr_or_null(&w, "api", mock_endpoint_api(r->endpoint));
 	mock_kstr_or_null(&w, "model", mock_req_str(c, r->model_off));
@@ -291,14 +291,14 @@ mock_record_stream(struct mock_conn *c, enum mock_outcome outcome,
 	jsonw_init(&w, stack, sizeof(stack));
 	log_record_begin(&w, LOG_LEVEL_INFO, "mock_stream");
 	mock_kstr_or_null(&w, "request_id", mock_req_header(c, "X-Request-Id"));
-	jsonw_key(&w, "path");
+	jsonw_lkey(&w, "path");
 	jsonw_strn(&w, c->req.arena + c->req.url_off, c->req.url_len);
 	mock_kstr_or_null(&w, "api", mock_endpoint_api(r->endpoint));
 	mock_kstr_or_null(&w, "model", mock_req_str(c, r->model_off));
 	jsonw_kbool(&w, "stream", r->stream);
 	jsonw_kuint(&w, "tokens_sent", r->tokens_sent);
 	/* What was generated, to hold against what a proxy counted. */
-	jsonw_key(&w, "usage");
+	jsonw_lkey(&w, "usage");
 	if (r->prepared) {
 		jsonw_obj_open(&w);
 		jsonw_kuint(&w, "prompt_tokens", r->prompt_tokens);
@@ -310,15 +310,15 @@ mock_record_stream(struct mock_conn *c, enum mock_outcome outcome,
 	mock_kfault(&w, &r->fault);
 	mock_kstr_or_null(&w, "phase", !gone ? NULL : r->first_token_us ?
 	    "streaming" : "waiting_first_token");
-	jsonw_key(&w, "elapsed_ms");
+	jsonw_lkey(&w, "elapsed_ms");
 	jsonw_double(&w, (double)(end - r->start_us) / 1000.0, 3);
-	jsonw_key(&w, "first_token_ms");
+	jsonw_lkey(&w, "first_token_ms");
 	if (r->first_token_us)
 		jsonw_double(&w, (double)(r->first_token_us - r->start_us) /
 		    1000.0, 3);
 	else
 		jsonw_null(&w);
-	jsonw_key(&w, "gone_mono_us");
+	jsonw_lkey(&w, "gone_mono_us");
 	if (gone)
 		jsonw_uint(&w, gone_us);
 	else
