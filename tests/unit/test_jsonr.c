@@ -2,6 +2,7 @@
  * replaced on the hot path) on what is JSON, on member lookup and on string
  * and number values; and it refuses what cJSON refuses. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -75,6 +76,38 @@ Test(jsonr, agrees_with_cjson)
 		if (ra == 1 && rb == 1)
 			cr_expect_str_eq(a, b, "doc %zu", i);
 	}
+}
+
+/* Strings are scanned eight bytes at a time for 32 bytes, then with
+ * memchr: an escape or the closing quote at every offset of every length
+ * on both sides of those bounds, and the same strings left unterminated,
+ * must read as cJSON reads them. */
+Test(jsonr, string_scan_at_every_offset)
+{
+	static const char *const escapes[] = { "\\\"", "\\\\", "\\n",
+	    "\\u0041" };
+	char	 doc[256], val[128], a[256], b[256];
+	size_t	 len, pos, k;
+
+	for (len = 0; len <= 80; len++)
+		for (k = 0; k < sizeof(escapes) / sizeof(escapes[0]); k++)
+			for (pos = 0; pos <= len; pos++) {
+				memset(val, 'a', len);
+				val[len] = '\0';
+				snprintf(doc, sizeof(doc),
+				    "{\"model\":\"%.*s%s%s\"}", (int)pos, val,
+				    pos < len ? escapes[k] : "", val + pos);
+				a[0] = b[0] = '\0';
+				cr_assert_eq(cjson_model(doc, a, sizeof(a)),
+				    jsonr_model(doc, b, sizeof(b)), "%s", doc);
+				cr_assert_str_eq(a, b, "%s", doc);
+				/* Cut before the closing quote: refused. */
+				doc[strlen(doc) - 2] = '\0';
+				cr_assert_eq(jsonr_model(doc, b, sizeof(b)), -1,
+				    "%s", doc);
+				cr_assert_eq(cjson_model(doc, a, sizeof(a)), -1,
+				    "%s", doc);
+			}
 }
 
 Test(jsonr, number_grammar_is_strict)
