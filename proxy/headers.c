@@ -28,6 +28,7 @@ headers_clear(struct header_list *hl)
 	hl->len = 0;
 	hl->n = 0;
 	hl->last = 0;
+	hl->conns = 0;
 }
 
 static int
@@ -107,8 +108,12 @@ headers_add_value(struct header_list *hl, const char *p, size_t n)
 	r = &hl->h[hl->n - 1];
 	if (hl->last == 2)
 		hl->len--;		/* continue the value: drop the NUL */
-	else
+	else {
 		r->value = (uint32_t)hl->len;
+		/* The name is whole once its value starts. */
+		if (headers_name_is(hl, hl->n - 1, "connection"))
+			hl->conns++;
+	}
 	hl->last = 2;
 	if (headers_append(hl, p, n) == -1 || headers_append(hl, "", 1) == -1)
 		return -1;
@@ -177,18 +182,35 @@ headers_connection_has(const struct header_list *hl, const char *token)
 int
 headers_is_hop_by_hop(const struct header_list *hl, size_t i)
 {
-	static const char *const fixed[] = {
-		"connection", "keep-alive", "te", "transfer-encoding",
-		"upgrade", "trailer",
-	};
 	const char	*name = headers_name(hl, i);
-	size_t		 k, j;
+	size_t		 j;
 
-	for (k = 0; k < sizeof(fixed) / sizeof(fixed[0]); k++)
-		if (headers_name_is(hl, i, fixed[k]))
+	/* Told apart by length first: most fields are none of these. */
+	switch (hl->h[i].nlen) {
+	case 2:
+		if (strncasecmp(name, "te", 2) == 0)
 			return 1;
-	if (hl->h[i].nlen >= 6 && strncasecmp(name, "proxy-", 6) == 0)
+		break;
+	case 7:
+		if (strncasecmp(name, "upgrade", 7) == 0 ||
+		    strncasecmp(name, "trailer", 7) == 0)
+			return 1;
+		break;
+	case 10:
+		if (strncasecmp(name, "connection", 10) == 0 ||
+		    strncasecmp(name, "keep-alive", 10) == 0)
+			return 1;
+		break;
+	case 17:
+		if (strncasecmp(name, "transfer-encoding", 17) == 0)
+			return 1;
+		break;
+	}
+	if (hl->h[i].nlen >= 6 && (name[0] | 0x20) == 'p' &&
+	    strncasecmp(name, "proxy-", 6) == 0)
 		return 1;
+	if (hl->conns == 0)
+		return 0;
 	/* Fields the Connection header names are hop-by-hop too. */
 	for (j = 0; j < hl->n; j++) {
 		if (!headers_name_is(hl, j, "connection"))

@@ -28,6 +28,7 @@ struct header_list {
 	size_t			 n;
 	size_t			 hcap;
 	int			 last;	/* 0 none, 1 name, 2 value, 3 name done */
+	size_t			 conns;	/* Connection fields with a value */
 };
 
 void	 headers_init(struct header_list *hl);

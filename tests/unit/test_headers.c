@@ -77,8 +77,8 @@ Test(headers, hop_by_hop_fixed_names)
 {
 	struct header_list hl;
 	const char *hop[] = { "Connection", "Keep-Alive", "TE",
-	    "Transfer-Encoding", "Upgrade", "Proxy-Authorization",
-	    "Proxy-Connection" };
+	    "Transfer-Encoding", "Upgrade", "Trailer", "Proxy-Authorization",
+	    "Proxy-Connection", "PROXY-X", "tE" };
 	size_t i;
 
 	headers_init(&hl);
@@ -107,6 +107,30 @@ Test(headers, connection_lists_more_hop_by_hop_fields)
 	cr_assert_not(headers_is_hop_by_hop(&hl, 3));
 	cr_assert(headers_connection_has(&hl, "CLOSE"));
 	cr_assert_not(headers_connection_has(&hl, "keep-alive"));
+	headers_free(&hl);
+}
+
+/* The Connection field is counted when its value starts (the name may come
+ * in pieces); it may follow the fields it names; a cleared list forgets it. */
+Test(headers, connection_after_the_fields_it_names)
+{
+	struct header_list hl;
+
+	headers_init(&hl);
+	add(&hl, "X-Listed", "1");
+	add(&hl, "X-Kept", "2");
+	headers_add_name(&hl, "Conn", 4);
+	headers_add_name(&hl, "ection", 6);
+	headers_name_done(&hl);
+	headers_add_value(&hl, "x-lis", 5);
+	headers_add_value(&hl, "ted", 3);
+	cr_assert_eq(hl.conns, 1);
+	cr_assert(headers_is_hop_by_hop(&hl, 0));
+	cr_assert_not(headers_is_hop_by_hop(&hl, 1));
+	headers_clear(&hl);
+	cr_assert_eq(hl.conns, 0);
+	add(&hl, "X-Listed", "1");
+	cr_assert_not(headers_is_hop_by_hop(&hl, 0));
 	headers_free(&hl);
 }
 
