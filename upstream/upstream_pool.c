@@ -11,10 +11,20 @@
 #include "proxy/session.h"
 #include "upstream/upstream.h"
 
+/* How many idle connections one destination has (its pool key). */
+struct upstream_pool_key {
+	uint64_t	 hash;
+	char		*key;
+	size_t		 idle;
+};
+
 struct upstream_pool {
 	struct worker			*w;
 	struct upstream_conn_list	 idle;
 	size_t				 n;
+	struct upstream_pool_key	*keys;	/* those with idle connections */
+	size_t				 nkeys;
+	size_t				 capkeys;
 };
 
 void	upstream_conn_close(struct upstream_conn *u);
@@ -35,6 +45,7 @@ void
 upstream_pool_free(struct upstream_pool *p)
 {
 	struct upstream_conn	*u;
+	size_t			 i;
 
 	if (p == NULL)
 		return;
@@ -42,6 +53,9 @@ upstream_pool_free(struct upstream_pool *p)
 		TAILQ_REMOVE(&p->idle, u, entry);
 		upstream_conn_close(u);
 	}
+	for (i = 0; i < p->nkeys; i++)
+		free(p->keys[i].key);
+	free(p->keys);
 	free(p);
 }
 
@@ -51,11 +65,55 @@ upstream_pool_idle(const struct upstream_pool *p)
 	return p->n;
 }
 
+/* The idle count of u's destination; with create, a new entry at zero
+ * (NULL when memory ran out). A few destinations per worker: a list. */
+static struct upstream_pool_key *
+upstream_pool_key(struct upstream_pool *p, const struct upstream_conn *u,
+    int create)
+{
+	struct upstream_pool_key	*k;
+	size_t				 i, ncap;
+
+	for (i = 0; i < p->nkeys; i++)
+		if (p->keys[i].hash == u->key_hash &&
+		    strcmp(p->keys[i].key, u->key) == 0)
+			return &p->keys[i];
+	if (!create)
+		return NULL;
+	if (p->nkeys == p->capkeys) {
+		ncap = p->capkeys ? p->capkeys * 2 : 4;
+		if ((k = realloc(p->keys, ncap * sizeof(*k))) == NULL)
+			return NULL;
+		p->keys = k;
+		p->capkeys = ncap;
+	}
+	k = &p->keys[p->nkeys];
+	if ((k->key = strdup(u->key)) == NULL)
+		return NULL;
+	k->hash = u->key_hash;
+	k->idle = 0;
+	p->nkeys++;
+	return k;
+}
+
+/* Takes u off the idle list and out of its destination's count. */
+static void
+upstream_pool_remove(struct upstream_pool *p, struct upstream_conn *u)
+{
+	struct upstream_pool_key	*k = upstream_pool_key(p, u, 0);
+
+	TAILQ_REMOVE(&p->idle, u, entry);
+	p->n--;
+	if (k != NULL && --k->idle == 0) {
+		free(k->key);
+		*k = p->keys[--p->nkeys];
+	}
+}
+
 static void
 upstream_pool_drop(struct upstream_pool *p, struct upstream_conn *u)
 {
-	TAILQ_REMOVE(&p->idle, u, entry);
-	p->n--;
+	upstream_pool_remove(p, u);
 	upstream_conn_close(u);
 }
 
@@ -98,8 +156,7 @@ upstream_pool_get(struct upstream_pool *p, const struct conf_upstream *up)
 			continue;
 		}
 		if (upstream_pool_same(u, up->pool_hash, up->pool_key)) {
-			TAILQ_REMOVE(&p->idle, u, entry);
-			p->n--;
+			upstream_pool_remove(p, u);
 			return u;
 		}
 	}
@@ -111,8 +168,7 @@ upstream_release(struct session *s)
 {
 	struct upstream_conn	*u = s->up;
 	struct upstream_pool	*p = s->w->pool;
-	struct upstream_conn	*x;
-	int			 same = 0;
+	struct upstream_pool_key *k;
 
 	if (u == NULL)
 		return;
@@ -122,15 +178,15 @@ upstream_release(struct session *s)
 	}
 	s->up = NULL;
 	u->s = NULL;
-	TAILQ_FOREACH(x, &p->idle, entry)
-		if (upstream_pool_same(x, u->key_hash, u->key))
-			same++;
-	if (!u->connected || s->up_conf->keepalive <= same ||
+	/* Kept only while its destination has fewer idle than keepalive. */
+	if (!u->connected || s->w->draining ||
 	    evbuffer_get_length(bufferevent_get_input(u->bev)) > 0 ||
-	    s->w->draining) {
+	    (k = upstream_pool_key(p, u, 1)) == NULL ||
+	    (size_t)s->up_conf->keepalive <= k->idle) {
 		upstream_conn_close(u);
 		return;
 	}
+	k->idle++;
 	u->idle_since_us = clock_mono_us();
 	u->reused = 0;
 	bufferevent_setcb(u->bev, upstream_pool_read_cb, NULL,

@@ -606,6 +606,50 @@ Test(forwarding, keepalive_on_both_sides)
 	stop_clean(p);
 }
 
+/* keepalive bounds the idle connections kept per destination: with 1,
+ * two streams that ran side by side leave one connection to reuse, and
+ * the next two streams reuse it once and open one more. */
+Test(forwarding, keepalive_bounds_idle_connections)
+{
+	const char *const slow[] = { "X-Mock-First-Token-Ms: 300", NULL };
+	struct hproc	*m, *p;
+	struct hconn	*c[2];
+	struct hresp	*r;
+	cJSON		*q;
+	double		 conn[4];
+	int		 mport, round, i, reused = 0;
+
+	m = mock_fast(&mport);
+	p = proxy_to(mport, NULL, "\"keepalive\":1");
+	for (round = 0; round < 2; round++) {
+		for (i = 0; i < 2; i++) {
+			c[i] = connect_proxy(p);
+			hassert(hconn_send_str(c[i], hreq_chat("mock-1", 0,
+			    slow)) == 0);
+		}
+		for (i = 0; i < 2; i++) {
+			r = hconn_read_response(c[i], 0);
+			hassert(r != NULL && r->status == 200 && r->complete,
+			    "round %d stream %d", round, i);
+			q = hproc_wait_record(m, "mock_request", NULL, NULL, 0);
+			hassert(q != NULL);
+			conn[2 * round + i] = hjson_num(q, "conn", -1);
+		}
+		/* Released to the pool before the record is written. */
+		for (i = 0; i < 2; i++)
+			hassert(hproc_wait_record(p, "request", NULL, NULL,
+			    0) != NULL);
+	}
+	hassert(conn[0] != conn[1], "two streams at once on one connection");
+	hassert(conn[2] != conn[3], "two streams at once on one connection");
+	for (i = 2; i < 4; i++)
+		reused += conn[i] == conn[0] || conn[i] == conn[1];
+	hassert(reused == 1, "with keepalive 1, %d of the second round's "
+	    "connections were reused (%g %g, then %g %g)", reused, conn[0],
+	    conn[1], conn[2], conn[3]);
+	stop_clean(p);
+}
+
 Test(forwarding, pipelined_requests_are_answered_in_order)
 {
 	const char *const h1[] = { "X-Request-Id: pipe-1",
