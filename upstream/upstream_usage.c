@@ -1,10 +1,6 @@
 /* upstream_usage: SSE event splitting and provider usage shapes. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE	/* memmem */
-#endif
 #include <stdlib.h>
 #include <string.h>
-
 
 #include "proxy/jsonr.h"
 #include "upstream/upstream_usage.h"
@@ -51,6 +47,23 @@ usage_obj(const struct jsonr *o, const char *k, struct jsonr *out)
 	return jsonr_get(o, k, out) && out->type == JSONR_OBJECT ? out : NULL;
 }
 
+/* Whether "usage" occurs in s: the quick test before any JSON is walked,
+ * run on every SSE event. memchr for its rare first letter; glibc's
+ * memmem sets up a table per call and cost more than the event. */
+static int
+usage_mentioned(const char *s, size_t n)
+{
+	const char	*p = s, *e = s + n;
+
+	while (e - p >= 5 &&
+	    (p = memchr(p, 'u', (size_t)(e - p) - 4)) != NULL) {
+		if (memcmp(p + 1, "sage", 4) == 0)
+			return 1;
+		p++;
+	}
+	return 0;
+}
+
 /*
  * OpenAI chat: usage {prompt_tokens, completion_tokens, total_tokens,
  *   prompt_tokens_details.cached_tokens,
@@ -79,7 +92,7 @@ usage_from_json(struct usage *u, const char *event, const char *json,
 	const struct jsonr *us = NULL, *d;
 	int64_t		 total;
 
-	if (len < 8 || memmem(json, len, "usage", 5) == NULL ||
+	if (len < 8 || !usage_mentioned(json, len) ||
 	    jsonr_parse_get(json, len, &root, top, 3, t) == -1)
 		return 0;
 	if (t[0].type == JSONR_OBJECT)
@@ -118,7 +131,7 @@ usage_only_chunk(const char *json, size_t len)
 	static const char *const keys[] = { "choices", "usage" };
 	struct jsonr	 root, m[2];
 
-	if (len < 8 || memmem(json, len, "usage", 5) == NULL ||
+	if (len < 8 || !usage_mentioned(json, len) ||
 	    jsonr_parse_get(json, len, &root, keys, 2, m) == -1)
 		return 0;
 	return jsonr_array_len(&m[0]) == 0 && m[1].type == JSONR_OBJECT;

@@ -1,5 +1,6 @@
 /* Unit tests for upstream_usage: SSE events split at every byte boundary,
  * and the usage shapes of OpenAI chat, OpenAI Responses and Anthropic. */
+#include <stdio.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
@@ -136,6 +137,33 @@ Test(usage, non_streaming_answer)
 	cr_assert_eq(usage_from_json(&u, NULL, a, strlen(a)), 1);
 	cr_assert_eq(u.total, 7);
 	cr_assert_eq(u.cached, -1);
+}
+
+/* The quick test for "usage" finds it after any run of 'u' bytes (which
+ * it skips one memchr at a time), and a body that only nearly says it
+ * ("usag", "Usage") is not walked for a count. */
+Test(usage, usage_found_after_any_prefix)
+{
+	char		 doc[128], pad[40];
+	struct usage	 u;
+	size_t		 n;
+
+	for (n = 0; n < sizeof(pad); n++) {
+		memset(pad, 'u', n);
+		pad[n] = '\0';
+		snprintf(doc, sizeof(doc), "{\"x\":\"%s\",\"usage\":"
+		    "{\"total_tokens\":5}}", pad);
+		usage_init(&u);
+		cr_assert_eq(usage_from_json(&u, NULL, doc, strlen(doc)), 1,
+		    "%s", doc);
+		cr_assert_eq(u.total, 5);
+	}
+	usage_init(&u);
+	snprintf(doc, sizeof(doc), "{\"usag\":{\"total_tokens\":5}}");
+	cr_assert_eq(usage_from_json(&u, NULL, doc, strlen(doc)), 0);
+	snprintf(doc, sizeof(doc), "{\"Usage\":{\"total_tokens\":5}}");
+	cr_assert_eq(usage_from_json(&u, NULL, doc, strlen(doc)), 0);
+	cr_assert_not(u.seen);
 }
 
 Test(usage, usage_only_chunk_detection)
