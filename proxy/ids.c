@@ -4,8 +4,9 @@
 
 #include "proxy/proxy.h"
 
-/* Per-thread pool of random bytes, refilled 256 bytes at a time. */
-static __thread unsigned char	 rnd_pool[256];
+/* Per-thread pool of random bytes, refilled 4 KiB at a time: one
+ * getrandom call per hundred requests or so. */
+static __thread unsigned char	 rnd_pool[4096];
 static __thread size_t		 rnd_left;
 
 void
