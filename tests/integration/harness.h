@@ -160,6 +160,14 @@ void		 hproc_free(struct hproc *p);
 struct hproc	*hmock_start(int *port, ...) __attribute__((sentinel));
 /* The same with the extra arguments as an array (may be NULL). */
 struct hproc	*hmock_startv(const char *const args[], int *port);
+/* Waits for the mock's record of a stream its client (the proxy) closed:
+ * the next mock_stream record with outcome client_fin or client_rst (with
+ * this request_id, when not NULL: then its record, whatever it says, must
+ * be one of those); records of other streams are passed over. The proxy shuts the socket
+ * down (a FIN), but when the model's bytes are still arriving the kernel
+ * resets the connection as it closes, and the mock may see either. NULL,
+ * with the reason on stderr, when no such record comes. */
+cJSON		*hmock_wait_closed(struct hproc *mock, const char *request_id);
 
 /* Options for hproxy_start_opts(); zero means the default. */
 struct hproxy_opts {

@@ -926,6 +926,31 @@ hmock_start(int *port, ...)
 	return hmock_startv(args, port);
 }
 
+cJSON *
+hmock_wait_closed(struct hproc *mock, const char *request_id)
+{
+	cJSON		*rec;
+	const char	*o;
+
+	for (;;) {
+		rec = hproc_wait_record(mock, "mock_stream", request_id !=
+		    NULL ? "request_id" : NULL, request_id, 0);
+		if (rec == NULL)
+			return NULL;
+		o = hjson_text(rec, "outcome");
+		if (o != NULL && (strcmp(o, "client_fin") == 0 ||
+		    strcmp(o, "client_rst") == 0))
+			return rec;
+		if (request_id != NULL) {
+			fprintf(stderr, "harness: %s: the stream ended "
+			    "otherwise: %s\n", hproc_name(mock),
+			    hjson_print(rec));
+			return NULL;
+		}
+		/* An earlier stream that ended otherwise: not this one. */
+	}
+}
+
 /* How many listeners a config declares, and its hop; comments allowed. */
 static int
 config_listens(const char *config, const char **hop)

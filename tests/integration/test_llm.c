@@ -175,8 +175,8 @@ Test(llm, drain_is_bounded_in_time_and_bytes, .timeout = 60)
 		cr_assert_str_eq(hjson_str(rec, "drain.ended_by"), ended[i]);
 		cr_assert(cJSON_IsFalse(hjson_get(rec, "drain.usage_learned")));
 		cr_assert_str_eq(hjson_str(rec, "usage_source"), "missing");
-		hassert(hproc_wait_record(mock, "mock_stream", "outcome",
-		    "client_fin", 0), "the model was not closed after the drain");
+		hassert(hmock_wait_closed(mock, NULL),
+		    "the model was not closed after the drain");
 		hassert(hproc_stop(proxy, 0) == 0, "proxy exited badly");
 		hproc_stop(mock, 0);
 	}
@@ -430,7 +430,7 @@ Test(llm, usage_for_anthropic_and_responses_formats, .timeout = 60)
 	hassert(rec != NULL, "no cancel record");
 	cr_assert_eq(hjson_num(rec, "usage.prompt_tokens", -1), 3);
 	cr_assert_gt(hjson_num(rec, "sse_events", -1), 1);
-	m = hproc_wait_record(mock, "mock_stream", "outcome", "client_fin", 0);
+	m = hmock_wait_closed(mock, NULL);
 	hassert(m != NULL, "the model was not closed");
 	hassert(hproc_stop(proxy, 0) == 0, "proxy exited badly");
 }
