@@ -172,6 +172,8 @@ headers_connection_has(const struct header_list *hl, const char *token)
 {
 	size_t	 i;
 
+	if (hl->conns == 0)
+		return 0;
 	for (i = 0; i < hl->n; i++)
 		if (headers_name_is(hl, i, "connection") &&
 		    headers_list_has(headers_value(hl, i), hl->h[i].vlen, token))
@@ -183,7 +185,7 @@ int
 headers_is_hop_by_hop(const struct header_list *hl, size_t i)
 {
 	const char	*name = headers_name(hl, i);
-	size_t		 j;
+	char		 tok[128];
 
 	/* Told apart by length first: most fields are none of these. */
 	switch (hl->h[i].nlen) {
@@ -209,25 +211,12 @@ headers_is_hop_by_hop(const struct header_list *hl, size_t i)
 	if (hl->h[i].nlen >= 6 && (name[0] | 0x20) == 'p' &&
 	    strncasecmp(name, "proxy-", 6) == 0)
 		return 1;
-	if (hl->conns == 0)
-		return 0;
 	/* Fields the Connection header names are hop-by-hop too. */
-	for (j = 0; j < hl->n; j++) {
-		if (!headers_name_is(hl, j, "connection"))
-			continue;
-		{
-			char tok[128];
-
-			if (hl->h[i].nlen >= sizeof(tok))
-				continue;
-			memcpy(tok, name, hl->h[i].nlen);
-			tok[hl->h[i].nlen] = '\0';
-			if (headers_list_has(headers_value(hl, j),
-			    hl->h[j].vlen, tok))
-				return 1;
-		}
-	}
-	return 0;
+	if (hl->conns == 0 || hl->h[i].nlen >= sizeof(tok))
+		return 0;
+	memcpy(tok, name, hl->h[i].nlen);
+	tok[hl->h[i].nlen] = '\0';
+	return headers_connection_has(hl, tok);
 }
 
 void

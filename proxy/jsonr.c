@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "proxy/jsonr.h"
+#include "proxy/word.h"
 
 static const char *
 jsonr_ws(const char *p, const char *e)
@@ -60,9 +61,6 @@ jsonr_u_escape(const char *p, const char *e, unsigned *cp)
 	return p;
 }
 
-#define JSONR_ONES	0x0101010101010101ULL
-#define JSONR_HIGHS	0x8080808080808080ULL
-
 /* The first '"' or '\\' from p, or e. Most strings here are short keys
  * and values, where two memchr calls cost more than the bytes: the first
  * 32 bytes are looked at eight at a time, the rest of a long string with
@@ -74,14 +72,10 @@ jsonr_quote_or_escape(const char *p, const char *e)
 	int		 words;
 
 	for (words = 0; words < 4 && e - p >= 8; words++) {
-		uint64_t x, dq, bk, m;
+		uint64_t x = word_load(p);
+		/* The lowest bit set is exact in each, so in both. */
+		uint64_t m = word_has_byte(x, '"') | word_has_byte(x, '\\');
 
-		memcpy(&x, p, 8);
-		dq = x ^ (0x22 * JSONR_ONES);
-		bk = x ^ (0x5c * JSONR_ONES);
-		/* A high bit for each zero byte; the lowest one is exact. */
-		m = ((dq - JSONR_ONES) & ~dq & JSONR_HIGHS) |
-		    ((bk - JSONR_ONES) & ~bk & JSONR_HIGHS);
 		if (m != 0) {
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 			return p + (__builtin_ctzll(m) >> 3);

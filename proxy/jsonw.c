@@ -6,6 +6,7 @@
 #include <math.h>
 
 #include "proxy/jsonw.h"
+#include "proxy/word.h"
 
 /* Starts a writer on a caller-provided buffer (may be NULL with cap 0). */
 void
@@ -123,25 +124,13 @@ static const unsigned char jsonw_needs_escape[256] = {
 	0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1,
 };
 
-#define JSONW_ONES	0x0101010101010101ULL
-#define JSONW_HIGHS	0x8080808080808080ULL
-
-/* Whether no byte of x is zero. */
-static inline uint64_t
-jsonw_has_zero(uint64_t x)
-{
-	return (x - JSONW_ONES) & ~x & JSONW_HIGHS;
-}
-
 /* Whether none of the eight bytes in x needs escaping: none below 0x20,
  * none is '"', '\\' or DEL (the table above, word-wise). */
 static inline int
 jsonw_word_clean(uint64_t x)
 {
-	return (((x - 0x20 * JSONW_ONES) & ~x & JSONW_HIGHS) |
-	    jsonw_has_zero(x ^ (0x22 * JSONW_ONES)) |
-	    jsonw_has_zero(x ^ (0x5c * JSONW_ONES)) |
-	    jsonw_has_zero(x ^ (0x7f * JSONW_ONES))) == 0;
+	return (word_has_below(x, 0x20) | word_has_byte(x, '"') |
+	    word_has_byte(x, '\\') | word_has_byte(x, 0x7f)) == 0;
 }
 
 static void
@@ -152,25 +141,15 @@ jsonw_escaped(struct jsonw *w, const char *s, size_t n)
 	char		 esc[7];
 
 	/* Room for the common case up front: no escapes, one copy. */
-	if (w->len + n + 3 > w->cap && jsonw_grow(w, n + 2) == -1)
+	if (jsonw_room(w, n + 2) == -1)
 		return;
-	while (i + 8 <= n) {
-		uint64_t x;
-
-		memcpy(&x, s + i, 8);
-		if (!jsonw_word_clean(x))
-			break;
+	while (i + 8 <= n && jsonw_word_clean(word_load(s + i)))
 		i += 8;
-	}
 	/* All words clean but a partial one: check it as the last eight
 	 * bytes, overlapping the words before. */
-	if (i < n && n >= 8 && i + 8 > n) {
-		uint64_t x;
-
-		memcpy(&x, s + n - 8, 8);
-		if (jsonw_word_clean(x))
-			i = n;
-	}
+	if (i < n && n >= 8 && i + 8 > n && jsonw_word_clean(word_load(s + n -
+	    8)))
+		i = n;
 	while (i < n && !jsonw_needs_escape[(unsigned char)s[i]])
 		i++;
 	if (i == n) {
@@ -186,10 +165,9 @@ jsonw_escaped(struct jsonw *w, const char *s, size_t n)
 		unsigned char c;
 		const char *rep;
 		size_t replen = 2;
-		uint64_t x;
 
 		/* Eight clean bytes at a time, then byte by byte. */
-		while (i + 8 <= n && (memcpy(&x, s + i, 8), jsonw_word_clean(x)))
+		while (i + 8 <= n && jsonw_word_clean(word_load(s + i)))
 			i += 8;
 		if (i >= n)
 			break;

@@ -39,15 +39,21 @@ void	 jsonw_null(struct jsonw *w);
 void	 jsonw_raw(struct jsonw *w, const char *json, size_t n);
 
 /* Makes room for n more bytes and a NUL: 0, or -1 (oom set) when memory
- * ran out. Callers use jsonw_append. */
+ * ran out. jsonw_room checks first, inline. */
 int	 jsonw_grow(struct jsonw *w, size_t n);
 
 /* Appends plain bytes without JSON punctuation (for a trailing newline).
  * Inline: a record is some forty small appends. */
+static inline int
+jsonw_room(struct jsonw *w, size_t n)
+{
+	return w->len + n + 1 <= w->cap ? 0 : jsonw_grow(w, n);
+}
+
 static inline void
 jsonw_append(struct jsonw *w, const char *s, size_t n)
 {
-	if (w->len + n + 1 > w->cap && jsonw_grow(w, n) == -1)
+	if (jsonw_room(w, n) == -1)
 		return;
 	memcpy(w->buf + w->len, s, n);
 	w->len += n;

@@ -69,7 +69,6 @@ SSL	*upstream_ssl_new(struct runtime *rt, const struct conf_upstream *up);
 
 struct upstream_pool *upstream_pool_new(struct worker *w);
 void	 upstream_pool_free(struct upstream_pool *p);
-size_t	 upstream_pool_idle(const struct upstream_pool *p);
 
 #define UPSTREAM_POOL_IDLE_MAX_US	(30ull * 1000000)
 

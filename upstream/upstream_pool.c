@@ -21,7 +21,6 @@ struct upstream_pool_key {
 struct upstream_pool {
 	struct worker			*w;
 	struct upstream_conn_list	 idle;
-	size_t				 n;
 	struct upstream_pool_key	*keys;	/* those with idle connections */
 	size_t				 nkeys;
 	size_t				 capkeys;
@@ -59,10 +58,12 @@ upstream_pool_free(struct upstream_pool *p)
 	free(p);
 }
 
-size_t
-upstream_pool_idle(const struct upstream_pool *p)
+/* Whether u goes to the destination with this pool key. */
+static int
+upstream_pool_same(const struct upstream_conn *u, uint64_t hash,
+    const char *key)
 {
-	return p->n;
+	return u->key_hash == hash && strcmp(u->key, key) == 0;
 }
 
 /* The idle count of u's destination; with create, a new entry at zero
@@ -75,8 +76,7 @@ upstream_pool_key(struct upstream_pool *p, const struct upstream_conn *u,
 	size_t				 i, ncap;
 
 	for (i = 0; i < p->nkeys; i++)
-		if (p->keys[i].hash == u->key_hash &&
-		    strcmp(p->keys[i].key, u->key) == 0)
+		if (upstream_pool_same(u, p->keys[i].hash, p->keys[i].key))
 			return &p->keys[i];
 	if (!create)
 		return NULL;
@@ -103,7 +103,6 @@ upstream_pool_remove(struct upstream_pool *p, struct upstream_conn *u)
 	struct upstream_pool_key	*k = upstream_pool_key(p, u, 0);
 
 	TAILQ_REMOVE(&p->idle, u, entry);
-	p->n--;
 	if (k != NULL && --k->idle == 0) {
 		free(k->key);
 		*k = p->keys[--p->nkeys];
@@ -132,14 +131,6 @@ upstream_pool_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct upstream_conn	*u = arg;
 
 	upstream_pool_drop(u->w->pool, u);
-}
-
-/* Whether u goes where up's connections go. */
-static int
-upstream_pool_same(const struct upstream_conn *u, uint64_t hash,
-    const char *key)
-{
-	return u->key_hash == hash && strcmp(u->key, key) == 0;
 }
 
 /* Takes the freshest idle connection for up, dropping stale ones. */
@@ -193,5 +184,4 @@ upstream_release(struct session *s)
 	    upstream_pool_event_cb, u);
 	upstream_reading(u, 1);
 	TAILQ_INSERT_HEAD(&p->idle, u, entry);
-	p->n++;
 }
