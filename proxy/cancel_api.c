@@ -69,7 +69,7 @@ proxy_job_mail(struct worker *w, void *arg)
 	if (j->kind == JOB_LIST) {
 		jsonw_init(&jw, stack, sizeof(stack));
 		TAILQ_FOREACH(s, &w->sessions, entry) {
-			if (s->closed || s->is_note || !s->request_done)
+			if (session_closed(s) || s->is_note || !s->request_done)
 				continue;
 			jsonw_reset(&jw);
 			session_describe(s, &jw);
@@ -88,7 +88,7 @@ proxy_job_mail(struct worker *w, void *arg)
 			while (next != NULL &&
 			    strcmp(next->request_id, j->request_id) != 0)
 				next = next->reg_next;
-			if (s->closed || !proxy_job_may_cancel(j, s))
+			if (session_closed(s) || !proxy_job_may_cancel(j, s))
 				continue;
 			__atomic_store_n(&j->found, 1, __ATOMIC_RELAXED);
 			session_cancel(s, j->kind == JOB_CANCEL_ADMIN ?
@@ -138,7 +138,7 @@ session_cancel_api_reply(struct worker *w, void *arg)
 	TAILQ_FOREACH(s, &w->sessions, entry)
 		if (s->serial == j->origin_serial)
 			break;
-	if (s != NULL && !s->closed && s->client != NULL) {
+	if (s != NULL && !session_closed(s) && s->client != NULL) {
 		if (__atomic_load_n(&j->found, __ATOMIC_RELAXED)) {
 			struct session_end e = { .cancel = 0 };
 

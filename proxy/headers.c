@@ -21,13 +21,25 @@ headers_free(struct header_list *hl)
 	memset(hl, 0, sizeof(*hl));
 }
 
+const char *
+header_piece_name(enum header_piece p)
+{
+	switch (p) {
+	case HEADER_PIECE_NONE:		return "none";
+	case HEADER_PIECE_NAME:		return "name";
+	case HEADER_PIECE_VALUE:	return "value";
+	case HEADER_PIECE_NAME_DONE:	return "name_done";
+	}
+	return "unknown";
+}
+
 /* Forgets the fields but keeps the memory for the next message. */
 void
 headers_clear(struct header_list *hl)
 {
 	hl->len = 0;
 	hl->n = 0;
-	hl->last = 0;
+	hl->last = HEADER_PIECE_NONE;
 	hl->conns = 0;
 }
 
@@ -61,7 +73,7 @@ headers_add_name(struct header_list *hl, const char *p, size_t n)
 {
 	struct header_ref	*r;
 
-	if (hl->last != 1) {
+	if (hl->last != HEADER_PIECE_NAME) {
 		if (hl->n == hl->hcap) {
 			size_t ncap = hl->hcap ? hl->hcap * 2 : 16;
 			struct header_ref *nh;
@@ -77,7 +89,7 @@ headers_add_name(struct header_list *hl, const char *p, size_t n)
 		r->nlen = 0;
 		r->value = (uint32_t)hl->len;
 		r->vlen = 0;
-		hl->last = 1;
+		hl->last = HEADER_PIECE_NAME;
 	} else {
 		r = &hl->h[hl->n - 1];
 		hl->len--;		/* drop the NUL */
@@ -95,7 +107,7 @@ headers_add_name(struct header_list *hl, const char *p, size_t n)
 void
 headers_name_done(struct header_list *hl)
 {
-	hl->last = 3;
+	hl->last = HEADER_PIECE_NAME_DONE;
 }
 
 int
@@ -106,7 +118,7 @@ headers_add_value(struct header_list *hl, const char *p, size_t n)
 	if (hl->n == 0)
 		return -1;
 	r = &hl->h[hl->n - 1];
-	if (hl->last == 2)
+	if (hl->last == HEADER_PIECE_VALUE)
 		hl->len--;		/* continue the value: drop the NUL */
 	else {
 		r->value = (uint32_t)hl->len;
@@ -114,7 +126,7 @@ headers_add_value(struct header_list *hl, const char *p, size_t n)
 		if (headers_name_is(hl, hl->n - 1, "connection"))
 			hl->conns++;
 	}
-	hl->last = 2;
+	hl->last = HEADER_PIECE_VALUE;
 	if (headers_append(hl, p, n) == -1 || headers_append(hl, "", 1) == -1)
 		return -1;
 	r->vlen += (uint32_t)n;

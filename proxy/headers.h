@@ -20,6 +20,16 @@ struct header_ref {
 	uint32_t	 vlen;
 };
 
+/* Where the parser left the list: llhttp hands over names and values in
+ * pieces, and a piece continues the one before unless the field moved on. */
+enum header_piece {
+	HEADER_PIECE_NONE,	/* no field yet */
+	HEADER_PIECE_NAME,	/* a name is arriving */
+	HEADER_PIECE_VALUE,	/* a value is arriving */
+	HEADER_PIECE_NAME_DONE,	/* a name ended; its value or a field follows */
+};
+const char	*header_piece_name(enum header_piece p);
+
 struct header_list {
 	char			*arena;
 	size_t			 len;
@@ -27,7 +37,7 @@ struct header_list {
 	struct header_ref	*h;
 	size_t			 n;
 	size_t			 hcap;
-	int			 last;	/* 0 none, 1 name, 2 value, 3 name done */
+	enum header_piece	 last;	/* what the last piece added was */
 	size_t			 conns;	/* Connection fields with a value */
 };
 

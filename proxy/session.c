@@ -19,6 +19,36 @@
 
 static void	session_timer_cb(evutil_socket_t, short, void *);
 
+static const char *const session_state_names[] = {
+	[SESSION_LIVE] = "live",
+	[SESSION_DRAINING] = "draining",
+	[SESSION_CLOSING] = "closing",
+	[SESSION_AWAITING_NOTE] = "awaiting_note",
+	[SESSION_DONE] = "done",
+};
+
+const char *
+session_state_name(enum session_state st)
+{
+	if ((size_t)st >= sizeof(session_state_names) /
+	    sizeof(session_state_names[0]))
+		return "unknown";
+	return session_state_names[st];
+}
+
+/* States only move forward; a step back is a bug in the teardown. */
+void
+session_state_set(struct session *s, enum session_state st)
+{
+	if (st <= s->state) {
+		log_msg(LOG_LEVEL_ERROR, "session_state", "request %s: %s "
+		    "after %s", s->request_id, session_state_name(st),
+		    session_state_name(s->state));
+		abort();
+	}
+	s->state = st;
+}
+
 struct session *
 session_new(struct worker *w, struct client *c)
 {
@@ -255,7 +285,7 @@ session_request_complete(struct session *s)
 void
 session_upstream_connected(struct session *s)
 {
-	if (s->closed)
+	if (session_closed(s))
 		return;
 	if (s->up != NULL && !s->up->reused)
 		metrics_observe(&s->w->metrics.connect,
@@ -328,7 +358,7 @@ session_timer_update(struct session *s)
 	int64_t		 d, now;
 	struct timeval	 tv;
 
-	if (s->closed || s->up_conf == NULL || s->draining)
+	if (s->state != SESSION_LIVE || s->up_conf == NULL)
 		return;
 	d = session_next_deadline(s, &kind, &detail);
 	if (d < 0) {
@@ -352,16 +382,18 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 	    .direction = CANCEL_DIR_DOWNSTREAM };
 	int64_t		 d;
 
-	if (s->awaiting_note) {
+	switch (s->state) {
+	case SESSION_AWAITING_NOTE:
 		session_peer_note_timeout(s);
 		return;
-	}
-	if (s->draining) {
+	case SESSION_DRAINING:
 		session_drain_finish(s, SESSION_DRAIN_MAX_MS);
 		return;
-	}
-	if (s->closed)
+	case SESSION_LIVE:
+		break;
+	default:
 		return;
+	}
 	d = session_next_deadline(s, &e.kind, &e.detail);
 	if (d < 0)
 		return;
@@ -451,13 +483,13 @@ session_on_response_head(struct session *s)
 	size_t		 i;
 	int		 no_body;
 
-	if (c == NULL && !s->draining)
+	if (c == NULL && s->state != SESSION_DRAINING)
 		return -1;
 	if ((status == 429 || status >= 500) && s->route != NULL &&
 	    s->try_idx < s->route->nfallback) {
 		char why[32];
 
-		if (c != NULL && !s->draining) {
+		if (c != NULL && s->state != SESSION_DRAINING) {
 			s->fallback_status = status;
 			return -1;	/* stop here, try the next upstream */
 		}
@@ -656,7 +688,7 @@ session_on_body(struct session *s, const char *at, size_t n)
 		    s->t_first_byte_us - s->t_sent_us);
 		session_timer_update(s);
 	}
-	if (s->draining && session_drain_bytes(s, n) == -1)
+	if (s->state == SESSION_DRAINING && session_drain_bytes(s, n) == -1)
 		return -1;
 	if (s->is_sse && !s->peer_hold_head)
 		return session_sse_body(s, at, n);
@@ -728,7 +760,7 @@ session_on_response_complete(struct session *s)
 void
 session_client_drained(struct session *s)
 {
-	if (s->paused && !s->closed)
+	if (s->paused && !session_closed(s))
 		upstream_resume(s);
 }
 
@@ -864,15 +896,15 @@ session_close(struct session *s, const struct session_end *e)
 	uint64_t	 t_detect;
 	int		 had_upstream;
 
-	if (s->draining) {
+	if (s->state == SESSION_DRAINING) {
 		session_drain_finish(s, session_drain_reason(e));
 		return;
 	}
-	if (s->closed)
+	if (session_closed(s))
 		return;
 	if (e->cancel && session_drain_start(s, e))
 		return;		/* reading on to learn the usage */
-	s->closed = 1;
+	session_state_set(s, SESSION_CLOSING);
 	t_detect = clock_mono_us();
 	evtimer_del(s->timer);
 	if (s->request_id[0] == '\0')
@@ -926,7 +958,7 @@ session_finish(struct session *s, struct cancel_record *r)
 	char		 stack[6144];
 	int		 keep, head_sent;
 
-	s->awaiting_note = 0;
+	session_state_set(s, SESSION_DONE);
 	jsonw_init(&records, stack, sizeof(stack));
 	/* Before the error answer below marks the head as sent: a complete
 	 * error answer leaves the connection fit for the next request. */

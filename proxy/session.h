@@ -52,13 +52,46 @@ struct session_end {
 	const char		*proxy_status_in; /* a peer's Proxy-Status */
 };
 
+/*
+ * A session's lifecycle. It only moves forward, through
+ * session_state_set(); session_finish() is the one way into DONE.
+ *
+ *   LIVE --(client left a drain route)--> DRAINING --+
+ *     |                                              |
+ *     +--(session_close)--> CLOSING <----------------+
+ *                              |--(a peer's note is due)--> AWAITING_NOTE
+ *                              |                                  |
+ *                              +--(session_finish) --> DONE <-----+
+ */
+enum session_state {
+	SESSION_LIVE,		/* the request arrives or is being answered */
+	SESSION_DRAINING,	/* the client left a drain route: reading on,
+				 * bounded, only to learn the usage */
+	SESSION_CLOSING,	/* the teardown runs: the other side is being
+				 * closed, the records are not written yet */
+	SESSION_AWAITING_NOTE,	/* both sides closed; the cancel record waits
+				 * (note_wait_ms) for the peer's note */
+	SESSION_DONE,		/* records written; freed at the end of the
+				 * loop turn */
+};
+
+/* Where the scan of a peer's SSE body stands (session_peer_body): our own
+ * "event: error" from a peer hop is held whole, everything else passes. */
+enum peer_sse_state {
+	PEER_SSE_LINE_START,	/* at the start of an event's first line */
+	PEER_SSE_FIRST_LINE,	/* inside the first line, held until its end */
+	PEER_SSE_PASS,		/* an ordinary event: passed on to its end */
+	PEER_SSE_ERROR,		/* an "event: error": held until it is whole */
+};
+const char	*peer_sse_state_name(enum peer_sse_state st);
+
 struct session {
 	TAILQ_ENTRY(session)	 entry;		/* worker live or dead list */
 	struct worker		*w;
 	struct runtime		*rt;		/* config the request started on */
 	struct client		*client;	/* NULL once the client is gone */
 	char			 client_addr[64];
-	int			 closed;	/* session_close() ran */
+	enum session_state	 state;		/* session_state_set() only */
 	enum cancel_phase	 phase;
 
 	/* The request, as parsed. */
@@ -121,7 +154,6 @@ struct session {
 	uint8_t			 strip_usage;	/* hide the injected usage chunk */
 
 	/* Drain, fallback, client keys (session_llm.c). */
-	uint8_t			 draining;	/* client gone, reading on */
 	uint8_t			 drain_stop;	/* past drain.max_bytes */
 	uint8_t			 drain_end;	/* SESSION_DRAIN_* once over */
 	uint8_t			 retry_after;	/* 429: add Retry-After */
@@ -147,9 +179,8 @@ struct session {
 	struct session		*reg_next;	/* worker registry bucket chain */
 	uint8_t			 registered;
 	uint8_t			 from_peer;	/* the client is a cancelproxy */
-	uint8_t			 awaiting_note;	/* closed; record waits */
 	uint8_t			 is_note;	/* this request is a note */
-	uint8_t			 peer_sse;	/* SSE scan state for peers */
+	enum peer_sse_state	 peer_sse;	/* the peer's SSE, line by line */
 	uint8_t			 peer_cancel;	/* a peer's error was seen */
 	uint8_t			 peer_hold_head;/* a peer's error head held */
 	uint8_t			 peer_nl;	/* newlines in a row (peer SSE) */
@@ -164,6 +195,16 @@ struct session {
 };
 
 struct session	*session_new(struct worker *w, struct client *c);
+const char	*session_state_name(enum session_state st);
+/* Moves s forward to st; the only writer of s->state. */
+void		 session_state_set(struct session *s, enum session_state st);
+
+/* Whether the teardown has begun: nothing may start on s any more. */
+static inline int
+session_closed(const struct session *s)
+{
+	return s->state >= SESSION_CLOSING;
+}
 /* Called by downstream when the whole request has arrived. */
 void		 session_request_complete(struct session *s);
 /* The one teardown; safe to call twice. */

@@ -38,7 +38,7 @@ session_drain_start(struct session *s, const struct session_end *e)
 	    (s->phase != PHASE_WAITING_FIRST_BYTE &&
 	    s->phase != PHASE_STREAMING) || r->drain_max_ms <= 0)
 		return 0;
-	s->draining = 1;
+	session_state_set(s, SESSION_DRAINING);
 	s->end = *e;
 	s->end.path_in = NULL;
 	s->t_detect_us = clock_mono_us();
@@ -58,9 +58,8 @@ session_drain_finish(struct session *s, int why)
 {
 	struct cancel_record	 r;
 
-	s->draining = 0;
 	s->drain_end = why;
-	s->closed = 1;
+	session_state_set(s, SESSION_CLOSING);
 	evtimer_del(s->timer);
 	upstream_abort(s);
 	s->phase = s->drain_phase;
@@ -108,7 +107,7 @@ session_fallback(struct session *s, const char *why)
 	if (r == NULL || s->try_idx >= r->nfallback || s->resp_head_sent ||
 	    s->bytes_out > 0)
 		return 0;
-	if (s->client == NULL || s->draining) {
+	if (s->client == NULL || s->state == SESSION_DRAINING) {
 		log_msg(LOG_LEVEL_INFO, "fallback_suppressed", "request %s: "
 		    "not trying upstream %s after %s: the client has gone",
 		    s->request_id, r->fallback[s->try_idx]->name, why);

@@ -93,7 +93,7 @@ session_peer_defer(struct session *s, const struct session_end *e)
 	if (e->kind != CANCEL_KIND_CLIENT_DISCONNECT || !s->from_peer ||
 	    s->peer_note != NULL || ms <= 0 || e->path_in != NULL)
 		return 0;
-	s->awaiting_note = 1;
+	session_state_set(s, SESSION_AWAITING_NOTE);
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
 	evtimer_add(s->timer, &tv);
@@ -182,7 +182,8 @@ session_peer_apply_note(struct session *s, const struct cancel_note *n,
 		    "address than the stream's", sender_ip);
 		return;
 	}
-	if (s->peer_note != NULL || (s->closed && !s->awaiting_note)) {
+	if (s->peer_note != NULL || (session_closed(s) &&
+	    s->state != SESSION_AWAITING_NOTE)) {
 		session_note_log(n, "ignored", "the stream's record is "
 		    "already written", sender_ip);
 		return;
@@ -191,7 +192,7 @@ session_peer_apply_note(struct session *s, const struct cancel_note *n,
 		return;
 	*s->peer_note = *n;
 	session_note_log(n, "applied", NULL, sender_ip);
-	if (s->awaiting_note) {
+	if (s->state == SESSION_AWAITING_NOTE) {
 		evtimer_del(s->timer);
 		e = s->end;
 		e.kind = n->kind;
@@ -320,6 +321,18 @@ session_peer_release_head(struct session *s)
 	evbuffer_drain(s->peer_hold, evbuffer_get_length(s->peer_hold));
 }
 
+const char *
+peer_sse_state_name(enum peer_sse_state st)
+{
+	switch (st) {
+	case PEER_SSE_LINE_START:	return "line_start";
+	case PEER_SSE_FIRST_LINE:	return "first_line";
+	case PEER_SSE_PASS:		return "pass";
+	case PEER_SSE_ERROR:		return "error";
+	}
+	return "unknown";
+}
+
 /* Parses the data lines of a held SSE event as a peer's cancel. */
 static int
 session_peer_event_note(struct session *s, struct cancel_note *n)
@@ -384,15 +397,15 @@ session_peer_body(struct session *s, const char *at, size_t n)
 		char c = at[i];
 
 		switch (s->peer_sse) {
-		case 0:
+		case PEER_SSE_LINE_START:
 			if (c == '\n' || c == '\r')
 				break;
 			session_relay(s, at + run, i - run);
 			run = i;
-			s->peer_sse = 1;
+			s->peer_sse = PEER_SSE_FIRST_LINE;
 			s->peer_nl = 0;
 			/* FALLTHROUGH */
-		case 1:
+		case PEER_SSE_FIRST_LINE:
 			evbuffer_add(s->peer_hold, &c, 1);
 			run = i + 1;
 			if (c != '\n')
@@ -404,19 +417,19 @@ session_peer_body(struct session *s, const char *at, size_t n)
 
 				if (hl >= 12 && (strncmp(h, "event: error", 12)
 				    == 0 || strncmp(h, "event:error", 11) == 0)) {
-					s->peer_sse = 3;
+					s->peer_sse = PEER_SSE_ERROR;
 					s->peer_nl = 1;
 					break;
 				}
 				session_relay(s, h, hl);
 				evbuffer_drain(s->peer_hold, hl);
-				s->peer_sse = 2;
+				s->peer_sse = PEER_SSE_PASS;
 				s->peer_nl = 1;
 			}
 			break;
-		case 2:
-		case 3:
-			if (s->peer_sse == 3) {
+		case PEER_SSE_PASS:
+		case PEER_SSE_ERROR:
+			if (s->peer_sse == PEER_SSE_ERROR) {
 				evbuffer_add(s->peer_hold, &c, 1);
 				run = i + 1;
 			}
@@ -426,7 +439,7 @@ session_peer_body(struct session *s, const char *at, size_t n)
 				s->peer_nl = 0;
 			if (s->peer_nl < 2)
 				break;
-			if (s->peer_sse == 3) {
+			if (s->peer_sse == PEER_SSE_ERROR) {
 				if (session_peer_event_note(s, &note) == 0 &&
 				    (s->peer_note = malloc(sizeof(note)))) {
 					*s->peer_note = note;
@@ -439,20 +452,20 @@ session_peer_body(struct session *s, const char *at, size_t n)
 				evbuffer_drain(s->peer_hold,
 				    evbuffer_get_length(s->peer_hold));
 			}
-			s->peer_sse = 0;
+			s->peer_sse = PEER_SSE_LINE_START;
 			break;
 		}
-		if (s->peer_sse == 3 && evbuffer_get_length(s->peer_hold) >
-		    PEER_HOLD_MAX) {
+		if (s->peer_sse == PEER_SSE_ERROR &&
+		    evbuffer_get_length(s->peer_hold) > PEER_HOLD_MAX) {
 			/* Too big to be our error: let it through. */
 			session_relay(s, (const char *)evbuffer_pullup(
 			    s->peer_hold, -1), evbuffer_get_length(s->peer_hold));
 			evbuffer_drain(s->peer_hold,
 			    evbuffer_get_length(s->peer_hold));
-			s->peer_sse = 2;
+			s->peer_sse = PEER_SSE_PASS;
 		}
 	}
-	if (s->peer_sse == 0 || s->peer_sse == 2)
+	if (s->peer_sse == PEER_SSE_LINE_START || s->peer_sse == PEER_SSE_PASS)
 		session_relay(s, at + run, n - run);
 	return 0;
 }

@@ -320,7 +320,7 @@ upstream_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct upstream_conn	*u = arg;
 
-	if (u->s != NULL && !u->s->closed)
+	if (u->s != NULL && !session_closed(u->s))
 		upstream_http_read(u->s);
 }
 
@@ -356,7 +356,7 @@ upstream_event_cb(struct bufferevent *bev, short what, void *arg)
 	int			 err = EVUTIL_SOCKET_ERROR();
 	char			 detail[256];
 
-	if (s == NULL || s->closed)
+	if (s == NULL || session_closed(s))
 		return;
 	if (what & BEV_EVENT_CONNECTED) {
 		u->connected = 1;
@@ -389,7 +389,7 @@ upstream_watch_cb(void *arg, int rst)
 {
 	struct session	*s = arg;
 
-	if (s->closed)
+	if (session_closed(s))
 		return;
 	if (rst) {
 		session_upstream_closed(s, 1);

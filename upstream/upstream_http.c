@@ -216,11 +216,11 @@ upstream_http_read(struct session *s)
 	llhttp_errno_t		 err;
 	size_t			 used;
 
-	while (!s->closed && s->up != NULL && !s->paused) {
+	while (!session_closed(s) && s->up != NULL && !s->paused) {
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
 			break;
 		err = llhttp_execute(&s->resp_parser, v.iov_base, v.iov_len);
-		if (s->closed)
+		if (session_closed(s))
 			return;
 		if (err == HPE_OK)
 			used = v.iov_len;
@@ -255,7 +255,7 @@ upstream_http_read(struct session *s)
 		}
 		evbuffer_drain(in, used);
 	}
-	if (s->closed)
+	if (session_closed(s))
 		return;
 	if (s->phase == PHASE_STREAMING)
 		s->t_last_byte_us = clock_mono_us();
@@ -271,7 +271,7 @@ upstream_http_eof(struct session *s, int rst)
 	if (s->up != NULL &&
 	    evbuffer_get_length(bufferevent_get_input(s->up->bev)) > 0) {
 		upstream_http_read(s);
-		if (s->closed)
+		if (session_closed(s))
 			return;
 	}
 	if (!rst && s->resp_head_sent) {

@@ -374,10 +374,10 @@ fuzz_rig_finish(struct fuzz_rig *g)
 		    proxy_global.live_connections,
 		    (long long)w->metrics.live_streams);
 		TAILQ_FOREACH(s, &w->sessions, entry)
-			fprintf(stderr, "  session phase %s closed %d "
-			    "awaiting_note %d draining %d client %p up %p\n",
-			    cancel_phase_name(s->phase), s->closed,
-			    s->awaiting_note, s->draining, (void *)s->client,
+			fprintf(stderr, "  session phase %s state %s "
+			    "client %p up %p\n",
+			    cancel_phase_name(s->phase),
+			    session_state_name(s->state), (void *)s->client,
 			    (void *)s->up);
 		abort();
 	}

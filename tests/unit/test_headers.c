@@ -218,3 +218,19 @@ Test(headers, clear_keeps_memory_and_forgets_fields)
 	cr_assert_str_eq(headers_get(&hl, "b", NULL), "2");
 	headers_free(&hl);
 }
+
+/* The list's parse position is a named state. */
+Test(headers, piece_state_is_named)
+{
+	struct header_list hl;
+
+	headers_init(&hl);
+	cr_assert_str_eq(header_piece_name(hl.last), "none");
+	cr_assert_eq(headers_add_name(&hl, "Ho", 2), 0);
+	cr_assert_str_eq(header_piece_name(hl.last), "name");
+	headers_name_done(&hl);
+	cr_assert_str_eq(header_piece_name(hl.last), "name_done");
+	cr_assert_eq(headers_add_value(&hl, "x", 1), 0);
+	cr_assert_str_eq(header_piece_name(hl.last), "value");
+	headers_free(&hl);
+}

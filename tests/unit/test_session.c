@@ -1,5 +1,6 @@
 /* Unit tests for session.c's SSE event counting: the events a client is
  * sent are counted by blank lines, whatever the read boundaries. */
+#include <signal.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
@@ -56,4 +57,33 @@ Test(session, sse_events_counted_across_every_split)
 				cr_assert_eq(s.sse_nl, nl, "body %zu", b);
 			}
 	}
+}
+
+/* The lifecycle only moves forward, and every state has a name. */
+Test(session, states_move_forward_with_names)
+{
+	struct session	 s;
+
+	memset(&s, 0, sizeof(s));
+	cr_assert_eq(s.state, SESSION_LIVE);
+	cr_assert_str_eq(session_state_name(SESSION_LIVE), "live");
+	session_state_set(&s, SESSION_DRAINING);
+	cr_assert(!session_closed(&s), "a draining session is not closed");
+	session_state_set(&s, SESSION_CLOSING);
+	cr_assert(session_closed(&s));
+	session_state_set(&s, SESSION_AWAITING_NOTE);
+	session_state_set(&s, SESSION_DONE);
+	cr_assert_str_eq(session_state_name(s.state), "done");
+	cr_assert_str_eq(session_state_name((enum session_state)99), "unknown");
+}
+
+/* A step back means the teardown ran twice: stop rather than write a
+ * second record. */
+Test(session, a_step_back_aborts, .signal = SIGABRT)
+{
+	struct session	 s;
+
+	memset(&s, 0, sizeof(s));
+	session_state_set(&s, SESSION_DONE);
+	session_state_set(&s, SESSION_CLOSING);
 }
