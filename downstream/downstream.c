@@ -122,6 +122,7 @@ downstream_accept(struct worker *w, int fd, const struct sockaddr *sa,
 		    downstream_write_failed, c);
 		(void)readin_start(&c->in, c->bev, fd);
 	}
+	c->proto = &downstream_h1;
 	downstream_parser_init(c);
 	{
 		struct timeval tv;
@@ -157,13 +158,6 @@ struct evbuffer *
 downstream_output(struct client *c)
 {
 	return bufferevent_get_output(c->bev);
-}
-
-int
-downstream_output_full(struct client *c)
-{
-	return evbuffer_get_length(bufferevent_get_output(c->bev)) >
-	    DOWNSTREAM_OUT_HIGH;
 }
 
 /* Arms the connection timer for ms milliseconds. */

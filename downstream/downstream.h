@@ -14,8 +14,73 @@
 
 struct bufferevent;
 struct evbuffer;
+struct header_list;
 struct session;
 struct cancel_record;
+
+/* A field the proxy adds to a response head. */
+struct downstream_field {
+	const char	*name;
+	const char	*value;
+};
+
+#define DOWNSTREAM_EXTRA_MAX	12
+
+/* A response head as the session hands it to the client's protocol. */
+struct downstream_head {
+	int			 status;
+	/* The upstream's fields, passed on but for hop-by-hop ones and
+	 * Content-Length; NULL for an answer the proxy made. */
+	const struct header_list *fields;
+	struct downstream_field	 extra[DOWNSTREAM_EXTRA_MAX];
+	size_t			 nextra;
+	int64_t			 content_length; /* -1: not known, streamed */
+	uint8_t			 via;		/* add this hop to Via */
+};
+
+/*
+ * What a session asks of the protocol its client speaks, chosen once per
+ * connection. The session says what to send; the protocol frames it. Every
+ * operation is called with s->client set.
+ */
+struct downstream_proto {
+	const char	*name;		/* "http/1.1": the records' protocol */
+	/* Sends the response head; the body follows with send_body. */
+	void		(*send_head)(struct session *s,
+			    const struct downstream_head *h);
+	/* Room to keep in front of a body batch, for framing it in place. */
+	size_t		(*body_room)(struct session *s);
+	/* Moves every byte of buf to the client, framed. */
+	void		(*send_body)(struct session *s, struct evbuffer *buf);
+	/* Ends the response; trailers may be NULL. */
+	void		(*end)(struct session *s,
+			    const struct header_list *trailers);
+	/* Whether body bytes the upstream did not announce can still
+	 * follow (the SSE error event of a cancel mid-stream). */
+	int		(*can_extend)(struct session *s);
+	/* Ends the stream abruptly: the client sees it truncated. */
+	void		(*reset)(struct session *s);
+	/* Bytes queued toward the client for this stream. */
+	size_t		(*queued)(struct session *s);
+	/* The session is over; the connection serves on if the exchange
+	 * ended cleanly. */
+	void		(*detach)(struct session *s);
+};
+
+extern const struct downstream_proto downstream_h1;
+
+/* Adds a field to h (bounded by DOWNSTREAM_EXTRA_MAX). */
+void		 downstream_head_add(struct downstream_head *h,
+		    const char *name, const char *value);
+
+/* How an HTTP/1.1 response body is framed toward the client. */
+enum downstream_framing {
+	FRAMING_NONE,		/* no body (HEAD, 204, 304) */
+	FRAMING_LENGTH,		/* Content-Length, passed through */
+	FRAMING_CHUNKED,	/* re-chunked from chunked or close-delimited */
+	FRAMING_CLOSE,		/* HTTP/1.0 client: body ends with the close */
+};
+const char	*downstream_framing_name(enum downstream_framing f);
 
 /* One client connection; it carries one session at a time (HTTP/1.1). */
 struct client {
@@ -37,8 +102,14 @@ struct client {
 	uint8_t			 head_scanned;	/* head scan: the head has ended */
 	uint32_t		 line_len;	/* head scan: bytes in this line */
 	char			 addr[64];	/* peer "ip:port" */
+	const struct downstream_proto *proto;
 	llhttp_t		 parser;
 	struct session		*session;	/* current request or NULL */
+	/* HTTP/1.1 state of the exchange in progress. */
+	uint8_t			 http_minor;	/* of the request */
+	uint8_t			 keep_alive;	/* the client wants it kept */
+	uint8_t			 resp_ended;	/* the response went out whole */
+	enum downstream_framing	 framing;
 	struct event		*timer;		/* header / keep-alive timeout */
 	uint64_t		 progress_stamp;/* loop time of the last re-arm */
 	struct pause_watch	*watch;		/* while reading is paused */
@@ -59,6 +130,10 @@ struct evbuffer	*downstream_output(struct client *c);
 /* The session finished its exchange; keep_alive says whether the
  * connection may carry the next request. */
 void		 downstream_session_done(struct client *c, int keep_alive);
+/* The proxy's own answers: a whole response, head and body. */
+void		 downstream_answer(struct session *s,
+		    const struct downstream_head *h, const char *body,
+		    size_t len);
 /* Writes a complete error response with a JSON body
  * {"error":{"message","type","code"}} and optional Proxy-Status. */
 void		 downstream_write_error(struct client *c, struct session *s,
@@ -71,8 +146,6 @@ void		 downstream_write_cancel_error(struct client *c,
 /* Mid-stream: an SSE "event: error" with the cancel, then the end. */
 void		 downstream_write_sse_error(struct client *c,
 		    struct session *s, const struct cancel_record *r);
-/* Whether the client's output is above the high watermark. */
-int		 downstream_output_full(struct client *c);
 /* Parses what is buffered (after a session finished or on new input). */
 void		 downstream_process_input(struct client *c);
 const char	*downstream_status_reason(int status);
@@ -81,6 +154,7 @@ void		 downstream_request_progress(struct client *c);
 void		 downstream_parser_init(struct client *c);
 
 #define DOWNSTREAM_OUT_HIGH	(64 * 1024)	/* pause the upstream above */
+#define DOWNSTREAM_CHUNK_LINE_MAX 20	/* 16 hex digits, CRLF, spare */
 #define DOWNSTREAM_OUT_LOW	(16 * 1024)	/* resume it below */
 #define DOWNSTREAM_PIPELINE_MAX	(64 * 1024)	/* early bytes kept per conn */
 

@@ -46,6 +46,8 @@ downstream_on_message_begin(llhttp_t *p)
 		    "the proxy is out of memory");
 	c->session = s;
 	c->in_request = 1;
+	c->keep_alive = 0;	/* known once the head is complete */
+	c->resp_ended = 0;
 	downstream_request_progress(c);
 	return 0;
 }
@@ -172,7 +174,7 @@ downstream_check_te(struct client *c, struct session *s)
 		return downstream_refuse(c, 501,
 		    "transfer_coding_not_implemented",
 		    "only a single \"chunked\" transfer coding is accepted");
-	if (n == 1 && s->http_minor == 0)
+	if (n == 1 && c->http_minor == 0)
 		return downstream_refuse(c, 400, "bad_transfer_encoding",
 		    "HTTP/1.0 has no Transfer-Encoding");
 	return 0;
@@ -209,15 +211,16 @@ downstream_on_headers_complete(llhttp_t *p)
 	size_t		 vlen;
 
 	s->method = llhttp_get_method(p);
-	s->http_minor = llhttp_get_http_minor(p);
-	s->keep_alive = llhttp_should_keep_alive(p);
-	if (llhttp_get_http_major(p) != 1 || s->http_minor > 1)
+	c->http_minor = llhttp_get_http_minor(p);
+	c->keep_alive = llhttp_should_keep_alive(p);
+	memcpy(s->client_version, c->http_minor ? "1.1" : "1.0", 4);
+	if (llhttp_get_http_major(p) != 1 || c->http_minor > 1)
 		return downstream_refuse(c, 505, "http_version_not_supported",
 		    "only HTTP/1.0 and HTTP/1.1 are supported");
 	if (s->method == HTTP_CONNECT)
 		return downstream_refuse(c, 405, "method_not_allowed",
 		    "CONNECT is not supported");
-	if (s->http_minor == 1 && headers_count(&s->req_headers, "host") != 1)
+	if (c->http_minor == 1 && headers_count(&s->req_headers, "host") != 1)
 		return downstream_refuse(c, 400, "bad_host",
 		    "an HTTP/1.1 request needs exactly one Host header");
 	if (headers_get(&s->req_headers, "upgrade", NULL) != NULL)
@@ -236,7 +239,7 @@ downstream_on_headers_complete(llhttp_t *p)
 		if (vlen != 12 || strncasecmp(v, "100-continue", 12) != 0)
 			return downstream_refuse(c, 417, "expectation_failed",
 			    "only Expect: 100-continue is supported");
-		if (s->http_minor == 1 && (p->flags & (F_CONTENT_LENGTH |
+		if (c->http_minor == 1 && (p->flags & (F_CONTENT_LENGTH |
 		    F_CHUNKED)) && !(p->flags & F_CONTENT_LENGTH &&
 		    p->content_length == 0))
 			evbuffer_add(downstream_output(c),
@@ -326,11 +329,14 @@ downstream_parse_error(struct client *c, llhttp_errno_t err)
 	/* Refused before the parser saw a message begin: still one record. */
 	if (c->session == NULL && (c->session = session_new(c->w, c)) != NULL)
 		c->in_request = 1;
-	if (c->session != NULL) {
-		c->session->keep_alive = 0;
+	c->keep_alive = 0;
+	if (c->session != NULL)
 		session_refuse(c->session, status, code, msg);
-	} else {
-		downstream_write_error(c, NULL, status, code, msg, NULL);
+	else {
+		/* No memory for a session: a bare answer, then the close. */
+		evbuffer_add_printf(downstream_output(c), "HTTP/1.1 %d %s\r\n"
+		    "Content-Length: 0\r\nConnection: close\r\n\r\n", status,
+		    downstream_status_reason(status));
 		downstream_session_done(c, 0);
 	}
 }

@@ -48,36 +48,44 @@ downstream_status_reason(int status)
 	}
 }
 
-/* Writes status line, fixed fields and a JSON body of len bytes. */
+/* A whole answer of the proxy's own: head, body and end, through the
+ * client's protocol. */
+void
+downstream_answer(struct session *s, const struct downstream_head *h,
+    const char *body, size_t len)
+{
+	const struct downstream_proto *proto = s->client->proto;
+	struct evbuffer	*buf;
+
+	proto->send_head(s, h);
+	if (len > 0 && (buf = evbuffer_new()) != NULL) {
+		evbuffer_add(buf, body, len);
+		proto->send_body(s, buf);
+		evbuffer_free(buf);
+	}
+	proto->end(s, NULL);
+	s->status = h->status;
+	s->resp_head_sent = 1;
+	s->bytes_out += len;
+}
+
+/* An answer with a JSON body of len bytes and the fields every error of
+ * this hop carries. */
 static void
-downstream_write_json(struct client *c, struct session *s, int status,
+downstream_write_json(struct session *s, int status,
     const char *proxy_status, const char *body, size_t len)
 {
-	struct evbuffer	*out = downstream_output(c);
-	int		 keep = s != NULL && s->keep_alive && s->request_done;
+	struct downstream_head h = { .status = status, .content_length =
+	    (int64_t)len };
 
-	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n"
-	    "Content-Type: application/json\r\n"
-	    "Content-Length: %zu\r\n"
-	    "Cache-Control: no-store\r\n", status,
-	    downstream_status_reason(status), len);
-	if (s != NULL && s->request_id[0] != '\0')
-		evbuffer_add_printf(out, "X-Request-Id: %s\r\n", s->request_id);
-	if (proxy_status != NULL)
-		evbuffer_add_printf(out, "Proxy-Status: %s\r\n", proxy_status);
-	if (s != NULL && s->retry_after)
-		evbuffer_add_lit(out, "Retry-After: 1\r\n");
-	if (!keep)
-		evbuffer_add_lit(out, "Connection: close\r\n");
-	evbuffer_add_lit(out, "\r\n");
-	evbuffer_add(out, body, len);
-	if (s != NULL) {
-		s->status = status;
-		s->resp_head_sent = 1;
-		s->bytes_out += len;
-		if (!keep)
-			s->keep_alive = 0;
-	}
+	downstream_head_add(&h, "Content-Type", "application/json");
+	downstream_head_add(&h, "Cache-Control", "no-store");
+	if (s->request_id[0] != '\0')
+		downstream_head_add(&h, "X-Request-Id", s->request_id);
+	downstream_head_add(&h, "Proxy-Status", proxy_status);
+	if (s->retry_after)
+		downstream_head_add(&h, "Retry-After", "1");
+	downstream_answer(s, &h, body, len);
 }
 
 void
@@ -100,7 +108,7 @@ downstream_write_error(struct client *c, struct session *s, int status,
 	jsonw_obj_close(&w);
 	jsonw_obj_close(&w);
 	jsonw_append(&w, "\n", 1);
-	downstream_write_json(c, s, status, proxy_status, w.buf, w.len);
+	downstream_write_json(s, status, proxy_status, w.buf, w.len);
 	jsonw_free(&w);
 }
 
@@ -135,29 +143,29 @@ downstream_write_cancel_error(struct client *c, struct session *s,
 	    strpbrk(proxy_status_in, "\r\n") == NULL)
 		off = (size_t)snprintf(ps, sizeof(ps), "%s, ", proxy_status_in);
 	downstream_proxy_status(r, ps + off, sizeof(ps) - off);
-	downstream_write_json(c, s, cancel_chain_http_status(r), ps, w.buf,
-	    w.len);
+	downstream_write_json(s, cancel_chain_http_status(r), ps, w.buf, w.len);
 	jsonw_free(&w);
 }
 
 /*
  * Ends a stream that already sent its head: an SSE error event (when the
- * stream is SSE and framed so that more can follow), then the last chunk.
- * A stream that cannot carry it ends with a close, which the client sees
- * as a truncated body.
+ * stream is SSE and its framing lets more follow), then the end. A stream
+ * that cannot carry it is reset, which the client sees as a truncated
+ * body.
  */
 void
 downstream_write_sse_error(struct client *c, struct session *s,
     const struct cancel_record *r)
 {
-	struct evbuffer	*out = downstream_output(c);
+	const struct downstream_proto *proto = c->proto;
+	struct evbuffer	*buf;
 	struct jsonw	 w;
 	char		 stack[2048];
 	const char	*lead;
 
-	if (!s->is_sse || (s->framing != FRAMING_CHUNKED &&
-	    s->framing != FRAMING_CLOSE)) {
-		s->keep_alive = 0;
+	if (!s->is_sse || !proto->can_extend(s) ||
+	    (buf = evbuffer_new()) == NULL) {
+		proto->reset(s);
 		return;
 	}
 	/* Finish a half-sent event first so ours stands alone. */
@@ -168,14 +176,10 @@ downstream_write_sse_error(struct client *c, struct session *s,
 	w.need_comma = 0;
 	cancel_chain_error_json(&w, r);
 	jsonw_append(&w, "\n\n", 2);
-	if (s->framing == FRAMING_CHUNKED) {
-		evbuffer_add_printf(out, "%zx\r\n", w.len);
-		evbuffer_add(out, w.buf, w.len);
-		evbuffer_add_lit(out, "\r\n0\r\n\r\n");
-	} else {
-		evbuffer_add(out, w.buf, w.len);
-		s->keep_alive = 0;
-	}
+	evbuffer_add(buf, w.buf, w.len);
+	proto->send_body(s, buf);
+	proto->end(s, NULL);
+	evbuffer_free(buf);
 	s->bytes_out += w.len;
 	s->sse_events++;
 	s->sse_nl = 2;

@@ -472,19 +472,21 @@ session_is_sse(const struct header_list *hl)
 	return ct != NULL && strncasecmp(ct, "text/event-stream", 17) == 0;
 }
 
-/* Sends the response head to the client, choosing the body framing. */
+/*
+ * The upstream's response head: a status for a fallback, a peer's error
+ * to hold, or the head to pass on. Its fields are in s->resp_headers.
+ */
 int
-session_on_response_head(struct session *s)
+session_on_response_head(struct session *s, int status, int64_t length)
 {
 	struct client	*c = s->client;
-	struct headbuf	 hb;
-	llhttp_t	*p = &s->resp_parser;
-	int		 status = llhttp_get_status_code(p);
-	size_t		 i;
-	int		 no_body;
+	struct downstream_head h = { .status = status, .content_length =
+	    length, .fields = &s->resp_headers, .via = 1 };
 
 	if (c == NULL && s->state != SESSION_DRAINING)
 		return -1;
+	s->resp_status = status;
+	s->resp_length = length;
 	if ((status == 429 || status >= 500) && s->route != NULL &&
 	    s->try_idx < s->route->nfallback) {
 		char why[32];
@@ -508,64 +510,11 @@ session_on_response_head(struct session *s)
 			s->json_copy = evbuffer_new();
 	} else
 		s->strip_usage &= !s->up_conf->peer;
-	s->upstream_keepalive = llhttp_should_keep_alive(p);
-	no_body = s->method == HTTP_HEAD || status == 204 || status == 304;
-	if (no_body)
-		s->framing = FRAMING_NONE;
-	else if (p->flags & F_CONTENT_LENGTH)
-		s->framing = FRAMING_LENGTH;
-	else if (s->http_minor >= 1)
-		s->framing = FRAMING_CHUNKED;
-	else {
-		s->framing = FRAMING_CLOSE;
-		s->keep_alive = 0;
-	}
 	if (c == NULL)
 		return 0;		/* draining: nobody to send it to */
-	headbuf_init(&hb, downstream_output(c));
-	headbuf_lit(&hb, "HTTP/1.");
-	headbuf_str(&hb, s->http_minor >= 1 ? "1 " : "0 ");
-	headbuf_uint(&hb, (uint64_t)status);
-	headbuf_lit(&hb, " ");
-	headbuf_str(&hb, downstream_status_reason(status));
-	headbuf_lit(&hb, "\r\n");
-	for (i = 0; i < s->resp_headers.n; i++) {
-		if (headers_is_hop_by_hop(&s->resp_headers, i) ||
-		    headers_name_is(&s->resp_headers, i, "content-length"))
-			continue;
-		headbuf_field(&hb, &s->resp_headers, i);
-	}
-	if (s->method == HTTP_HEAD && (p->flags & F_CONTENT_LENGTH)) {
-		const char *cl = headers_get(&s->resp_headers, "content-length",
-		    NULL);
-
-		if (cl != NULL) {
-			headbuf_lit(&hb, "Content-Length: ");
-			headbuf_str(&hb, cl);
-			headbuf_lit(&hb, "\r\n");
-		}
-	}
-	if (s->framing == FRAMING_LENGTH) {
-		headbuf_lit(&hb, "Content-Length: ");
-		headbuf_uint(&hb, p->content_length);
-		headbuf_lit(&hb, "\r\n");
-	} else if (s->framing == FRAMING_CHUNKED)
-		headbuf_lit(&hb, "Transfer-Encoding: chunked\r\n");
-	headbuf_lit(&hb, "Via: 1.");
-	headbuf_str(&hb, s->http_minor >= 1 ? "1 " : "0 ");
-	headbuf_str(&hb, log_hop());
-	headbuf_lit(&hb, "\r\n");
-	if (headers_get(&s->resp_headers, "x-request-id", NULL) == NULL) {
-		headbuf_lit(&hb, "X-Request-Id: ");
-		headbuf_str(&hb, s->request_id);
-		headbuf_lit(&hb, "\r\n");
-	}
-	if (!s->keep_alive)
-		headbuf_lit(&hb, "Connection: close\r\n");
-	else if (s->http_minor == 0)
-		headbuf_lit(&hb, "Connection: keep-alive\r\n");
-	headbuf_lit(&hb, "\r\n");
-	headbuf_flush(&hb);
+	if (headers_get(&s->resp_headers, "x-request-id", NULL) == NULL)
+		downstream_head_add(&h, "X-Request-Id", s->request_id);
+	c->proto->send_head(s, &h);
 	s->resp_head_sent = 1;
 	/* Nothing reads the upstream's fields once they are passed on. */
 	headers_free(&s->resp_headers);
@@ -602,17 +551,19 @@ session_sse_scan(struct session *s, const char *at, size_t n)
 void
 session_relay(struct session *s, const char *at, size_t n)
 {
-	static const char room[SESSION_CHUNK_LINE_MAX] = { 0 };
+	static const char zero[64] = { 0 };
+	size_t		 room;
 
 	if (s->scratch == NULL && (s->scratch = evbuffer_new()) == NULL)
 		return;
-	if (s->framing == FRAMING_CHUNKED &&
-	    evbuffer_get_length(s->scratch) == 0) {
-		/* Room in front for the chunk line: drained bytes at the
-		 * head of a chain are reused by evbuffer_prepend. */
-		evbuffer_add(s->scratch, room, sizeof(room));
+	if (evbuffer_get_length(s->scratch) == 0 && s->client != NULL &&
+	    (room = s->client->proto->body_room(s)) > 0 &&
+	    room <= sizeof(zero)) {
+		/* Room in front for the protocol's framing: drained bytes at
+		 * the head of a chain are reused by evbuffer_prepend. */
+		evbuffer_add(s->scratch, zero, room);
 		evbuffer_add(s->scratch, at, n);
-		evbuffer_drain(s->scratch, sizeof(room));
+		evbuffer_drain(s->scratch, room);
 	} else
 		evbuffer_add(s->scratch, at, n);
 	s->bytes_out += n;
@@ -709,7 +660,7 @@ session_on_body(struct session *s, const char *at, size_t n)
 void
 session_flush_body(struct session *s)
 {
-	struct evbuffer	*out;
+	const struct downstream_proto *proto;
 	size_t		 n;
 
 	if (s->scratch == NULL || (n = evbuffer_get_length(s->scratch)) == 0)
@@ -718,19 +669,10 @@ session_flush_body(struct session *s)
 		evbuffer_drain(s->scratch, n);	/* draining: nobody to tell */
 		return;
 	}
-	out = downstream_output(s->client);
-	if (s->framing == FRAMING_CHUNKED) {
-		char	 line[SESSION_CHUNK_LINE_MAX];
-		size_t	 k = headers_hex(line, n);
-
-		/* Framed in scratch, so the output takes one add. */
-		line[k++] = '\r';
-		line[k++] = '\n';
-		evbuffer_prepend(s->scratch, line, k);
-		evbuffer_add_lit(s->scratch, "\r\n");
-	}
-	evbuffer_add_buffer(out, s->scratch);
-	if (!s->paused && downstream_output_full(s->client))
+	proto = s->client->proto;
+	proto->send_body(s, s->scratch);
+	/* This stream's client is slow: stop reading its upstream. */
+	if (!s->paused && proto->queued(s) > DOWNSTREAM_OUT_HIGH)
 		upstream_pause(s);
 }
 
@@ -751,8 +693,8 @@ session_on_response_complete(struct session *s)
 		evbuffer_drain(s->ev_hold, evbuffer_get_length(s->ev_hold));
 	}
 	session_flush_body(s);
-	if (s->client != NULL && s->framing == FRAMING_CHUNKED)
-		evbuffer_add_lit(downstream_output(s->client), "0\r\n\r\n");
+	if (s->client != NULL)
+		s->client->proto->end(s, NULL);
 	s->resp_done = 1;
 	session_close(s, &e);
 }
@@ -911,8 +853,8 @@ session_close(struct session *s, const struct session_end *e)
 		session_identity(s);	/* from what of the head arrived */
 
 	had_upstream = s->up != NULL || s->dns != NULL;
-	if (!e->cancel && s->resp_done && s->upstream_keepalive)
-		upstream_release(s);
+	if (!e->cancel && s->resp_done)
+		upstream_release(s);	/* kept if the connection allows */
 	else
 		upstream_abort(s);
 	s->end = *e;
@@ -956,22 +898,19 @@ session_finish(struct session *s, struct cancel_record *r)
 	struct client	*c;
 	struct jsonw	 records;
 	char		 stack[6144];
-	int		 keep, head_sent;
 
 	session_state_set(s, SESSION_DONE);
 	jsonw_init(&records, stack, sizeof(stack));
-	/* Before the error answer below marks the head as sent: a complete
-	 * error answer leaves the connection fit for the next request. */
-	head_sent = s->resp_head_sent;
+	c = s->client;
 	if (r != NULL) {
-		if (s->client != NULL) {
+		if (c != NULL) {
 			if (!s->resp_head_sent && s->request_done)
 				downstream_write_cancel_error(s->client, s, r,
 				    e->proxy_status_in);
 			else if (s->resp_head_sent)
 				downstream_write_sse_error(s->client, s, r);
 			else
-				s->keep_alive = 0;
+				c->proto->reset(s);
 			if (e->direction == CANCEL_DIR_DOWNSTREAM)
 				r->detect_to_close_us = (int64_t)(
 				    clock_mono_us() - s->t_detect_us);
@@ -997,12 +936,8 @@ session_finish(struct session *s, struct cancel_record *r)
 	session_client_key_release(s);
 
 	if ((c = s->client) != NULL) {
+		c->proto->detach(s);
 		s->client = NULL;
-		keep = s->keep_alive && s->request_done &&
-		    (s->resp_done || (e->cancel && s->resp_head_sent &&
-		    s->is_sse && s->framing == FRAMING_CHUNKED) ||
-		    (e->cancel && !head_sent) || e->error);
-		downstream_session_done(c, keep);
 	}
 	registry_remove(&s->w->registry, s);
 	TAILQ_REMOVE(&s->w->sessions, s, entry);

@@ -19,16 +19,7 @@ struct evbuffer;
 struct upstream_conn;
 struct upstream_dns;
 
-/* How the response body is framed toward the client. */
-enum session_framing {
-	FRAMING_NONE,		/* no body (HEAD, 204, 304) */
-	FRAMING_LENGTH,		/* Content-Length, passed through */
-	FRAMING_CHUNKED,	/* re-chunked from chunked or close-delimited */
-	FRAMING_CLOSE,		/* HTTP/1.0 client: body ends with the close */
-};
-
 #define SESSION_TRIES_MAX	8
-#define SESSION_CHUNK_LINE_MAX	20	/* 16 hex digits, CRLF, spare */
 
 enum session_drain_end {
 	SESSION_DRAIN_NONE,
@@ -96,8 +87,9 @@ struct session {
 
 	/* The request, as parsed. */
 	uint8_t			 method;	/* llhttp_method_t */
-	uint8_t			 http_minor;
-	uint8_t			 keep_alive;	/* client wants the conn kept */
+	char			 client_version[4]; /* "1.1", "1.0": for Via */
+	uint8_t			 close_connection; /* end the client's
+						    * connection after this */
 	uint8_t			 request_done;	/* whole request received */
 	uint8_t			 headers_done;	/* its head is complete */
 	uint8_t			 expect_continue;
@@ -120,15 +112,14 @@ struct session {
 	int			 retried;	/* a reused conn failed once */
 
 	/* The response. */
-	llhttp_t		 resp_parser;
 	struct header_list	 resp_headers;
+	int			 resp_status;	/* the upstream's */
+	int64_t			 resp_length;	/* its body's, -1: not known */
 	int			 status;	/* sent to the client, 0 = none */
 	uint8_t			 resp_head_sent;
 	uint8_t			 resp_done;
 	uint8_t			 is_sse;
 	uint8_t			 sse_nl;	/* SSE scan: newlines in a row */
-	uint8_t			 upstream_keepalive;
-	enum session_framing	 framing;
 	struct evbuffer		*scratch;	/* body bytes of one read */
 	uint8_t			 paused;	/* upstream reading paused */
 	struct pause_watch	*up_watch;
@@ -221,8 +212,10 @@ void		 session_upstream_failed(struct session *s, enum cancel_kind k,
 		    enum cancel_via via, const char *detail);
 /* The upstream closed (rst: by reset) before the response was complete. */
 void		 session_upstream_closed(struct session *s, int rst);
-/* Response parsing results, in order. */
-int		 session_on_response_head(struct session *s);
+/* Response parsing results, in order: the head (status, its fields in
+ * s->resp_headers, the body length or -1), body pieces, the end. */
+int		 session_on_response_head(struct session *s, int status,
+		    int64_t length);
 /* -1 stops the parser: a peer's cancel arrived in the body. */
 int		 session_on_body(struct session *s, const char *at, size_t n);
 void		 session_relay(struct session *s, const char *at, size_t n);

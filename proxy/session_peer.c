@@ -60,7 +60,7 @@ session_peer_loop(struct session *s)
 				p++;
 			if ((size_t)(p - tok) == hlen &&
 			    strncasecmp(tok, hop, hlen) == 0) {
-				s->keep_alive = 0;
+				s->close_connection = 1;
 				if (s->client != NULL)
 					downstream_write_error(s->client, s, 508,
 					    "loop_detected", "this request has "
@@ -297,7 +297,7 @@ session_note_receive(struct session *s)
 int
 session_peer_head(struct session *s)
 {
-	int		 status = llhttp_get_status_code(&s->resp_parser);
+	int		 status = s->resp_status;
 	const char	*ct;
 
 	if (!s->up_conf->peer || s->peer_hold_head || status < 500 ||
@@ -315,7 +315,7 @@ static void
 session_peer_release_head(struct session *s)
 {
 	s->peer_hold_head = 0;
-	session_on_response_head(s);
+	session_on_response_head(s, s->resp_status, s->resp_length);
 	session_relay(s, (const char *)evbuffer_pullup(s->peer_hold, -1),
 	    evbuffer_get_length(s->peer_hold));
 	evbuffer_drain(s->peer_hold, evbuffer_get_length(s->peer_hold));

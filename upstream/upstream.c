@@ -22,7 +22,7 @@
 
 #include "proxy/log.h"
 #include "proxy/session.h"
-#include "upstream/upstream.h"
+#include "upstream/upstream_priv.h"
 
 /* An evdns lookup in flight; outlives its session if cancelled. */
 struct upstream_dns {
@@ -35,10 +35,6 @@ static void	upstream_write_cb(struct bufferevent *, void *);
 static void	upstream_event_cb(struct bufferevent *, short, void *);
 static void	upstream_connect_addr(struct session *s,
 		    const struct sockaddr *sa, socklen_t len);
-void		upstream_http_read(struct session *s);
-void		upstream_http_eof(struct session *s, int rst);
-struct upstream_conn *upstream_pool_get(struct upstream_pool *p,
-		    const struct conf_upstream *up);
 
 /* Closes a connection's socket now (FIN to the peer) and frees it. */
 void
@@ -195,6 +191,7 @@ upstream_connect_addr(struct session *s, const struct sockaddr *sa,
 	if (len > sizeof(u->addr) || (u = calloc(1, sizeof(*u))) == NULL)
 		goto fail;
 	u->w = s->w;
+	u->proto = &upstream_h1;
 	u->fd = -1;
 	if ((u->key = strdup(up->pool_key)) == NULL)
 		goto fail;
@@ -281,16 +278,51 @@ upstream_abort(struct session *s)
 		if (d->req != NULL)
 			evdns_getaddrinfo_cancel(d->req);
 	}
+	if (s->up != NULL)
+		s->up->proto->cancel(s);
+}
+
+/* HTTP/1.1: the stream is the connection; closing it stops the model. */
+void
+upstream_h1_cancel(struct session *s)
+{
+	struct upstream_conn *u = s->up;
+
 	if (s->up_watch != NULL) {
 		pause_watch_stop(s->up_watch);
 		s->up_watch = NULL;
 	}
-	if (s->up != NULL) {
-		struct upstream_conn *u = s->up;
+	s->up = NULL;
+	upstream_conn_close(u);
+}
 
-		s->up = NULL;
-		upstream_conn_close(u);
-	}
+void
+upstream_send_request(struct session *s)
+{
+	s->up->proto->send_request(s);
+}
+
+void
+upstream_release(struct session *s)
+{
+	if (s->up != NULL)
+		s->up->proto->release(s);
+}
+
+void
+upstream_pause(struct session *s)
+{
+	if (s->up != NULL)
+		s->up->proto->pause(s);
+}
+
+void
+upstream_resume(struct session *s)
+{
+	if (s->up != NULL)
+		s->up->proto->resume(s);
+	else
+		s->paused = 0;
 }
 
 /* The response failed on a reused connection before any byte: the server
@@ -302,7 +334,7 @@ upstream_retry(struct session *s)
 
 	if (u == NULL || !u->reused || s->retried || s->resp_head_sent ||
 	    s->phase != PHASE_WAITING_FIRST_BYTE ||
-	    s->resp_parser.initial_message_completed ||
+	    u->parser.initial_message_completed ||
 	    s->resp_headers.n != 0)
 		return -1;
 	s->retried = 1;
@@ -402,9 +434,9 @@ upstream_watch_cb(void *arg, int rst)
 }
 
 void
-upstream_pause(struct session *s)
+upstream_h1_pause(struct session *s)
 {
-	if (s->up == NULL || s->paused)
+	if (s->paused)
 		return;
 	upstream_reading(s->up, 0);
 	s->paused = 1;
@@ -414,7 +446,7 @@ upstream_pause(struct session *s)
 }
 
 void
-upstream_resume(struct session *s)
+upstream_h1_resume(struct session *s)
 {
 	if (!s->paused)
 		return;

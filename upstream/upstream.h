@@ -8,6 +8,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 
+#include <llhttp.h>
 #include <openssl/ssl.h>
 
 #include "conf/conf.h"
@@ -18,11 +19,37 @@ struct bufferevent;
 struct session;
 struct cancel_record;
 
+/*
+ * What a session asks of the protocol its upstream connection speaks. The
+ * session knows when to send, pause or stop; the protocol knows how. Every
+ * operation is called with s->up set. Events come back as session calls
+ * with arguments: session_on_response_head(s, status, length),
+ * session_on_body(), session_on_response_complete().
+ */
+struct upstream_proto {
+	const char	*name;		/* "http/1.1": the records' protocol */
+	/* Writes the request (head and body) for this stream. */
+	void		(*send_request)(struct session *s);
+	/* Stops and restarts reading this stream (client backpressure). */
+	void		(*pause)(struct session *s);
+	void		(*resume)(struct session *s);
+	/* Ends this stream now, before it finished (the model must stop). */
+	void		(*cancel)(struct session *s);
+	/* The stream finished: the connection may serve another. */
+	void		(*release)(struct session *s);
+};
+
+extern const struct upstream_proto upstream_h1;
+
 /* One connection to an upstream; owned by a session or by the pool. */
 struct upstream_conn {
 	TAILQ_ENTRY(upstream_conn) entry;	/* pool list */
 	struct worker		*w;
-	struct session		*s;		/* owner, NULL in the pool */
+	const struct upstream_proto *proto;
+	struct session		*s;		/* the stream it carries, NULL
+						 * in the pool (HTTP/1.1: one) */
+	llhttp_t		 parser;	/* HTTP/1.1: the response */
+	uint8_t			 keepalive;	/* the response lets it be kept */
 	struct bufferevent	*bev;
 	struct writeout		 out;		/* plain sockets: our writes */
 	struct readin		 in;		/* plain, connected: our reads */

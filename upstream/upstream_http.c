@@ -8,7 +8,7 @@
 
 #include "proxy/log.h"
 #include "proxy/session.h"
-#include "upstream/upstream.h"
+#include "upstream/upstream_priv.h"
 
 #define UPSTREAM_MAX_HEADER_BYTES	(64 * 1024)
 
@@ -38,8 +38,8 @@ upstream_header_replaced(const struct session *s, size_t i)
 }
 
 /* The request head as the upstream sees it, in one add to its output. */
-void
-upstream_send_request(struct session *s)
+static void
+upstream_h1_send_request(struct session *s)
 {
 	struct evbuffer	*out = bufferevent_get_output(s->up->bev);
 	const struct conf_upstream *up = s->up_conf;
@@ -93,8 +93,7 @@ upstream_send_request(struct session *s)
 			    s->req_headers.h[i].vlen);
 			headbuf_lit(&hb, ", ");
 		}
-	headbuf_lit(&hb, "1.");
-	headbuf_uint(&hb, s->http_minor);
+	headbuf_str(&hb, s->client_version);
 	headbuf_lit(&hb, " ");
 	headbuf_str(&hb, log_hop());
 	headbuf_lit(&hb, "\r\n\r\n");
@@ -135,13 +134,17 @@ upstream_on_headers_complete(llhttp_t *p)
 {
 	struct session	*s = p->data;
 	int		 status = llhttp_get_status_code(p);
+	int64_t		 length = -1;
 
 	if (status >= 100 && status < 200) {
 		if (status == 101)
 			return -1;	/* we never ask for an upgrade */
 		return 0;		/* interim: wait for the final one */
 	}
-	if (session_on_response_head(s) == -1)
+	if ((p->flags & F_CONTENT_LENGTH) && p->content_length <= INT64_MAX)
+		length = (int64_t)p->content_length;
+	s->up->keepalive = llhttp_should_keep_alive(p);
+	if (session_on_response_head(s, status, length) == -1)
 		return -1;
 	return s->method == HTTP_HEAD ? 1 : 0;
 }
@@ -186,8 +189,9 @@ static const llhttp_settings_t upstream_settings = {
 void
 upstream_response_init(struct session *s)
 {
-	llhttp_init(&s->resp_parser, HTTP_RESPONSE, &upstream_settings);
-	s->resp_parser.data = s;
+	llhttp_init(&s->up->parser, HTTP_RESPONSE, &upstream_settings);
+	s->up->parser.data = s;
+	s->up->keepalive = 0;
 	headers_clear(&s->resp_headers);
 }
 
@@ -197,8 +201,8 @@ upstream_invalid(struct session *s, llhttp_errno_t err)
 	char	 detail[200];
 
 	snprintf(detail, sizeof(detail), "invalid response: %s (%s)",
-	    llhttp_errno_name(err), llhttp_get_error_reason(&s->resp_parser) ?
-	    llhttp_get_error_reason(&s->resp_parser) : "");
+	    llhttp_errno_name(err), llhttp_get_error_reason(&s->up->parser) ?
+	    llhttp_get_error_reason(&s->up->parser) : "");
 	if (s->resp_head_sent)
 		session_upstream_failed(s, CANCEL_KIND_UPSTREAM_CLOSED,
 		    CANCEL_VIA_EOF, detail);
@@ -219,18 +223,18 @@ upstream_http_read(struct session *s)
 	while (!session_closed(s) && s->up != NULL && !s->paused) {
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
 			break;
-		err = llhttp_execute(&s->resp_parser, v.iov_base, v.iov_len);
+		err = llhttp_execute(&s->up->parser, v.iov_base, v.iov_len);
 		if (session_closed(s))
 			return;
 		if (err == HPE_OK)
 			used = v.iov_len;
 		else if (err == HPE_PAUSED) {
-			used = (size_t)(llhttp_get_error_pos(&s->resp_parser) -
+			used = (size_t)(llhttp_get_error_pos(&s->up->parser) -
 			    (const char *)v.iov_base);
 			evbuffer_drain(in, used);
 			/* Bytes after the response: the connection is spent. */
 			if (evbuffer_get_length(in) > 0)
-				s->upstream_keepalive = 0;
+				s->up->keepalive = 0;
 			session_on_response_complete(s);
 			return;
 		} else if (s->peer_cancel) {
@@ -275,12 +279,21 @@ upstream_http_eof(struct session *s, int rst)
 			return;
 	}
 	if (!rst && s->resp_head_sent) {
-		err = llhttp_finish(&s->resp_parser);
+		err = llhttp_finish(&s->up->parser);
 		if (err == HPE_PAUSED) {
-			s->upstream_keepalive = 0;
+			s->up->keepalive = 0;
 			session_on_response_complete(s);
 			return;
 		}
 	}
 	session_upstream_closed(s, rst);
 }
+
+const struct upstream_proto upstream_h1 = {
+	.name = "http/1.1",
+	.send_request = upstream_h1_send_request,
+	.pause = upstream_h1_pause,
+	.resume = upstream_h1_resume,
+	.cancel = upstream_h1_cancel,
+	.release = upstream_pool_release,
+};

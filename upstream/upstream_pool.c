@@ -9,7 +9,7 @@
 
 #include "proxy/log.h"
 #include "proxy/session.h"
-#include "upstream/upstream.h"
+#include "upstream/upstream_priv.h"
 
 /* How many idle connections one destination has (its pool key). */
 struct upstream_pool_key {
@@ -26,7 +26,6 @@ struct upstream_pool {
 	size_t				 capkeys;
 };
 
-void	upstream_conn_close(struct upstream_conn *u);
 
 struct upstream_pool *
 upstream_pool_new(struct worker *w)
@@ -155,7 +154,7 @@ upstream_pool_get(struct upstream_pool *p, const struct conf_upstream *up)
 }
 
 void
-upstream_release(struct session *s)
+upstream_pool_release(struct session *s)
 {
 	struct upstream_conn	*u = s->up;
 	struct upstream_pool	*p = s->w->pool;
@@ -170,7 +169,7 @@ upstream_release(struct session *s)
 	s->up = NULL;
 	u->s = NULL;
 	/* Kept only while its destination has fewer idle than keepalive. */
-	if (!u->connected || s->w->draining ||
+	if (!u->connected || !u->keepalive || s->w->draining ||
 	    evbuffer_get_length(bufferevent_get_input(u->bev)) > 0 ||
 	    (k = upstream_pool_key(p, u, 1)) == NULL ||
 	    (size_t)s->up_conf->keepalive <= k->idle) {
