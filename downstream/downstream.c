@@ -13,7 +13,7 @@
 #include <event2/event.h>
 #include <event2/util.h>
 
-#include "downstream/downstream.h"
+#include "downstream/downstream_priv.h"
 #include "proxy/log.h"
 #include "proxy/session.h"
 
@@ -25,7 +25,6 @@ static void	downstream_drained(void *);
 static void	downstream_write_failed(void *, int);
 static void	downstream_event_cb(struct bufferevent *, short, void *);
 static void	downstream_timer_cb(evutil_socket_t, short, void *);
-void		downstream_parser_init(struct client *c);
 
 static void
 downstream_addr_format(const struct sockaddr *sa, char *buf, size_t len)

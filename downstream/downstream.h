@@ -80,7 +80,6 @@ enum downstream_framing {
 	FRAMING_CHUNKED,	/* re-chunked from chunked or close-delimited */
 	FRAMING_CLOSE,		/* HTTP/1.0 client: body ends with the close */
 };
-const char	*downstream_framing_name(enum downstream_framing f);
 
 /* One client connection; it carries one session at a time (HTTP/1.1). */
 struct client {
@@ -126,14 +125,6 @@ struct client	*downstream_accept(struct worker *w, int fd,
  * client went away with via. */
 void		 downstream_close(struct client *c, int via);
 void		 downstream_free(struct client *c);
-struct evbuffer	*downstream_output(struct client *c);
-/* The session finished its exchange; keep_alive says whether the
- * connection may carry the next request. */
-void		 downstream_session_done(struct client *c, int keep_alive);
-/* The proxy's own answers: a whole response, head and body. */
-void		 downstream_answer(struct session *s,
-		    const struct downstream_head *h, const char *body,
-		    size_t len);
 /* Writes a complete error response with a JSON body
  * {"error":{"message","type","code"}} and optional Proxy-Status. */
 void		 downstream_write_error(struct client *c, struct session *s,
@@ -148,14 +139,7 @@ void		 downstream_write_sse_error(struct client *c,
 		    struct session *s, const struct cancel_record *r);
 /* Parses what is buffered (after a session finished or on new input). */
 void		 downstream_process_input(struct client *c);
-const char	*downstream_status_reason(int status);
-/* Re-arms the request timeout as the request makes progress. */
-void		 downstream_request_progress(struct client *c);
-void		 downstream_parser_init(struct client *c);
 
 #define DOWNSTREAM_OUT_HIGH	(64 * 1024)	/* pause the upstream above */
-#define DOWNSTREAM_CHUNK_LINE_MAX 20	/* 16 hex digits, CRLF, spare */
-#define DOWNSTREAM_OUT_LOW	(16 * 1024)	/* resume it below */
-#define DOWNSTREAM_PIPELINE_MAX	(64 * 1024)	/* early bytes kept per conn */
 
 #endif

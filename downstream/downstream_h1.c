@@ -8,7 +8,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
-#include "downstream/downstream.h"
+#include "downstream/downstream_priv.h"
 #include "proxy/log.h"
 #include "proxy/session.h"
 

@@ -7,7 +7,7 @@
 #include <event2/bufferevent.h>
 
 #include "cancel_chain/cancel_chain.h"
-#include "downstream/downstream.h"
+#include "downstream/downstream_priv.h"
 #include "proxy/log.h"
 #include "proxy/session.h"
 

@@ -524,3 +524,41 @@ proxy_workers_done(void)
 {
 	return __atomic_load_n(&proxy_global.workers_done, __ATOMIC_ACQUIRE);
 }
+
+/* Queues fn(w, arg) to run on worker w's thread; any thread may post. */
+int
+worker_post(struct worker *w, worker_mail_fn fn, void *arg)
+{
+	struct worker_mail	*m;
+
+	if ((m = malloc(sizeof(*m))) == NULL)
+		return -1;
+	m->fn = fn;
+	m->arg = arg;
+	m->next = NULL;
+	pthread_mutex_lock(&w->mail_lock);
+	*w->mail_tail = m;
+	w->mail_tail = &m->next;
+	pthread_mutex_unlock(&w->mail_lock);
+	event_active(w->mail_ev, 0, 0);
+	return 0;
+}
+
+/* Runs what other threads posted, in order. */
+void
+worker_mail_cb(int fd, short what, void *arg)
+{
+	struct worker		*w = arg;
+	struct worker_mail	*m, *next;
+
+	pthread_mutex_lock(&w->mail_lock);
+	m = w->mail_head;
+	w->mail_head = NULL;
+	w->mail_tail = &w->mail_head;
+	pthread_mutex_unlock(&w->mail_lock);
+	for (; m != NULL; m = next) {
+		next = m->next;
+		m->fn(w, m->arg);
+		free(m);
+	}
+}

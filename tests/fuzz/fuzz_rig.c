@@ -15,7 +15,7 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 
-#include "downstream/downstream.h"
+#include "downstream/downstream_priv.h"
 #include "proxy/log.h"
 #include "proxy/proxy.h"
 #include "proxy/session.h"
