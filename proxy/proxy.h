@@ -31,6 +31,7 @@ struct evconnlistener;
 struct session;
 struct client;
 struct upstream_pool;
+struct upstream_proto;
 
 /*
  * What a config turns into at run time: the config itself plus the TLS
@@ -109,7 +110,15 @@ struct worker {
 	int			 notify_drain;
 	int			 notify_cancel_all;
 	uint64_t		 next_serial;	/* for sessions */
+	/* Every upstream stream of this worker speaks it, whatever the
+	 * config says; NULL in the daemon (unit tests plug a fake in). */
+	const struct upstream_proto *upstream_proto;
 };
+
+/* Sets up w on rt: its loop, lists, pool and events; -1 on failure. */
+int	 worker_init(struct worker *w, int id, struct runtime *rt);
+/* Frees what worker_init() made and what w still holds. */
+void	 worker_fini(struct worker *w);
 
 /* Global, read-mostly process state. */
 struct proxy {

@@ -250,7 +250,9 @@ proxy_addr_string(const struct sockaddr *sa, char *buf, size_t len)
 	}
 }
 
-static int
+/* Sets up worker w (its loop, lists, pool and events) on rt; -1 on
+ * failure, after which worker_fini() frees what was made. */
+int
 worker_init(struct worker *w, int id, struct runtime *rt)
 {
 	w->id = id;
@@ -482,40 +484,48 @@ proxy_join(void)
 	for (k = 0; k < proxy_global.nworkers; k++) {
 		struct worker *w = &proxy_global.workers[k];
 
-		worker_free_dead(w);
 		worker_stop_accepting(w);
-		free(w->listeners);
-		upstream_notes_free(w);
-		while (w->mail_head != NULL) {
-			struct worker_mail *m = w->mail_head;
-
-			/* Run it: every mail frees what it carries. */
-			w->mail_head = m->next;
-			m->fn(w, m->arg);
-			free(m);
-		}
-		if (w->mail_ev)
-			event_free(w->mail_ev);
-		registry_free(&w->registry);
-		pthread_mutex_destroy(&w->mail_lock);
-		upstream_pool_free(w->pool);
-		if (w->dns != NULL)
-			evdns_base_free(w->dns, 1);
-		if (w->reap)
-			event_free(w->reap);
-		writeout_worker_free(w);
-		if (w->notify)
-			event_free(w->notify);
-		if (w->accept_retry)
-			event_free(w->accept_retry);
-		if (w->base)
-			event_base_free(w->base);
-		runtime_unref(w->rt);
-		pthread_mutex_destroy(&w->notify_lock);
+		worker_fini(w);
 	}
 	free(proxy_global.workers);
 	proxy_global.workers = NULL;
 	proxy_global.nworkers = 0;
+}
+
+/* Frees what worker_init() made and what the worker still holds. */
+void
+worker_fini(struct worker *w)
+{
+	worker_free_dead(w);
+	free(w->listeners);
+	upstream_notes_free(w);
+	while (w->mail_head != NULL) {
+		struct worker_mail *m = w->mail_head;
+
+		/* Run it: every mail frees what it carries. */
+		w->mail_head = m->next;
+		m->fn(w, m->arg);
+		free(m);
+	}
+	if (w->mail_ev)
+		event_free(w->mail_ev);
+	registry_free(&w->registry);
+	pthread_mutex_destroy(&w->mail_lock);
+	upstream_pool_free(w->pool);
+	if (w->dns != NULL)
+		evdns_base_free(w->dns, 1);
+	if (w->reap)
+		event_free(w->reap);
+	writeout_worker_free(w);
+	if (w->notify)
+		event_free(w->notify);
+	if (w->accept_retry)
+		event_free(w->accept_retry);
+	if (w->base)
+		event_base_free(w->base);
+	if (w->rt != NULL)
+		runtime_unref(w->rt);
+	pthread_mutex_destroy(&w->notify_lock);
 }
 
 /* How many worker loops have ended. */

@@ -255,6 +255,15 @@ fail:
 int
 upstream_start(struct session *s)
 {
+	const struct upstream_proto *p = s->w->upstream_proto;
+
+	return (p != NULL ? p : &upstream_h1)->start(s);
+}
+
+/* HTTP/1.1: an idle pooled connection, or resolve and connect anew. */
+int
+upstream_h1_start(struct session *s)
+{
 	struct upstream_conn	*u;
 
 	if ((u = upstream_pool_get(s->w->pool, s->up_conf)) != NULL) {

@@ -28,6 +28,9 @@ struct cancel_record;
  */
 struct upstream_proto {
 	const char	*name;		/* "http/1.1": the records' protocol */
+	/* Finds or opens a connection for s; it calls
+	 * session_upstream_connected() or session_upstream_failed(). */
+	int		(*start)(struct session *s);
 	/* Writes the request (head and body) for this stream. */
 	void		(*send_request)(struct session *s);
 	/* Stops and restarts reading this stream (client backpressure). */
@@ -79,8 +82,6 @@ void	 upstream_release(struct session *s);
 /* Stops and restarts reading the response (client backpressure). */
 void	 upstream_pause(struct session *s);
 void	 upstream_resume(struct session *s);
-/* Initialises the response parser for s. */
-void	 upstream_response_init(struct session *s);
 /* Writes the request head and body to the connection. */
 void	 upstream_send_request(struct session *s);
 

@@ -12,6 +12,8 @@
 
 #define UPSTREAM_MAX_HEADER_BYTES	(64 * 1024)
 
+static void	upstream_response_init(struct session *);
+
 /* Whether the client's field i is replaced by set_headers or by us. */
 static int
 upstream_header_replaced(const struct session *s, size_t i)
@@ -46,6 +48,7 @@ upstream_h1_send_request(struct session *s)
 	struct headbuf	 hb;
 	size_t		 i, blen = evbuffer_get_length(s->body);
 
+	upstream_response_init(s);
 	headbuf_init(&hb, out);
 	headbuf_str(&hb, llhttp_method_name((llhttp_method_t)s->method));
 	headbuf_lit(&hb, " ");
@@ -186,7 +189,8 @@ static const llhttp_settings_t upstream_settings = {
 	.on_message_complete = upstream_on_message_complete,
 };
 
-void
+/* A fresh response parser for the stream about to be sent. */
+static void
 upstream_response_init(struct session *s)
 {
 	llhttp_init(&s->up->parser, HTTP_RESPONSE, &upstream_settings);
@@ -291,6 +295,7 @@ upstream_http_eof(struct session *s, int rst)
 
 const struct upstream_proto upstream_h1 = {
 	.name = "http/1.1",
+	.start = upstream_h1_start,
 	.send_request = upstream_h1_send_request,
 	.pause = upstream_h1_pause,
 	.resume = upstream_h1_resume,

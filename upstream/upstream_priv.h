@@ -18,6 +18,7 @@ void	 upstream_pool_release(struct session *s);
 void	 upstream_http_read(struct session *s);
 void	 upstream_http_eof(struct session *s, int rst);
 /* HTTP/1.1 operations kept in upstream.c (reading, the pause watch). */
+int	 upstream_h1_start(struct session *s);
 void	 upstream_h1_pause(struct session *s);
 void	 upstream_h1_resume(struct session *s);
 void	 upstream_h1_cancel(struct session *s);
