@@ -65,6 +65,13 @@ downstream_write_json(struct client *c, struct session *s, int status,
 		evbuffer_add_printf(out, "X-Request-Id: %s\r\n", s->request_id);
 	if (proxy_status != NULL)
 		evbuffer_add_printf(out, "Proxy-Status: %s\r\n", proxy_status);
+	if (s != NULL && s->cors != NULL) {
+		/* A page must read why it failed (DESIGN.md §8). */
+		char	 cors[1024];
+
+		evbuffer_add(out, cors, session_cors_fields(s, cors,
+		    sizeof(cors)));
+	}
 	if (s != NULL && s->retry_after)
 		evbuffer_add_lit(out, "Retry-After: 1\r\n");
 	if (!keep)

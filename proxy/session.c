@@ -62,6 +62,7 @@ session_free(struct session *s)
 	headers_free(&s->resp_headers);
 	free(s->target);
 	free(s->model);
+	free(s->origin);
 	free(s->peer_note);
 	free(s->tries);
 	if (s->peer_hold != NULL)
@@ -223,9 +224,12 @@ session_request_complete(struct session *s)
 		return;
 	}
 	session_credential(s);
+	if (session_cors_request(s, pathlen) == -1)
+		return;			/* a preflight, answered here */
 	if (s->method == HTTP_POST && strncmp(s->target, conf->cancel_api_prefix,
 	    strlen(conf->cancel_api_prefix)) == 0) {
-		session_cancel_api(s);
+		if (session_cors_check(s) == 0)
+			session_cancel_api(s);
 		return;
 	}
 	if (session_peer_loop(s) == -1)
@@ -240,6 +244,8 @@ session_request_complete(struct session *s)
 		    "no route matches this path and model");
 		return;
 	}
+	if (session_cors_route(s, s->route->cors) == -1)
+		return;
 	if (session_client_key(s) == -1)
 		return;
 	if (json && s->route->stream_usage == CONF_STREAM_USAGE_INJECT &&
@@ -499,9 +505,16 @@ session_on_response_head(struct session *s)
 	headbuf_lit(&hb, "\r\n");
 	for (i = 0; i < s->resp_headers.n; i++) {
 		if (headers_is_hop_by_hop(&s->resp_headers, i) ||
-		    headers_name_is(&s->resp_headers, i, "content-length"))
+		    headers_name_is(&s->resp_headers, i, "content-length") ||
+		    session_cors_owns_field(s, &s->resp_headers, i))
 			continue;
 		headbuf_field(&hb, &s->resp_headers, i);
+	}
+	if (s->cors != NULL) {
+		char	 cors[1024];
+
+		headbuf_add(&hb, cors, session_cors_fields(s, cors,
+		    sizeof(cors)));
 	}
 	if (s->method == HTTP_HEAD && (p->flags & F_CONTENT_LENGTH)) {
 		const char *cl = headers_get(&s->resp_headers, "content-length",

@@ -39,6 +39,17 @@ enum session_drain_end {
 	SESSION_DRAIN_CANCELED,
 };
 
+/* What the CORS policy made of a request (the "cors" member of its
+ * request record). */
+enum session_cors_result {
+	CORS_NONE,			/* no policy, or no Origin field */
+	CORS_ALLOWED,			/* an allowed origin's request */
+	CORS_PREFLIGHT,			/* a preflight answered with 204 */
+	CORS_ORIGIN_NOT_ALLOWED,	/* refused with 403 */
+	CORS_METHOD_NOT_ALLOWED,	/* preflight refused with 403 */
+	CORS_HEADER_NOT_ALLOWED,	/* preflight refused with 403 */
+};
+
 /* Why a session ended; direction tells which side is told. */
 struct session_end {
 	int			 cancel;	/* 0: finished or refused */
@@ -78,6 +89,14 @@ struct session {
 	char			 span_id[17];	/* our span: parent id upstream */
 	char			 trace_flags[3];
 	uint64_t		 header_bytes;
+
+	/* Browsers (session_cors.c): the policy in force and the Origin. */
+	const struct conf_cors	*cors;		/* NULL: no CORS answers */
+	char			*origin;	/* Origin field (a copy), or NULL:
+						 * req_headers go once sent */
+	size_t			 origin_len;
+	uint8_t			 cors_ok;	/* origin allowed by cors */
+	enum session_cors_result cors_result;
 
 	/* Where it goes. */
 	const struct conf_route	*route;
@@ -232,6 +251,22 @@ int		 session_client_key(struct session *s);
 void		 session_client_key_release(struct session *s);
 void		 session_extra_members(struct jsonw *w, const void *arg);
 void		 session_cancel_extra(struct jsonw *w, const void *arg);
+
+/* Browsers (session_cors.c). */
+const char	*session_cors_result_name(enum session_cors_result r);
+/* Finds the policy by path and answers a preflight; -1 when answered. */
+int		 session_cors_request(struct session *s, size_t pathlen);
+/* Takes the chosen route's policy; -1 when the origin was refused. */
+int		 session_cors_route(struct session *s,
+		    const struct conf_cors *cors);
+/* Refuses an origin the policy in force does not list; -1 if refused. */
+int		 session_cors_check(struct session *s);
+/* The CORS header lines for an answer to s; returns their length. */
+size_t		 session_cors_fields(const struct session *s, char *buf,
+		    size_t len);
+/* Whether the proxy writes response field i itself (Access-Control-*). */
+int		 session_cors_owns_field(const struct session *s,
+		    const struct header_list *hl, size_t i);
 
 /* The IP part of "ip:port" or "[ip6]:port". */
 void		 session_addr_ip(const char *addr, char *out, size_t len);
