@@ -937,6 +937,7 @@ session_finish(struct session *s, struct cancel_record *r)
 	struct client	*c;
 	struct jsonw	 records;
 	char		 stack[6144];
+	size_t		 cancel_len = 0;
 	int		 keep, head_sent;
 
 	s->awaiting_note = 0;
@@ -958,6 +959,7 @@ session_finish(struct session *s, struct cancel_record *r)
 				    clock_mono_us() - s->t_detect_us);
 		}
 		cancel_chain_record(&records, r);
+		cancel_len = records.len;
 		metrics_cancel(&s->w->metrics, r);
 		if (session_tells_peer(s))
 			upstream_note_send(s, r);
@@ -971,6 +973,8 @@ session_finish(struct session *s, struct cancel_record *r)
 	}
 	/* Both records of a teardown go out with one write(2). */
 	log_write(&records);
+	if (cancel_len > 0 && !records.oom)	/* redacted by log_write */
+		recent_cancel_add(s->request_id, records.buf, cancel_len);
 	jsonw_free(&records);
 	metrics_add(&s->w->metrics.bytes_out, s->bytes_out);
 	metrics_add(&s->w->metrics.sse_events, s->sse_events);
