@@ -214,6 +214,23 @@ for (const t of TRANSPORTS) {
       assert(/^page-/.test(cancel.request_id), `request id ${cancel.request_id} is not the page's`);
     } finally { await page.close(); }
   };
+
+  tests[`${t.name}: the demo page's Cancel by id stops the stream through the cancel API`] = async () => {
+    const m = await mock(['--first-token-ms', '50', '--interval-ms', '60', '--tokens', '10000']);
+    const edge = await proxy('edge', m.port, { route: corsRoute(), extra: { admin: { address: '127.0.0.1:0' } } });
+    const page = await tab(allowed, `/chat.html?proxy=${base(edge)}&admin=http://127.0.0.1:${edge.adminPort}`);
+    try {
+      await page.click('#send');
+      await page.waitForFunction(() => document.getElementById('answer').textContent.split('tok').length > 3,
+        { timeout: 5000 });
+      await page.click('#cancel-id');
+      await page.waitForFunction(() => /client_cancel/.test(document.getElementById('record').textContent),
+        { timeout: 5000 });
+      await page.screenshot({ path: join(ARTIFACTS, 'chat-cancel-by-id.png'), fullPage: true });
+      const shown = JSON.parse(await page.$eval('#record', (e) => e.textContent));
+      await assertCanceled(edge, m, { kind: 'client_cancel', requestId: shown.request_id, phase: 'streaming' });
+    } finally { await page.close(); }
+  };
 }
 
 await run(tests, async () => {
