@@ -8,6 +8,7 @@
 
 #include <event2/buffer.h>
 
+#include "proxy/log.h"
 #include "proxy/proxy.h"
 
 #define RECENT_MAX	256	/* records kept, oldest dropped first */
@@ -29,8 +30,9 @@ recent_enable(void)
 	__atomic_store_n(&recent.enabled, 1, __ATOMIC_RELEASE);
 }
 
-/* Keeps a copy of one cancel record (one JSON line, as written to the log,
- * so already redacted) for request_id. */
+/* Keeps a copy of one cancel record (one JSON line) for request_id,
+ * scrubbed of secrets as the log is. Called before the record is written,
+ * so that whoever saw it in the log finds it here too. */
 void
 recent_cancel_add(const char *request_id, const char *rec, size_t len)
 {
@@ -45,6 +47,7 @@ recent_cancel_add(const char *request_id, const char *rec, size_t len)
 	if ((copy = malloc(len)) == NULL)
 		return;
 	memcpy(copy, rec, len);
+	log_scrub(copy, len);
 	pthread_mutex_lock(&recent.lock);
 	slot = recent.next;
 	recent.next = (slot + 1) % RECENT_MAX;

@@ -972,9 +972,9 @@ session_finish(struct session *s, struct cancel_record *r)
 		    (e->cancel && s->client == NULL ? 499 : 0));
 	}
 	/* Both records of a teardown go out with one write(2). */
-	log_write(&records);
-	if (cancel_len > 0 && !records.oom)	/* redacted by log_write */
+	if (cancel_len > 0 && !records.oom)
 		recent_cancel_add(s->request_id, records.buf, cancel_len);
+	log_write(&records);
 	jsonw_free(&records);
 	metrics_add(&s->w->metrics.bytes_out, s->bytes_out);
 	metrics_add(&s->w->metrics.sse_events, s->sse_events);

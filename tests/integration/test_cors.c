@@ -366,6 +366,52 @@ Test(cors, admin_cancels_endpoint, .timeout = 60)
 	hassert(hproc_stop(r.proxy, 0) == 0, "the proxy exited badly");
 }
 
+/* GET /cancels scrubs configured secrets as the log does, even from a
+ * request id a client chose to make equal to one. */
+Test(cors, admin_cancels_are_scrubbed, .timeout = 60)
+{
+	struct hproc	*mock, *proxy;
+	struct hconn	*c;
+	struct hresp	*resp, *a;
+	const char	*h[] = { "X-Request-Id: sk-live-0123456789", NULL };
+	cJSON		*rec;
+	int		 mport, port, admin;
+
+	mock = hmock_start(&mport, "--first-token-ms", "10", "--interval-ms",
+	    "20", "--tokens", "100000", NULL);
+	cr_assert_not_null(mock);
+	proxy = hproxy_startf("{\"hop\":\"edge\",\"workers\":1,"
+	    "\"listen\":[{\"address\":\"127.0.0.1:0\"}],"
+	    "\"admin\":{\"address\":\"127.0.0.1:0\"},"
+	    "\"upstreams\":{\"mock\":{\"url\":\"http://127.0.0.1:%d\","
+	    "\"set_headers\":{\"X-Key\":\"sk-live-0123456789\"}}},"
+	    "\"routes\":[{\"path_prefix\":\"/v1/\",\"upstream\":\"mock\"}]}",
+	    mport);
+	cr_assert_not_null(proxy);
+	port = hproxy_port(proxy, 0);
+	rec = hproc_wait_record(proxy, "listening", "role", "admin", 0);
+	hassert(rec != NULL, "no admin listener");
+	admin = (int)hjson_num(rec, "port", -1);
+	c = hconn_connect("127.0.0.1", port);
+	cr_assert_not_null(c);
+	cr_assert_eq(hconn_send_str(c, hreq_chat("mock-1", 1, h)), 0);
+	resp = hconn_read_head(c, 0);
+	hassert(resp != NULL, "no head");
+	hassert(hconn_read_event(c, resp, 0) != NULL, "no event");
+	hconn_close_fin(c);
+	hassert(hproc_wait_record(proxy, "cancel", NULL, NULL, 0) != NULL,
+	    "no cancel record");
+	a = call(admin, "GET", "/cancels", NULL, NULL);
+	hassert(a != NULL && a->status == 200, "no answer");
+	hassert(cJSON_GetArraySize(hjson_get(hresp_json(a), "cancels")) == 1,
+	    "records: %s", a->body);
+	hassert(strstr(a->body, "sk-live-0123456789") == NULL,
+	    "a secret in GET /cancels: %s", a->body);
+	hassert(strstr(a->body, "[redacted]") != NULL, "not scrubbed: %s",
+	    a->body);
+	hassert(hproc_stop(proxy, 0) == 0, "the proxy exited badly");
+}
+
 /* The listening record names the port on its own (a script given port 0
  * reads it without splitting the address). */
 Test(cors, listening_record_has_the_port, .timeout = 60)
