@@ -95,6 +95,8 @@ export async function assertCanceled(hop, m, { kind = 'client_disconnect', reque
   const s = await waitRecord(m, (x) => x.event === 'mock_stream');
   assert(s.outcome === 'client_fin' || s.outcome === 'client_rst', `mock saw ${s.outcome}`);
   assert(s.tokens_sent < 1000, `the model kept generating: ${s.tokens_sent}`);
+  console.log(`  # ${c.origin.kind} ${c.phase}: detect_to_close_us=${c.detect_to_close_us}, ` +
+    `model sent ${s.tokens_sent} tokens, saw ${s.outcome}`);
   await sleep(200);	// a second record would come within this
   const n = records(hop, pred).length;
   assert(n === 1, `${n} cancel records`);
