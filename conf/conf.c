@@ -74,6 +74,28 @@ conf_upstream_clear(struct conf_upstream *u)
 }
 
 static void
+conf_strings_free(char **v, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void
+conf_cors_free(struct conf_cors *cors)
+{
+	if (cors == NULL)
+		return;
+	conf_strings_free(cors->allow_origins, cors->nallow_origins);
+	conf_strings_free(cors->allow_headers, cors->nallow_headers);
+	free(cors->allow_headers_line);
+	free(cors->expose_headers_line);
+	free(cors);
+}
+
+static void
 conf_route_clear(struct conf_route *r)
 {
 	size_t	 i;
@@ -84,6 +106,7 @@ conf_route_clear(struct conf_route *r)
 	free(r->models);
 	free(r->upstream_name);
 	free(r->fallback);
+	conf_cors_free(r->cors);
 }
 
 static void
@@ -809,12 +832,200 @@ conf_load_strings(struct conf_load *l, const cJSON *obj, const char *key,
 	return 0;
 }
 
+/* 0 if s is an HTTP field name (RFC 9110 token); lower-cases it. */
+static int
+conf_token_lower(char *s)
+{
+	unsigned char	*p = (unsigned char *)s;
+
+	if (*p == '\0')
+		return -1;
+	for (; *p != '\0'; p++) {
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (unsigned char)(*p - 'A' + 'a');
+		else if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		    strchr("!#$%&'*+-.^_`|~", *p) != NULL))
+			return -1;
+	}
+	return 0;
+}
+
+/* 0 if s is a serialized origin, "scheme://host[:port]" with an http or
+ * https scheme and nothing after the port; lower-cases it. */
+static int
+conf_origin_lower(char *s, const char **why)
+{
+	char	*p, *host;
+
+	for (p = s; *p != '\0'; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	if (strncmp(s, "http://", 7) == 0)
+		host = s + 7;
+	else if (strncmp(s, "https://", 8) == 0)
+		host = s + 8;
+	else {
+		*why = "must be \"*\" or an origin such as "
+		    "\"https://chat.example\" (http:// or https://)";
+		return -1;
+	}
+	if (*host == '\0' || strpbrk(host, "/?#@ \t\\") != NULL) {
+		*why = "must be an origin: scheme://host[:port], no path and "
+		    "no trailing '/'";
+		return -1;
+	}
+	return 0;
+}
+
+/* Whether the ", "-separated list holds name. */
+static int
+conf_list_has(const char *list, const char *name)
+{
+	size_t	 n = strlen(name);
+	const char *p = list;
+
+	while ((p = strstr(p, name)) != NULL) {
+		if ((p == list || p[-1] == ' ') && (p[n] == ',' ||
+		    p[n] == '\0'))
+			return 1;
+		p += n;
+	}
+	return 0;
+}
+
+/* Joins names with ", " after lead (may be ""), leaving out repeats. */
+static char *
+conf_join(const char *lead, char **v, size_t n)
+{
+	size_t	 i, len = strlen(lead) + 1;
+	char	*out;
+
+	for (i = 0; i < n; i++)
+		len += strlen(v[i]) + 2;
+	if ((out = malloc(len)) == NULL)
+		return NULL;
+	strcpy(out, lead);
+	for (i = 0; i < n; i++) {
+		if (conf_list_has(out, v[i]))
+			continue;
+		if (out[0] != '\0')
+			strcat(out, ", ");
+		strcat(out, v[i]);
+	}
+	return out;
+}
+
+/*
+ * routes[i].cors. "*" and allow_credentials together are an error: the
+ * Fetch standard forbids a credentialed answer to any origin, and echoing
+ * every origin back would let any web page spend the user's cookies.
+ */
+static int
+conf_load_cors(struct conf_load *l, const cJSON *obj, struct conf_route *r)
+{
+	static const char *const keys[] = {
+		"allow_origins", "allow_credentials", "allow_headers",
+		"expose_headers", "max_age_s", NULL
+	};
+	static const char *const dflt_headers[] = {
+		"authorization", "content-type", "x-api-key", "x-request-id",
+		"traceparent", NULL
+	};
+	struct conf_ctx		*ctx = &l->ctx;
+	struct conf_cors	*cors;
+	char			**expose = NULL;
+	size_t			 nexpose = 0, i, mark, mark2;
+	const char		*why;
+
+	if (conf_json_keys(ctx, obj, keys) == -1)
+		return -1;
+	if ((cors = r->cors = calloc(1, sizeof(*cors))) == NULL)
+		return conf_err(ctx, "out of memory");
+	cors->max_age_s = 600;
+	if (cJSON_GetObjectItemCaseSensitive(obj, "allow_origins") == NULL)
+		return conf_err(ctx, "missing \"allow_origins\" (the origins "
+		    "of the pages that may call this route, or [\"*\"])");
+	if (conf_load_strings(l, obj, "allow_origins", &cors->allow_origins,
+	    &cors->nallow_origins) == -1)
+		return -1;
+	mark = conf_path_key(ctx, "allow_origins");
+	for (i = 0; i < cors->nallow_origins; i++) {
+		mark2 = conf_path_index(ctx, i);
+		if (strcmp(cors->allow_origins[i], "*") == 0)
+			cors->any_origin = 1;
+		else if (conf_origin_lower(cors->allow_origins[i], &why) == -1)
+			return conf_err(ctx, "%s", why);
+		conf_path_pop(ctx, mark2);
+	}
+	conf_path_pop(ctx, mark);
+	if (conf_json_bool(ctx, obj, "allow_credentials",
+	    &cors->allow_credentials) == -1)
+		return -1;
+	if (cors->any_origin && cors->allow_credentials) {
+		conf_path_key(ctx, "allow_credentials");
+		return conf_err(ctx, "must be false when allow_origins has "
+		    "\"*\" (browsers refuse credentials for any origin): "
+		    "list the origins instead");
+	}
+	if (conf_load_strings(l, obj, "allow_headers", &cors->allow_headers,
+	    &cors->nallow_headers) == -1)
+		return -1;
+	if (cors->allow_headers == NULL) {
+		for (i = 0; dflt_headers[i] != NULL; i++)
+			;
+		if ((cors->allow_headers = calloc(i, sizeof(char *))) == NULL)
+			return conf_err(ctx, "out of memory");
+		for (i = 0; dflt_headers[i] != NULL; i++) {
+			if ((cors->allow_headers[i] = strdup(dflt_headers[i])) ==
+			    NULL)
+				return conf_err(ctx, "out of memory");
+			cors->nallow_headers++;
+		}
+	}
+	mark = conf_path_key(ctx, "allow_headers");
+	for (i = 0; i < cors->nallow_headers; i++) {
+		mark2 = conf_path_index(ctx, i);
+		if (strcmp(cors->allow_headers[i], "*") == 0)
+			cors->any_header = 1;
+		else if (conf_token_lower(cors->allow_headers[i]) == -1)
+			return conf_err(ctx, "must be a header name or \"*\"");
+		conf_path_pop(ctx, mark2);
+	}
+	conf_path_pop(ctx, mark);
+	if (conf_load_strings(l, obj, "expose_headers", &expose,
+	    &nexpose) == -1)
+		goto fail;
+	mark = conf_path_key(ctx, "expose_headers");
+	for (i = 0; i < nexpose; i++) {
+		mark2 = conf_path_index(ctx, i);
+		if (conf_token_lower(expose[i]) == -1) {
+			conf_err(ctx, "must be a header name");
+			goto fail;
+		}
+		conf_path_pop(ctx, mark2);
+	}
+	conf_path_pop(ctx, mark);
+	if ((cors->allow_headers_line = conf_join("", cors->allow_headers,
+	    cors->nallow_headers)) == NULL ||
+	    (cors->expose_headers_line = conf_join("x-request-id, "
+	    "proxy-status", expose, nexpose)) == NULL) {
+		conf_err(ctx, "out of memory");
+		goto fail;
+	}
+	conf_strings_free(expose, nexpose);
+	return conf_json_int(ctx, obj, "max_age_s", 0, 86400,
+	    &cors->max_age_s);
+fail:
+	conf_strings_free(expose, nexpose);
+	return -1;
+}
+
 static int
 conf_load_route(struct conf_load *l, const cJSON *obj, struct conf_route *r)
 {
 	static const char *const keys[] = {
 		"path_prefix", "models", "upstream", "fallback",
-		"on_client_disconnect", "drain", "stream_usage", NULL
+		"on_client_disconnect", "drain", "stream_usage", "cors", NULL
 	};
 	static const char *const drain_keys[] = { "max_ms", "max_bytes", NULL };
 	struct conf_ctx	*ctx = &l->ctx;
@@ -917,7 +1128,14 @@ conf_load_route(struct conf_load *l, const cJSON *obj, struct conf_route *r)
 			goto fail;
 		}
 		free(s);
+		s = NULL;
 	}
+	if ((it = conf_section(ctx, obj, "cors", NULL, &mark, &rr)) != NULL) {
+		if (conf_load_cors(l, it, r) == -1)
+			goto fail;
+		conf_path_pop(ctx, mark);
+	} else if (rr == -1)
+		goto fail;
 	return 0;
 fail:
 	free(s);

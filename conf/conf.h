@@ -61,6 +61,24 @@ struct conf_upstream {
 	uint64_t		 pool_hash;	/* FNV-1a of pool_key */
 };
 
+/* Browsers on other origins (DESIGN.md §8): who may call a route. The
+ * header lists are kept both as lower-case names and as the one line the
+ * answers carry. */
+struct conf_cors {
+	char			**allow_origins; /* "scheme://host[:port]", lower
+						  * case; "*" is any_origin */
+	size_t			 nallow_origins;
+	int			 any_origin;
+	int			 allow_credentials;
+	char			**allow_headers; /* lower case; "*" any_header */
+	size_t			 nallow_headers;
+	int			 any_header;	/* echo what the preflight asks */
+	char			*allow_headers_line;
+	char			*expose_headers_line; /* always starts with
+						 * "X-Request-Id, Proxy-Status" */
+	int64_t			 max_age_s;	/* default 600 */
+};
+
 struct conf_route {
 	char			*path_prefix;	/* default "/" */
 	char			**models;	/* glob patterns; NULL if none */
@@ -73,6 +91,7 @@ struct conf_route {
 	int64_t			 drain_max_ms;	/* drain: read on this long */
 	int64_t			 drain_max_bytes;/* and at most this much */
 	enum conf_stream_usage	 stream_usage;
+	struct conf_cors	*cors;		/* NULL: no CORS answers */
 };
 
 struct conf_client_key {
@@ -153,6 +172,15 @@ struct conf_upstream	*conf_upstream_find(const struct conf *c,
 const struct conf_route	*conf_route_find(const struct conf *c,
 			    const char *path, size_t pathlen,
 			    const char *model);
+/* The CORS policy for a request that cannot be routed by model (a
+ * preflight has no body): the first route with "cors" whose prefix matches
+ * path; for the cancel API's path, else the first route with "cors". */
+const struct conf_cors	*conf_cors_find(const struct conf *c,
+			    const char *path, size_t pathlen);
+/* Whether origin (origin_len bytes, as a browser sends it) is allowed by
+ * cors; 1 or 0. */
+int			 conf_cors_origin_allowed(const struct conf_cors *cors,
+			    const char *origin, size_t origin_len);
 /* Glob match with '*', '?' and '[...]' (fnmatch semantics, no flags);
  * returns 1 on a match, 0 otherwise. */
 int			 conf_glob_match(const char *pattern, const char *s);

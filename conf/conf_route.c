@@ -41,6 +41,61 @@ conf_route_find(const struct conf *c, const char *path, size_t pathlen,
 	return NULL;
 }
 
+/* The CORS policy for a request that cannot be routed by model (a
+ * preflight has no body): the first route with "cors" whose prefix matches
+ * path; for the cancel API's path, else the first route with "cors". */
+const struct conf_cors *
+conf_cors_find(const struct conf *c, const char *path, size_t pathlen)
+{
+	const struct conf_route	*r;
+	size_t			 i, plen;
+
+	if (c == NULL || path == NULL)
+		return NULL;
+	for (i = 0; i < c->nroutes; i++) {
+		r = &c->routes[i];
+		plen = strlen(r->path_prefix);
+		if (r->cors != NULL && plen <= pathlen &&
+		    memcmp(path, r->path_prefix, plen) == 0)
+			return r->cors;
+	}
+	plen = c->cancel_api_prefix != NULL ? strlen(c->cancel_api_prefix) : 0;
+	if (plen == 0 || plen > pathlen ||
+	    memcmp(path, c->cancel_api_prefix, plen) != 0)
+		return NULL;
+	for (i = 0; i < c->nroutes; i++)
+		if (c->routes[i].cors != NULL)
+			return c->routes[i].cors;
+	return NULL;
+}
+
+/* Whether origin (origin_len bytes, as a browser sends it) is allowed by
+ * cors; 1 or 0. Origins compare without regard to case: browsers send
+ * them in lower case, and the config keeps its list in lower case. */
+int
+conf_cors_origin_allowed(const struct conf_cors *cors, const char *origin,
+    size_t origin_len)
+{
+	size_t	 i;
+
+	if (cors == NULL || origin == NULL || origin_len == 0)
+		return 0;
+	if (cors->any_origin) {
+		/* Echoed back as it came: only printable bytes. */
+		for (i = 0; i < origin_len; i++)
+			if ((unsigned char)origin[i] <= 0x20 ||
+			    (unsigned char)origin[i] >= 0x7f)
+				return 0;
+		return 1;
+	}
+	for (i = 0; i < cors->nallow_origins; i++)
+		if (strlen(cors->allow_origins[i]) == origin_len &&
+		    strncasecmp(cors->allow_origins[i], origin,
+		    origin_len) == 0)
+			return 1;
+	return 0;
+}
+
 /* Glob match with '*', '?' and '[...]' (fnmatch semantics, no flags);
  * returns 1 on a match, 0 otherwise. */
 int

@@ -24,7 +24,7 @@ struct downstream_field {
 	const char	*value;
 };
 
-#define DOWNSTREAM_EXTRA_MAX	12
+#define DOWNSTREAM_EXTRA_MAX	16
 
 /* A response head as the session hands it to the client's protocol. */
 struct downstream_head {
@@ -35,6 +35,8 @@ struct downstream_head {
 	struct downstream_field	 extra[DOWNSTREAM_EXTRA_MAX];
 	size_t			 nextra;
 	int64_t			 content_length; /* -1: not known, streamed */
+	const char		*drop_prefix;	/* fields passed on that start
+						 * with it are dropped */
 	uint8_t			 via;		/* add this hop to Via */
 };
 
@@ -69,6 +71,9 @@ struct downstream_proto {
 
 extern const struct downstream_proto downstream_h1;
 
+/* Whether field i of h->fields is one h->drop_prefix drops. */
+int		 downstream_head_drops(const struct downstream_head *h,
+		    size_t i);
 /* Adds a field to h (bounded by DOWNSTREAM_EXTRA_MAX). */
 void		 downstream_head_add(struct downstream_head *h,
 		    const char *name, const char *value);
@@ -125,6 +130,10 @@ struct client	*downstream_accept(struct worker *w, int fd,
  * client went away with via. */
 void		 downstream_close(struct client *c, int via);
 void		 downstream_free(struct client *c);
+/* The proxy's own answers: a whole response, head and body. */
+void		 downstream_answer(struct session *s,
+		    const struct downstream_head *h, const char *body,
+		    size_t len);
 /* Writes a complete error response with a JSON body
  * {"error":{"message","type","code"}} and optional Proxy-Status. */
 void		 downstream_write_error(struct client *c, struct session *s,

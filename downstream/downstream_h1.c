@@ -4,6 +4,7 @@
  * what to send; everything about how it looks on an HTTP/1.1 wire is
  * here. */
 #include <string.h>
+#include <strings.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -33,6 +34,18 @@ downstream_head_add(struct downstream_head *h, const char *name,
 	h->extra[h->nextra].name = name;
 	h->extra[h->nextra].value = value;
 	h->nextra++;
+}
+
+int
+downstream_head_drops(const struct downstream_head *h, size_t i)
+{
+	size_t	 n;
+
+	if (h->drop_prefix == NULL)
+		return 0;
+	n = strlen(h->drop_prefix);
+	return h->fields->h[i].nlen >= n && strncasecmp(headers_name(h->fields,
+	    i), h->drop_prefix, n) == 0;
 }
 
 /* Whether the connection may carry another request after this one. */
@@ -78,7 +91,8 @@ downstream_h1_send_head(struct session *s, const struct downstream_head *h)
 	if (h->fields != NULL)
 		for (i = 0; i < h->fields->n; i++) {
 			if (headers_is_hop_by_hop(h->fields, i) ||
-			    headers_name_is(h->fields, i, "content-length"))
+			    headers_name_is(h->fields, i, "content-length") ||
+			    downstream_head_drops(h, i))
 				continue;
 			headbuf_field(&hb, h->fields, i);
 		}

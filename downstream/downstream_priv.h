@@ -9,10 +9,6 @@ struct evbuffer	*downstream_output(struct client *c);
 /* The session finished its exchange; keep_alive says whether the
  * connection may carry the next request. */
 void		 downstream_session_done(struct client *c, int keep_alive);
-/* The proxy's own answers: a whole response, head and body. */
-void		 downstream_answer(struct session *s,
-		    const struct downstream_head *h, const char *body,
-		    size_t len);
 const char	*downstream_status_reason(int status);
 /* Re-arms the request timeout as the request makes progress. */
 void		 downstream_request_progress(struct client *c);

@@ -83,6 +83,7 @@ downstream_write_json(struct session *s, int status,
 	if (s->request_id[0] != '\0')
 		downstream_head_add(&h, "X-Request-Id", s->request_id);
 	downstream_head_add(&h, "Proxy-Status", proxy_status);
+	session_cors_head(s, &h);	/* a page must read why it failed */
 	if (s->retry_after)
 		downstream_head_add(&h, "Retry-After", "1");
 	downstream_answer(s, &h, body, len);

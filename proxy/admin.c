@@ -150,6 +150,74 @@ admin_ask_workers(struct evhttp_request *req, enum proxy_job_kind kind,
 	proxy_job_run(aw->job);
 }
 
+/*
+ * GET /cancels is the one admin endpoint a web page may read (the demo
+ * page shows the record of the stream it stopped): an origin that some
+ * route's "cors" allows gets CORS fields on it, and its preflight (when
+ * the admin API wants a token) is answered. Returns 1 if req was a
+ * preflight, now answered.
+ */
+static int
+admin_cors(struct evhttp_request *req, const char *path)
+{
+	const struct conf	*conf = (*admin.rt)->conf;
+	struct evkeyvalq	*in = evhttp_request_get_input_headers(req);
+	struct evkeyvalq	*out = evhttp_request_get_output_headers(req);
+	const char		*origin;
+	size_t			 i;
+
+	if (strcmp(path, "/cancels") != 0)
+		return 0;
+	evhttp_add_header(out, "Vary", "Origin");
+	if ((origin = evhttp_find_header(in, "Origin")) == NULL)
+		return 0;
+	for (i = 0; i < conf->nroutes; i++)
+		if (conf_cors_origin_allowed(conf->routes[i].cors, origin,
+		    strlen(origin)))
+			break;
+	if (i == conf->nroutes)
+		return 0;
+	evhttp_add_header(out, "Access-Control-Allow-Origin", origin);
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_OPTIONS)
+		return 0;
+	evhttp_add_header(out, "Access-Control-Allow-Methods", "GET");
+	evhttp_add_header(out, "Access-Control-Allow-Headers",
+	    "authorization");
+	evhttp_add_header(out, "Access-Control-Max-Age", "600");
+	evhttp_send_reply(req, 204, "No Content", NULL);
+	return 1;
+}
+
+/* GET /cancels[?request_id=ID]: the last cancel records kept in memory,
+ * oldest first, as {"cancels":[...]}. */
+static void
+admin_cancels(struct evhttp_request *req)
+{
+	const char		*query = evhttp_uri_get_query(
+				    evhttp_request_get_evhttp_uri(req));
+	struct evkeyvalq	 params;
+	const char		*id = NULL;
+	struct evbuffer		*b;
+
+	TAILQ_INIT(&params);
+	if (query != NULL && evhttp_parse_query_str(query, &params) == 0)
+		id = evhttp_find_header(&params, "request_id");
+	if ((b = evbuffer_new()) == NULL) {
+		evhttp_clear_headers(&params);
+		return;
+	}
+	evbuffer_add_lit(b, "{\"cancels\":");
+	recent_cancel_list(id, b);
+	evbuffer_add_lit(b, "}\n");
+	evhttp_clear_headers(&params);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "application/json");
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Cache-Control", "no-store");
+	evhttp_send_reply(req, 200, "OK", b);
+	evbuffer_free(b);
+}
+
 static void
 admin_request_cb(struct evhttp_request *req, void *arg)
 {
@@ -162,6 +230,8 @@ admin_request_cb(struct evhttp_request *req, void *arg)
 
 	if (path == NULL)
 		path = "/";
+	if (admin_cors(req, path))
+		return;			/* a page's preflight */
 	if (!admin_authorized(req)) {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "WWW-Authenticate", "Bearer");
@@ -183,6 +253,8 @@ admin_request_cb(struct evhttp_request *req, void *arg)
 		else
 			admin_reply_json(req, 200, "OK",
 			    "{\"status\":\"ready\"}");
+	} else if (cmd == EVHTTP_REQ_GET && strcmp(path, "/cancels") == 0) {
+		admin_cancels(req);
 	} else if (cmd == EVHTTP_REQ_GET && strcmp(path, "/streams") == 0) {
 		admin_ask_workers(req, JOB_LIST, NULL);
 	} else if (cmd == EVHTTP_REQ_POST && strncmp(path, "/streams/", 9) == 0
@@ -222,7 +294,8 @@ admin_start(struct event_base *base, struct runtime **rt)
 	evhttp_set_max_body_size(admin.http, 65536);
 	evhttp_set_timeout(admin.http, 30);
 	evhttp_set_allowed_methods(admin.http, EVHTTP_REQ_GET |
-	    EVHTTP_REQ_POST);
+	    EVHTTP_REQ_POST | EVHTTP_REQ_OPTIONS);
+	recent_enable();
 	/* Bind through the same code as the listeners (one socket). */
 	memset(&one, 0, sizeof(one));
 	one.path = conf->path;

@@ -275,6 +275,17 @@ log_record_end(struct jsonw *w)
 	log_write(w);
 }
 
+void
+log_scrub(char *buf, size_t len)
+{
+	if (!__atomic_load_n(&logger.redact, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&logger.lock);
+	if (logger.nsecrets)
+		log_redact(buf, len);
+	pthread_mutex_unlock(&logger.lock);
+}
+
 /* Writes whole records (each ends in a newline) with one write(2). */
 void
 log_write(struct jsonw *w)

@@ -38,6 +38,9 @@ void		 log_record_end(struct jsonw *w);
  * the same buffer; log_write() then writes them all with one write(2). */
 void		 log_record_close(struct jsonw *w);
 void		 log_write(struct jsonw *w);
+/* Scrubs configured secrets from a copy of records kept elsewhere (the
+ * admin API's recent cancels), as log_write() does before writing. */
+void		 log_scrub(char *buf, size_t len);
 
 /* A record with a human message, printf-style. */
 void		 log_msg(enum log_level level, const char *event,

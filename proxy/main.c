@@ -261,6 +261,7 @@ main(int argc, char *argv[])
 	cluster_stop();
 	proxy_stop();
 	proxy_join();
+	recent_free();
 	log_msg(LOG_LEVEL_INFO, "stop", "cancelproxy stopped");
 	for (i = 0; i < 4; i++)
 		event_free(sev[i]);

@@ -188,6 +188,16 @@ int		 cluster_link_up(void);
 void		 cluster_forward(struct proxy_job *j,
 		    void (*remote_done)(struct proxy_job *));
 
+struct evbuffer;
+
+/* The last cancel records, for the admin API (recent.c). */
+void		 recent_enable(void);
+void		 recent_cancel_add(const char *request_id, const char *rec,
+		    size_t len);
+void		 recent_cancel_list(const char *request_id,
+		    struct evbuffer *out);
+void		 recent_free(void);
+
 /* The admin API on the main thread (admin.c). */
 int		 admin_start(struct event_base *base, struct runtime **rt);
 void		 admin_stop(void);

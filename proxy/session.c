@@ -94,6 +94,7 @@ session_free(struct session *s)
 	headers_free(&s->resp_headers);
 	free(s->target);
 	free(s->model);
+	free(s->origin);
 	free(s->peer_note);
 	free(s->tries);
 	if (s->peer_hold != NULL)
@@ -255,9 +256,12 @@ session_request_complete(struct session *s)
 		return;
 	}
 	session_credential(s);
+	if (session_cors_request(s, pathlen) == -1)
+		return;			/* a preflight, answered here */
 	if (s->method == HTTP_POST && strncmp(s->target, conf->cancel_api_prefix,
 	    strlen(conf->cancel_api_prefix)) == 0) {
-		session_cancel_api(s);
+		if (session_cors_check(s) == 0)
+			session_cancel_api(s);
 		return;
 	}
 	if (session_peer_loop(s) == -1)
@@ -272,6 +276,8 @@ session_request_complete(struct session *s)
 		    "no route matches this path and model");
 		return;
 	}
+	if (session_cors_route(s, s->route->cors) == -1)
+		return;
 	if (session_client_key(s) == -1)
 		return;
 	if (json && s->route->stream_usage == CONF_STREAM_USAGE_INJECT &&
@@ -539,6 +545,7 @@ session_finish(struct session *s, struct cancel_record *r)
 	struct client	*c;
 	struct jsonw	 records;
 	char		 stack[6144];
+	size_t		 cancel_len = 0;
 
 	session_state_set(s, SESSION_DONE);
 	jsonw_init(&records, stack, sizeof(stack));
@@ -557,6 +564,7 @@ session_finish(struct session *s, struct cancel_record *r)
 				    clock_mono_us() - s->t_detect_us);
 		}
 		cancel_chain_record(&records, r);
+		cancel_len = records.len;
 		metrics_cancel(&s->w->metrics, r);
 		if (session_tells_peer(s))
 			upstream_note_send(s, r);
@@ -569,6 +577,8 @@ session_finish(struct session *s, struct cancel_record *r)
 		    (e->cancel && s->client == NULL ? 499 : 0));
 	}
 	/* Both records of a teardown go out with one write(2). */
+	if (cancel_len > 0 && !records.oom)
+		recent_cancel_add(s->request_id, records.buf, cancel_len);
 	log_write(&records);
 	jsonw_free(&records);
 	metrics_add(&s->w->metrics.bytes_out, s->bytes_out);

@@ -15,6 +15,7 @@
 #include "proxy/proxy.h"
 #include "upstream/upstream_usage.h"
 
+struct downstream_head;
 struct evbuffer;
 struct upstream_conn;
 struct upstream_dns;
@@ -28,6 +29,17 @@ enum session_drain_end {
 	SESSION_DRAIN_MAX_BYTES,
 	SESSION_DRAIN_UPSTREAM_CLOSED,
 	SESSION_DRAIN_CANCELED,
+};
+
+/* What the CORS policy made of a request (the "cors" member of its
+ * request record). */
+enum session_cors_result {
+	CORS_NONE,			/* no policy, or no Origin field */
+	CORS_ALLOWED,			/* an allowed origin's request */
+	CORS_PREFLIGHT,			/* a preflight answered with 204 */
+	CORS_ORIGIN_NOT_ALLOWED,	/* refused with 403 */
+	CORS_METHOD_NOT_ALLOWED,	/* preflight refused with 403 */
+	CORS_HEADER_NOT_ALLOWED,	/* preflight refused with 403 */
 };
 
 /* Why a session ended; direction tells which side is told. */
@@ -103,6 +115,14 @@ struct session {
 	char			 span_id[17];	/* our span: parent id upstream */
 	char			 trace_flags[3];
 	uint64_t		 header_bytes;
+
+	/* Browsers (session_cors.c): the policy in force and the Origin. */
+	const struct conf_cors	*cors;		/* NULL: no CORS answers */
+	char			*origin;	/* Origin field (a copy), or NULL:
+						 * req_headers go once sent */
+	size_t			 origin_len;
+	uint8_t			 cors_ok;	/* origin allowed by cors */
+	enum session_cors_result cors_result;
 
 	/* Where it goes. */
 	const struct conf_route	*route;
@@ -266,6 +286,20 @@ int		 session_client_key(struct session *s);
 void		 session_client_key_release(struct session *s);
 void		 session_extra_members(struct jsonw *w, const void *arg);
 void		 session_cancel_extra(struct jsonw *w, const void *arg);
+
+/* Browsers (session_cors.c). */
+const char	*session_cors_result_name(enum session_cors_result r);
+/* Finds the policy by path and answers a preflight; -1 when answered. */
+int		 session_cors_request(struct session *s, size_t pathlen);
+/* Takes the chosen route's policy; -1 when the origin was refused. */
+int		 session_cors_route(struct session *s,
+		    const struct conf_cors *cors);
+/* Refuses an origin the policy in force does not list; -1 if refused. */
+int		 session_cors_check(struct session *s);
+/* Adds the CORS fields of an answer to s to its head, and drops the
+ * upstream's own Access-Control-* fields. */
+void		 session_cors_head(const struct session *s,
+		    struct downstream_head *h);
 
 /* The IP part of "ip:port" or "[ip6]:port". */
 void		 session_addr_ip(const char *addr, char *out, size_t len);

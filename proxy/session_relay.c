@@ -64,6 +64,7 @@ session_on_response_head(struct session *s, int status, int64_t length)
 		s->strip_usage &= !s->up_conf->peer;
 	if (c == NULL)
 		return 0;		/* draining: nobody to send it to */
+	session_cors_head(s, &h);
 	if (headers_get(&s->resp_headers, "x-request-id", NULL) == NULL)
 		downstream_head_add(&h, "X-Request-Id", s->request_id);
 	c->proto->send_head(s, &h);

@@ -341,6 +341,11 @@ proxy_bind_listener(const struct conf *conf, size_t i, int nworkers, int *fds,
 	jsonw_init(&jw, stack, sizeof(stack));
 	log_record_begin(&jw, LOG_LEVEL_INFO, "listening");
 	jsonw_kstr(&jw, "address", addr);
+	/* The port on its own, so that a script given port 0 needs no
+	 * parsing of "[::1]:port" to learn which port it got. */
+	jsonw_kint(&jw, "port", ss.ss_family == AF_INET6 ?
+	    ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) :
+	    ntohs(((struct sockaddr_in *)&ss)->sin_port));
 	jsonw_kstr(&jw, "role", role);
 	jsonw_kbool(&jw, "tls", conf->listen[i].tls_cert != NULL);
 	jsonw_kint(&jw, "workers", nworkers);

@@ -2,14 +2,19 @@
 # The demo: cancelproxy-mock (a streaming model), cancelproxy in front of it
 # (examples/demo.json), a client that hangs up mid-stream, and the cancel
 # record the proxy writes. Installs and builds what is missing first.
+# --browser: then keeps both running and serves examples/chat.html on
+# http://127.0.0.1:18800 (another origin) until Ctrl-C.
 set -eu
+BROWSER=0
+[ "${1:-}" = "--browser" ] && BROWSER=1
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
 ./scripts/build.sh >"${TMPDIR:-/tmp}/cancelproxy-build.log" 2>&1 ||
 	{ cat "${TMPDIR:-/tmp}/cancelproxy-build.log"; exit 1; }
 B=${BUILD_DIR:-build}
 T=$(mktemp -d)
-trap 'kill $MOCK $PROXY 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$T"' EXIT INT TERM
+PAGE=
+trap 'kill $MOCK $PROXY $PAGE 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$T"' EXIT INT TERM
 
 export DEMO_API_KEY=sk-demo-not-a-real-key
 "$B"/cancelproxy-mock --listen 127.0.0.1:18000 --first-token-ms 300 \
@@ -39,3 +44,12 @@ grep '"event":"request"' "$T/proxy.log"
 echo
 echo "== what the model server saw"
 grep '"event":"mock_stream"' "$T/mock.log"
+
+[ "$BROWSER" = 1 ] || exit 0
+/usr/bin/python3 -m http.server --bind 127.0.0.1 --directory examples 18800 \
+	>"$T/page.log" 2>&1 &
+PAGE=$!
+echo
+echo "== the browser demo: open http://127.0.0.1:18800/chat.html"
+echo "   press Send, then Stop; the page shows the cancel record. Ctrl-C ends."
+wait "$PROXY"

@@ -212,6 +212,13 @@ feed(struct hconn *c, struct http_state *st)
 	int		 in_head = !r->head_done;
 
 	data = hconn_data(c, &len);
+	if (len == 0 && r->head_done && !r->complete && r->error == NULL &&
+	    (r->status == 204 || r->status == 304)) {
+		/* No body follows: the parser, paused after the head, ends
+		 * the message when it runs again, with no bytes to give it. */
+		llhttp_execute(&st->parser, data, 0);
+		return r->complete;
+	}
 	if (len == 0 || r->complete || r->error != NULL)
 		return r->error != NULL ? -1 : 0;
 	err = llhttp_execute(&st->parser, data, len);

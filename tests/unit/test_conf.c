@@ -1458,3 +1458,120 @@ Test(conf, mutations_never_crash)
 	cr_assert_gt(bad, 0);
 	cr_assert_gt(ok, 0, "some mutations (in comments) stay valid");
 }
+
+/* ---- routes[].cors (browsers on other origins) ---- */
+
+Test(conf, cors_defaults_and_lists)
+{
+	struct conf		*c;
+	const struct conf_cors	*k;
+
+	c = load_q(ROUTE("'upstream': 'u', 'cors': {'allow_origins': "
+	    "['https://Chat.Example', 'http://127.0.0.1:8800']}"));
+	k = c->routes[0].cors;
+	cr_assert_not_null(k);
+	cr_assert_eq(k->nallow_origins, 2);
+	cr_assert_str_eq(k->allow_origins[0], "https://chat.example");
+	cr_assert_eq(k->any_origin, 0);
+	cr_assert_eq(k->allow_credentials, 0);
+	cr_assert_eq(k->any_header, 0);
+	cr_assert_str_eq(k->allow_headers_line, "authorization, content-type, "
+	    "x-api-key, x-request-id, traceparent");
+	cr_assert_str_eq(k->expose_headers_line, "x-request-id, proxy-status");
+	cr_assert_eq(k->max_age_s, 600);
+	cr_assert(conf_cors_origin_allowed(k, "https://chat.example", 20));
+	cr_assert(conf_cors_origin_allowed(k, "HTTPS://CHAT.EXAMPLE", 20));
+	cr_assert_not(conf_cors_origin_allowed(k, "https://chat.example.evil",
+	    25));
+	cr_assert_not(conf_cors_origin_allowed(k, "http://127.0.0.1:8801", 21));
+	cr_assert_not(conf_cors_origin_allowed(k, NULL, 0));
+	cr_assert_not(conf_cors_origin_allowed(NULL, "https://chat.example",
+	    20));
+	conf_unref(c);
+
+	c = load_q(ROUTE("'upstream': 'u', 'cors': {'allow_origins': ['*'], "
+	    "'allow_headers': ['Authorization', 'X-Custom', '*'], "
+	    "'expose_headers': ['X-Trace', 'x-request-id'], 'max_age_s': 0}"));
+	k = c->routes[0].cors;
+	cr_assert_eq(k->any_origin, 1);
+	cr_assert_eq(k->any_header, 1);
+	cr_assert_str_eq(k->allow_headers_line, "authorization, x-custom, *");
+	cr_assert_str_eq(k->expose_headers_line,
+	    "x-request-id, proxy-status, x-trace");
+	cr_assert_eq(k->max_age_s, 0);
+	cr_assert(conf_cors_origin_allowed(k, "https://any.example", 19));
+	cr_assert_not(conf_cors_origin_allowed(k, "https://a b", 11),
+	    "an origin with a blank is echoed nowhere");
+	conf_unref(c);
+
+	c = load_q(ROUTE("'upstream': 'u'"));
+	cr_assert_null(c->routes[0].cors, "no cors: no CORS answers");
+	conf_unref(c);
+}
+
+Test(conf, cors_errors)
+{
+	expect_q(ROUTE("'upstream': 'u', 'cors': {}"),
+	    "routes[0].cors: missing \"allow_origins\" (the origins of the "
+	    "pages that may call this route, or [\"*\"])");
+	expect_q(ROUTE("'upstream': 'u', 'cors': {'allow_origins': []}"),
+	    "routes[0].cors.allow_origins: must not be empty (leave it out "
+	    "instead)");
+	expect_q(ROUTE("'upstream': 'u', 'cors': {'allow_origins': "
+	    "['https://chat.example/']}"),
+	    "routes[0].cors.allow_origins[0]: must be an origin: "
+	    "scheme://host[:port], no path and no trailing '/'");
+	expect_q(ROUTE("'upstream': 'u', 'cors': {'allow_origins': "
+	    "['chat.example']}"),
+	    "routes[0].cors.allow_origins[0]: must be \"*\" or an origin "
+	    "such as \"https://chat.example\" (http:// or https://)");
+	expect_q(ROUTE("'upstream': 'u', 'cors': {'allow_origins': ['*'], "
+	    "'allow_credentials': true}"),
+	    "routes[0].cors.allow_credentials: must be false when "
+	    "allow_origins has \"*\" (browsers refuse credentials for any "
+	    "origin): list the origins instead");
+	expect_q(ROUTE("'upstream': 'u', 'cors': {'allow_origins': ['*'], "
+	    "'allow_headers': ['bad header']}"),
+	    "routes[0].cors.allow_headers[0]: must be a header name or \"*\"");
+	expect_q(ROUTE("'upstream': 'u', 'cors': {'allow_origins': ['*'], "
+	    "'expose_headers': ['a:b']}"),
+	    "routes[0].cors.expose_headers[0]: must be a header name");
+	expect_q(ROUTE("'upstream': 'u', 'cors': {'allow_origins': ['*'], "
+	    "'max_age_s': 86401}"),
+	    "routes[0].cors.max_age_s: must be <= 86400");
+	expect_q(ROUTE("'upstream': 'u', 'cors': {'allow_origin': ['*']}"),
+	    "routes[0].cors.allow_origin: unknown key (did you mean "
+	    "\"allow_origins\"?)");
+	expect_q(ROUTE("'upstream': 'u', 'cors': true"),
+	    "routes[0].cors: must be an object, not a boolean");
+}
+
+/* A preflight has no body: its policy is found by path alone. */
+Test(conf, cors_found_by_path)
+{
+	struct conf	*c;
+
+	c = load_q("{" LISTEN ", " UPS ", 'routes': ["
+	    "{'path_prefix': '/v1/chat/', 'upstream': 'u'},"
+	    "{'path_prefix': '/v1/', 'models': ['gpt-*'], 'upstream': 'u', "
+	    "'cors': {'allow_origins': ['https://a.example']}},"
+	    "{'path_prefix': '/v1/', 'models': ['claude-*'], 'upstream': 'u', "
+	    "'cors': {'allow_origins': ['https://b.example']}},"
+	    "{'path_prefix': '/other/', 'upstream': 'u'}]}");
+	cr_assert_eq(conf_cors_find(c, "/v1/chat/completions", 20),
+	    c->routes[1].cors, "the first route with cors whose prefix "
+	    "matches, models ignored");
+	cr_assert_null(conf_cors_find(c, "/other/x", 8));
+	cr_assert_eq(conf_cors_find(c, "/v1/cancel/abc", 14),
+	    c->routes[1].cors);
+	conf_unref(c);
+
+	/* The cancel API outside every route's prefix: the first policy. */
+	c = load_q("{" LISTEN ", " UPS ", 'routes': ["
+	    "{'path_prefix': '/openai/', 'upstream': 'u', "
+	    "'cors': {'allow_origins': ['https://a.example']}}]}");
+	cr_assert_eq(conf_cors_find(c, "/v1/cancel/abc", 14),
+	    c->routes[0].cors);
+	cr_assert_null(conf_cors_find(c, "/v1/models", 10));
+	conf_unref(c);
+}
