@@ -37,10 +37,11 @@ struct client {
 	uint8_t			 head_scanned;	/* head scan: the head has ended */
 	uint32_t		 line_len;	/* head scan: bytes in this line */
 	char			 addr[64];	/* peer "ip:port" */
+	char			 ip[48];	/* peer address alone, v6 bare */
+	uint8_t			 forwarded;	/* enum conf_forwarded */
 	llhttp_t		 parser;
 	struct session		*session;	/* current request or NULL */
-	struct event		*timer;		/* header / keep-alive timeout */
-	uint64_t		 progress_stamp;/* loop time of the last re-arm */
+	struct event		*timer;		/* request deadline / keep-alive */
 	struct pause_watch	*watch;		/* while reading is paused */
 	uint64_t		 requests;	/* served on this connection */
 	int			 refuse_status;	/* set by a parser callback */
@@ -76,8 +77,9 @@ int		 downstream_output_full(struct client *c);
 /* Parses what is buffered (after a session finished or on new input). */
 void		 downstream_process_input(struct client *c);
 const char	*downstream_status_reason(int status);
-/* Re-arms the request timeout as the request makes progress. */
-void		 downstream_request_progress(struct client *c);
+/* A request's first byte arrived: its header_timeout_ms deadline starts
+ * (on a connection's first request it started at accept). */
+void		 downstream_request_begin(struct client *c);
 void		 downstream_parser_init(struct client *c);
 
 #define DOWNSTREAM_OUT_HIGH	(64 * 1024)	/* pause the upstream above */

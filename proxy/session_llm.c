@@ -250,6 +250,8 @@ session_extra_members(struct jsonw *w, const void *arg)
 
 	if (s->client_key != NULL)
 		jsonw_kstr(w, "client_key", s->client_key);
+	if (s->trailers_dropped > 0)
+		jsonw_kuint(w, "trailers_dropped", s->trailers_dropped);
 	if (s->ntries > 0) {
 		jsonw_lkey(w, "tries");
 		jsonw_arr_open(w);
