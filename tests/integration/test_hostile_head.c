@@ -239,6 +239,35 @@ Test(hostile_head, no_trailer_no_record_member)
 	stop_clean(p);
 }
 
+/* A trailer section is bounded by max_header_fields like a head. */
+Test(hostile_head, too_many_trailer_fields_are_431)
+{
+	char		*req = hkeep(malloc(6 * 200 + 512)), *o = req;
+	struct hproc	*m, *p;
+	struct hresp	*r;
+	int		 mport, i;
+
+	m = mock_fast(&mport);
+	p = proxy_with(mport, NULL, ",\"limits\":{\"max_header_fields\":20}");
+	o += sprintf(o, "%s", CHUNKED_ECHO);
+	for (i = 0; i < 21; i++)
+		o += sprintf(o, "t: 1\r\n");
+	sprintf(o, "\r\n");
+	r = send_raw(hproxy_port(p, 0), req, strlen(req));
+	hassert(r->status == 431 && strcmp(error_code(r),
+	    "too_many_header_fields") == 0, "status %d: %s", r->status,
+	    r->body);
+	hsleep_ms(100);
+	hassert(hproc_count(m, "mock_request") == 0, "it reached the mock");
+	/* 20 trailer fields pass, all dropped. */
+	o = req + strlen(CHUNKED_ECHO);
+	for (i = 0; i < 20; i++)
+		o += sprintf(o, "t: 1\r\n");
+	sprintf(o, "\r\n");
+	echo_of(send_raw(hproxy_port(p, 0), req, strlen(req)));
+	stop_clean(p);
+}
+
 /* A client key sent only as a trailer never authenticates. */
 Test(hostile_head, trailer_authorization_does_not_authenticate)
 {
