@@ -249,9 +249,8 @@ downstream_target(struct client *c, struct session *s)
 		return downstream_refuse(c, 400, "bad_target",
 		    "an absolute-form target needs a host");
 	/* The path, "/" for none; the query stays. */
-	if (a == s->target_len || t[a] == '?') {
-		t[--a] = '/';
-	}
+	if (a == s->target_len || t[a] == '?')
+		t[--a] = '/';		/* over the authority's last byte */
 	i = s->target_len - a;
 	memmove(t, t + a, i);
 	t[i] = '\0';
