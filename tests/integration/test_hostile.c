@@ -508,6 +508,50 @@ REFUSE(upgrade_without_connection_token, GET "Upgrade: websocket\r\n\r\n",
     400)
 REFUSE(unknown_method, "BREW /v1/models HTTP/1.1\r\nHost: a\r\n\r\n",
     400, 405, 501)
+REFUSE(absolute_form_with_userinfo, "GET http://u:p@a/v1/models HTTP/1.1\r\n"
+    "Host: a\r\n\r\n", 400)
+REFUSE(absolute_form_without_host, "GET http:///v1/models HTTP/1.1\r\n"
+    "Host: a\r\n\r\n", 400)
+REFUSE(upgrade_h2c_and_websocket, GET "Connection: Upgrade\r\n"
+    "Upgrade: h2c, websocket\r\n\r\n", 400)
+REFUSE(upgrade_empty, GET "Connection: Upgrade\r\nUpgrade: \r\n\r\n", 400)
+
+/* ---- how many fields (limits.max_header_fields, default 100) ---- */
+
+/* head, then n copies of field, then tail, refused as refuse_check does. */
+static void
+refuse_repeated(const char *head, const char *field, int n, const char *tail)
+{
+	size_t	 hl = strlen(head), fl = strlen(field), tl = strlen(tail);
+	char	*buf = hkeep(malloc(hl + fl * (size_t)n + tl + 1)), *o = buf;
+	static const int want[] = { 431, 0 };
+	int	 i;
+
+	memcpy(o, head, hl);
+	o += hl;
+	for (i = 0; i < n; i++, o += fl)
+		memcpy(o, field, fl);
+	memcpy(o, tail, tl + 1);
+	refuse_check(buf, strlen(buf), want, 0);
+}
+
+/* 5,000 five-byte fields: 30 KB, under max_header_bytes, far over 100. */
+Test(hostile_request, five_thousand_small_fields_are_431)
+{
+	refuse_repeated(GET, "x: 1\r\n", 5000, "\r\n");
+}
+
+Test(hostile_request, hundred_fields_after_host_are_431)
+{
+	refuse_repeated(GET, "x: 1\r\n", 100, "\r\n");
+}
+
+/* A trailer section counts on its own, against the same limit. */
+Test(hostile_request, hundred_and_one_trailer_fields_are_431)
+{
+	refuse_repeated(POST "Transfer-Encoding: chunked\r\n\r\n"
+	    "2\r\n{}\r\n0\r\n", "t: 1\r\n", 101, "\r\n");
+}
 
 /* ---- garbage that is not HTTP ---- */
 
