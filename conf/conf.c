@@ -396,6 +396,20 @@ conf_load_upstream_ref(struct conf_load *l, const char *name)
 	return *u;
 }
 
+const char *
+conf_forwarded_name(enum conf_forwarded f)
+{
+	switch (f) {
+	case CONF_FORWARDED_APPEND:
+		return "append";
+	case CONF_FORWARDED_REPLACE:
+		return "replace";
+	case CONF_FORWARDED_OFF:
+		return "off";
+	}
+	return "unknown";
+}
+
 /* Reads obj.address into ls (required). */
 static int
 conf_load_address(struct conf_load *l, const cJSON *obj,
@@ -443,17 +457,37 @@ static int
 conf_load_listener(struct conf_load *l, const cJSON *obj,
     struct conf_listen *ls)
 {
-	static const char *const keys[] = { "address", "tls", NULL };
+	static const char *const keys[] = {
+		"address", "tls", "forwarded", NULL
+	};
 	static const char *const tls_keys[] = { "cert", "key", NULL };
 	struct conf_ctx	*ctx = &l->ctx;
 	const cJSON	*tls, *it;
 	size_t		 mark = 0, mark2;
 	int		 r;
+	char		*fw = NULL;
 
 	if (conf_json_is_object(ctx, obj, 0) == -1 ||
 	    conf_json_keys(ctx, obj, keys) == -1 ||
-	    conf_load_address(l, obj, ls) == -1)
+	    conf_load_address(l, obj, ls) == -1 ||
+	    conf_json_str(ctx, obj, "forwarded", 0, &fw) == -1)
 		return -1;
+	ls->forwarded = CONF_FORWARDED_APPEND;
+	if (fw != NULL) {
+		if (strcmp(fw, "append") == 0)
+			ls->forwarded = CONF_FORWARDED_APPEND;
+		else if (strcmp(fw, "replace") == 0)
+			ls->forwarded = CONF_FORWARDED_REPLACE;
+		else if (strcmp(fw, "off") == 0)
+			ls->forwarded = CONF_FORWARDED_OFF;
+		else {
+			free(fw);
+			conf_path_key(ctx, "forwarded");
+			return conf_err(ctx, "must be \"append\", \"replace\" "
+			    "or \"off\"");
+		}
+		free(fw);
+	}
 	if ((tls = conf_section(ctx, obj, "tls", tls_keys, &mark, &r)) == NULL)
 		return r;
 	if ((it = conf_need(ctx, tls, "cert")) == NULL)
@@ -1441,8 +1475,8 @@ static int
 conf_load_limits(struct conf_load *l, const cJSON *root)
 {
 	static const char *const keys[] = {
-		"max_connections", "max_header_bytes", "max_body_bytes",
-		"header_timeout_ms", NULL
+		"max_connections", "max_header_bytes", "max_header_fields",
+		"max_body_bytes", "header_timeout_ms", NULL
 	};
 	struct conf_ctx		*ctx = &l->ctx;
 	struct conf_limits	*lim = &l->c->limits;
@@ -1457,6 +1491,8 @@ conf_load_limits(struct conf_load *l, const cJSON *root)
 	    &lim->max_connections) == -1 ||
 	    conf_json_int(ctx, obj, "max_header_bytes", 1, 16777216,
 	    &lim->max_header_bytes) == -1 ||
+	    conf_json_int(ctx, obj, "max_header_fields", 1, 100000,
+	    &lim->max_header_fields) == -1 ||
 	    conf_json_int(ctx, obj, "max_body_bytes", 0, 1099511627776LL,
 	    &lim->max_body_bytes) == -1 ||
 	    conf_json_int(ctx, obj, "header_timeout_ms", 1, CONF_MS_MAX,
@@ -1578,6 +1614,7 @@ conf_defaults(struct conf *c, const char *file)
 	c->peers_note_wait_ms = 250;
 	c->limits.max_connections = 10000;
 	c->limits.max_header_bytes = 32768;
+	c->limits.max_header_fields = 100;
 	c->limits.max_body_bytes = 8388608;
 	c->limits.header_timeout_ms = 10000;
 	c->shutdown_drain_ms = 30000;

@@ -18,6 +18,16 @@ enum conf_stream_usage {
 	CONF_STREAM_USAGE_INJECT,	/* ask OpenAI-style upstreams for usage */
 };
 
+/* What a listener does with X-Forwarded-For and Forwarded. */
+enum conf_forwarded {
+	CONF_FORWARDED_APPEND,		/* keep the client's chain, add its address */
+	CONF_FORWARDED_REPLACE,		/* drop the client's chain, add its address */
+	CONF_FORWARDED_OFF,		/* pass the fields as they came */
+};
+
+/* "append", "replace" or "off", as in the config file. */
+const char	*conf_forwarded_name(enum conf_forwarded f);
+
 /* A listener: "127.0.0.1:8080", "[::]:8443", optionally with TLS. */
 struct conf_listen {
 	char			*address;	/* as written */
@@ -25,6 +35,7 @@ struct conf_listen {
 	socklen_t		 addrlen;
 	char			*tls_cert;	/* NULL: plain TCP */
 	char			*tls_key;
+	enum conf_forwarded	 forwarded;	/* default append */
 };
 
 struct conf_header {
@@ -105,8 +116,9 @@ struct conf_client_key {
 struct conf_limits {
 	int64_t	 max_connections;	/* default 10000 */
 	int64_t	 max_header_bytes;	/* default 32768 */
+	int64_t	 max_header_fields;	/* default 100, request and response */
 	int64_t	 max_body_bytes;	/* default 8388608 */
-	int64_t	 header_timeout_ms;	/* default 10000 */
+	int64_t	 header_timeout_ms;	/* default 10000: whole request, a deadline */
 };
 
 struct conf {

@@ -26,8 +26,10 @@ static void	downstream_write_failed(void *, int);
 static void	downstream_event_cb(struct bufferevent *, short, void *);
 static void	downstream_timer_cb(evutil_socket_t, short, void *);
 
+/* "ip:port" (v6 in brackets) into buf, the address alone into ip. */
 static void
-downstream_addr_format(const struct sockaddr *sa, char *buf, size_t len)
+downstream_addr_format(const struct sockaddr *sa, char *buf, size_t len,
+    char *ip, size_t iplen)
 {
 	char	 host[INET6_ADDRSTRLEN];
 
@@ -36,13 +38,17 @@ downstream_addr_format(const struct sockaddr *sa, char *buf, size_t len)
 
 		evutil_inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
 		snprintf(buf, len, "[%s]:%u", host, ntohs(s6->sin6_port));
+		snprintf(ip, iplen, "%s", host);
 	} else if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *s4 = (const void *)sa;
 
 		evutil_inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
 		snprintf(buf, len, "%s:%u", host, ntohs(s4->sin_port));
-	} else
+		snprintf(ip, iplen, "%s", host);
+	} else {
 		snprintf(buf, len, "unknown");
+		snprintf(ip, iplen, "unknown");
+	}
 }
 
 /* Past max_connections: a fixed 503 written without blocking, then close. */
@@ -89,7 +95,9 @@ downstream_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	c->w = w;
 	c->fd = fd;
 	c->rt = runtime_ref(rt);
-	downstream_addr_format(sa, c->addr, sizeof(c->addr));
+	downstream_addr_format(sa, c->addr, sizeof(c->addr), c->ip,
+	    sizeof(c->ip));
+	c->forwarded = (uint8_t)rt->conf->listen[listen_idx].forwarded;
 	evutil_make_socket_nonblocking(fd);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
@@ -168,7 +176,6 @@ downstream_timer_arm(struct client *c, int64_t ms)
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
 	evtimer_add(c->timer, &tv);
-	c->progress_stamp = 0;		/* another deadline now */
 }
 
 static void
@@ -276,7 +283,8 @@ downstream_timer_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	if (c->session != NULL && !c->session->request_done) {
 		session_refuse(c->session, 408, "request_timeout",
-		    "the request did not arrive within header_timeout_ms");
+		    "the request (head and body) did not arrive within "
+		    "header_timeout_ms");
 		return;
 	}
 	if (c->session == NULL)
@@ -284,26 +292,18 @@ downstream_timer_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Re-arms the timeout while a request is arriving (headers, then body).
- * Within one loop turn libevent's clock is cached, so a second re-arm would
- * set the same deadline: it is skipped (a request read whole in one turn
- * used to re-arm three times).
+ * header_timeout_ms is a deadline for the whole request, head and body,
+ * never re-armed by progress: a client trickling a byte every few seconds
+ * is cut off when it passes. The first request's deadline runs from the
+ * accept (armed there); a kept-alive connection's next request gets its
+ * own from its first byte, after the idle wait.
  */
 void
-downstream_request_progress(struct client *c)
+downstream_request_begin(struct client *c)
 {
-	struct timeval	 now;
-	uint64_t	 stamp;
-
-	if (event_base_gettimeofday_cached(c->w->base, &now) == 0) {
-		stamp = (uint64_t)now.tv_sec * 1000000 + (uint64_t)now.tv_usec;
-		if (stamp == c->progress_stamp && evtimer_pending(c->timer,
-		    NULL))
-			return;
-	} else
-		stamp = 0;
+	if (c->requests == 0 && evtimer_pending(c->timer, NULL))
+		return;
 	downstream_timer_arm(c, c->rt->conf->limits.header_timeout_ms);
-	c->progress_stamp = stamp;
 }
 
 void

@@ -106,6 +106,8 @@ struct client {
 	uint8_t			 head_scanned;	/* head scan: the head has ended */
 	uint32_t		 line_len;	/* head scan: bytes in this line */
 	char			 addr[64];	/* peer "ip:port" */
+	char			 ip[48];	/* peer address alone, v6 bare */
+	uint8_t			 forwarded;	/* enum conf_forwarded */
 	const struct downstream_proto *proto;
 	llhttp_t		 parser;
 	struct session		*session;	/* current request or NULL */
@@ -114,8 +116,7 @@ struct client {
 	uint8_t			 keep_alive;	/* the client wants it kept */
 	uint8_t			 resp_ended;	/* the response went out whole */
 	enum downstream_framing	 framing;
-	struct event		*timer;		/* header / keep-alive timeout */
-	uint64_t		 progress_stamp;/* loop time of the last re-arm */
+	struct event		*timer;		/* request deadline / keep-alive */
 	struct pause_watch	*watch;		/* while reading is paused */
 	uint64_t		 requests;	/* served on this connection */
 	int			 refuse_status;	/* set by a parser callback */

@@ -48,7 +48,7 @@ downstream_on_message_begin(llhttp_t *p)
 	c->in_request = 1;
 	c->keep_alive = 0;	/* known once the head is complete */
 	c->resp_ended = 0;
-	downstream_request_progress(c);
+	downstream_request_begin(c);
 	return 0;
 }
 
@@ -59,6 +59,9 @@ downstream_on_url(llhttp_t *p, const char *at, size_t len)
 	struct session	*s = c->session;
 	char		*nt;
 
+	/* The method is known by now: a record of a request refused before
+	 * its head ended names it, not llhttp's method 0 (DELETE). */
+	s->method = llhttp_get_method(p);
 	if (downstream_header_bytes(c, s, len) == -1)
 		return HPE_USER;
 	if ((nt = realloc(s->target, s->target_len + len + 1)) == NULL)
@@ -115,8 +118,13 @@ downstream_on_header_field(llhttp_t *p, const char *at, size_t len)
 			return HPE_USER;
 		}
 
-	if (downstream_header_bytes(c, s, len + 4) == -1 ||
-	    headers_add_name(&s->req_headers, at, len) == -1)
+	if (downstream_header_bytes(c, s, len + 4) == -1)
+		return HPE_USER;
+	/* A trailer field (llhttp reports them after the head is complete)
+	 * is counted and dropped, never added to the head. */
+	if (s->headers_done)
+		return 0;
+	if (headers_add_name(&s->req_headers, at, len) == -1)
 		return HPE_USER;
 	return 0;
 }
@@ -136,8 +144,11 @@ downstream_on_header_value(llhttp_t *p, const char *at, size_t len)
 			return HPE_USER;
 		}
 
-	if (downstream_header_bytes(c, s, len) == -1 ||
-	    headers_add_value(&s->req_headers, at, len) == -1)
+	if (downstream_header_bytes(c, s, len) == -1)
+		return HPE_USER;
+	if (s->headers_done)
+		return 0;			/* a trailer's value: dropped */
+	if (headers_add_value(&s->req_headers, at, len) == -1)
 		return HPE_USER;
 	return 0;
 }
@@ -200,6 +211,99 @@ downstream_check_host(struct client *c, struct session *s)
 	return 0;
 }
 
+/*
+ * The request target as the upstream gets it. A fragment is cut off (RFC
+ * 9110 §4.2.1: a client never sends one). The absolute form
+ * "http://host/path" is accepted (RFC 9112 §3.2.2: a server must) and
+ * becomes its path: routes never depend on the host, and the authority in
+ * the target never picks an upstream, so naming another host cannot send
+ * the request anywhere but where its path routes (no SSRF). Userinfo in
+ * the authority is refused.
+ */
+static int
+downstream_target(struct client *c, struct session *s)
+{
+	char		*t = s->target, *hash;
+	size_t		 skip, a, i;
+
+	if ((hash = memchr(t, '#', s->target_len)) != NULL) {
+		s->target_len = (size_t)(hash - t);
+		t[s->target_len] = '\0';
+	}
+	if (s->target_len >= 7 && strncasecmp(t, "http://", 7) == 0)
+		skip = 7;
+	else if (s->target_len >= 8 && strncasecmp(t, "https://", 8) == 0)
+		skip = 8;
+	else
+		return 0;
+	for (a = skip; a < s->target_len && t[a] != '/' && t[a] != '?'; a++) {
+		unsigned char ch = (unsigned char)t[a];
+
+		if (ch == '@')
+			return downstream_refuse(c, 400, "bad_target",
+			    "userinfo is not allowed in a request target");
+		if (!(isalnum(ch) || strchr("-._~%!$&'()*+,;=:[]", ch) != NULL))
+			return downstream_refuse(c, 400, "bad_target",
+			    "the authority of an absolute-form target is not "
+			    "a host name or address");
+	}
+	if (a == skip)
+		return downstream_refuse(c, 400, "bad_target",
+		    "an absolute-form target needs a host");
+	/* The path, "/" for none; the query stays. */
+	if (a == s->target_len || t[a] == '?')
+		t[--a] = '/';		/* over the authority's last byte */
+	i = s->target_len - a;
+	memmove(t, t + a, i);
+	t[i] = '\0';
+	s->target_len = i;
+	return 0;
+}
+
+/*
+ * Upgrade: "h2c" alone is ignored (RFC 9110 §7.8 lets a server answer in
+ * HTTP/1.1; the JDK HttpClient and curl --http2 ask for it on every http://
+ * request): Upgrade, HTTP2-Settings and the Connection tokens naming them
+ * are hop-by-hop and never forwarded. Anything else (WebSocket) is
+ * refused: this proxy relays request and response, not a tunnel.
+ */
+static int
+downstream_check_upgrade(struct client *c, struct session *s)
+{
+	const char	*v;
+	size_t		 i, len, a, b, x, y;
+	int		 n = 0;
+
+	for (i = 0; i < s->req_headers.n; i++) {
+		if (!headers_name_is(&s->req_headers, i, "upgrade"))
+			continue;
+		v = headers_value(&s->req_headers, i);
+		len = s->req_headers.h[i].vlen;
+		for (a = 0; a < len; a = b + 1) {
+			for (b = a; b < len && v[b] != ','; b++)
+				;
+			for (x = a; x < b && (v[x] == ' ' || v[x] == '\t'); x++)
+				;
+			for (y = b; y > x && (v[y - 1] == ' ' ||
+			    v[y - 1] == '\t'); y--)
+				;
+			if (y == x)
+				continue;
+			if (y - x != 3 || strncasecmp(v + x, "h2c", 3) != 0)
+				return downstream_refuse(c, 400,
+				    "upgrade_not_supported", "protocol upgrades "
+				    "(WebSocket and others) are not proxied; only "
+				    "Upgrade: h2c is accepted, and answered in "
+				    "HTTP/1.1");
+			n++;
+		}
+	}
+	if (headers_get(&s->req_headers, "upgrade", NULL) != NULL && n == 0)
+		return downstream_refuse(c, 400, "upgrade_not_supported",
+		    "an empty Upgrade header");
+	return 0;
+}
+
 /* Checks what can be judged from the head alone, before any body byte. */
 static int
 downstream_on_headers_complete(llhttp_t *p)
@@ -223,9 +327,13 @@ downstream_on_headers_complete(llhttp_t *p)
 	if (c->http_minor == 1 && headers_count(&s->req_headers, "host") != 1)
 		return downstream_refuse(c, 400, "bad_host",
 		    "an HTTP/1.1 request needs exactly one Host header");
-	if (headers_get(&s->req_headers, "upgrade", NULL) != NULL)
-		return downstream_refuse(c, 400, "upgrade_not_supported",
-		    "protocol upgrades are not proxied");
+	if (downstream_check_upgrade(c, s) == -1 ||
+	    downstream_target(c, s) == -1)
+		return -1;
+	/* llhttp marked an Upgrade + Connection: upgrade request as a
+	 * protocol switch and would stop parsing after it; h2c is ignored,
+	 * so the connection stays HTTP/1.1. */
+	p->upgrade = 0;
 	if (s->target_len == 0 || s->target[0] != '/')
 		return downstream_refuse(c, 400, "bad_target",
 		    "the request target must be an absolute path");
@@ -246,7 +354,6 @@ downstream_on_headers_complete(llhttp_t *p)
 			    "HTTP/1.1 100 Continue\r\n\r\n", 25);
 	}
 	s->headers_done = 1;
-	downstream_request_progress(c);
 	return 0;
 }
 
@@ -264,7 +371,6 @@ downstream_on_body(llhttp_t *p, const char *at, size_t len)
 	}
 	if (evbuffer_add(s->body, at, len) == -1)
 		return HPE_USER;
-	downstream_request_progress(c);
 	return 0;
 }
 
@@ -278,12 +384,35 @@ downstream_on_message_complete(llhttp_t *p)
 	return HPE_PAUSED;
 }
 
+/*
+ * One field name ended: counted against limits.max_header_fields, the head
+ * and the trailer section each on its own. A trailer never joins the head:
+ * it must not authenticate, route, name the request or reach the upstream
+ * (RFC 9110 §6.5.1), and the body was buffered to go upstream with a
+ * Content-Length, which has no trailer section; the record counts them.
+ */
 static int
 downstream_on_header_field_complete(llhttp_t *p)
 {
 	struct client	*c = p->data;
+	struct session	*s = c->session;
+	int64_t		 max = s->rt->conf->limits.max_header_fields;
 
-	headers_name_done(&c->session->req_headers);
+	if (s->headers_done) {
+		if ((int64_t)++s->trailers_dropped > max) {
+			downstream_refuse(c, 431, "too_many_header_fields",
+			    "the trailer section has more fields than "
+			    "max_header_fields");
+			return HPE_USER;
+		}
+		return 0;
+	}
+	headers_name_done(&s->req_headers);
+	if ((int64_t)s->req_headers.n > max) {
+		downstream_refuse(c, 431, "too_many_header_fields",
+		    "the request has more header fields than max_header_fields");
+		return HPE_USER;
+	}
 	return 0;
 }
 
@@ -323,6 +452,14 @@ downstream_parse_error(struct client *c, llhttp_errno_t err)
 	} else if (err == HPE_INVALID_VERSION) {
 		status = 505;
 		code = "http_version_not_supported";
+	} else if (err == HPE_PAUSED_H2_UPGRADE) {
+		/* The HTTP/2 connection preface: llhttp stops on it. A JSON
+		 * 400 in HTTP/1.1 says what happened; curl prints it. */
+		code = "http2_not_enabled";
+		msg = "HTTP/2 is not enabled on this listener: it speaks "
+		    "HTTP/1.1 only (no prior-knowledge h2c)";
+		if (c->session != NULL)
+			c->session->method = HTTP_PRI;
 	}
 	if (msg == NULL)
 		msg = "malformed request";

@@ -10,8 +10,9 @@ struct evbuffer	*downstream_output(struct client *c);
  * connection may carry the next request. */
 void		 downstream_session_done(struct client *c, int keep_alive);
 const char	*downstream_status_reason(int status);
-/* Re-arms the request timeout as the request makes progress. */
-void		 downstream_request_progress(struct client *c);
+/* A request's first byte arrived: its header_timeout_ms deadline starts
+ * (on a connection's first request it started at accept). */
+void		 downstream_request_begin(struct client *c);
 void		 downstream_parser_init(struct client *c);
 #define DOWNSTREAM_OUT_LOW	(16 * 1024)	/* resume it below */
 #define DOWNSTREAM_PIPELINE_MAX	(64 * 1024)	/* early bytes kept per conn */

@@ -215,6 +215,11 @@ headers_is_hop_by_hop(const struct header_list *hl, size_t i)
 		    strncasecmp(name, "keep-alive", 10) == 0)
 			return 1;
 		break;
+	case 14:
+		/* RFC 9113 §3.2.1: it belongs to the h2c upgrade only. */
+		if (strncasecmp(name, "http2-settings", 14) == 0)
+			return 1;
+		break;
 	case 17:
 		if (strncasecmp(name, "transfer-encoding", 17) == 0)
 			return 1;

@@ -80,7 +80,8 @@ size_t	 headers_count(const struct header_list *hl, const char *name);
 int	 headers_connection_has(const struct header_list *hl,
 	    const char *token);
 /* Whether field i must not be forwarded (RFC 9110 §7.6.1): Connection and
- * what it lists, Keep-Alive, TE, Transfer-Encoding, Upgrade, Proxy-*. */
+ * what it lists, Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade,
+ * HTTP2-Settings, Proxy-*. */
 int	 headers_is_hop_by_hop(const struct header_list *hl, size_t i);
 /* Case-insensitive token match inside a comma-separated list value. */
 int	 headers_list_has(const char *value, size_t len, const char *token);

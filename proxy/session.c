@@ -68,6 +68,9 @@ session_new(struct worker *w, struct client *c)
 	s->w = w;
 	s->client = c;
 	memcpy(s->client_addr, c->addr, sizeof(s->client_addr));
+	memcpy(s->client_ip, c->ip, sizeof(s->client_ip));
+	s->forwarded = c->forwarded;
+	s->client_tls = c->tls;
 	s->rt = runtime_ref(w->rt);	/* new requests use the newest config */
 	s->phase = PHASE_REQUEST;
 	s->serial = ++w->next_serial;

@@ -115,6 +115,10 @@ struct session {
 	char			 span_id[17];	/* our span: parent id upstream */
 	char			 trace_flags[3];
 	uint64_t		 header_bytes;
+	uint32_t		 trailers_dropped; /* trailer fields not forwarded */
+	uint8_t			 forwarded;	/* enum conf_forwarded, listener's */
+	uint8_t			 client_tls;	/* the client came over TLS */
+	char			 client_ip[48];	/* for X-Forwarded-For, Forwarded */
 
 	/* Browsers (session_cors.c): the policy in force and the Origin. */
 	const struct conf_cors	*cors;		/* NULL: no CORS answers */

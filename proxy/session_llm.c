@@ -251,6 +251,8 @@ session_extra_members(struct jsonw *w, const void *arg)
 		jsonw_kstr(w, "client_key", s->client_key);
 	if (s->cors_result != CORS_NONE)
 		jsonw_kstr(w, "cors", session_cors_result_name(s->cors_result));
+	if (s->trailers_dropped > 0)
+		jsonw_kuint(w, "trailers_dropped", s->trailers_dropped);
 	if (s->ntries > 0) {
 		jsonw_lkey(w, "tries");
 		jsonw_arr_open(w);

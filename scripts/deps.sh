@@ -10,8 +10,9 @@ for opt in "$@"; do
 	case "$opt" in
 	--bench) PKGS="$PKGS nginx-light haproxy wrk jq" ;;
 	# What some tests drive: a browser for the HTML report, man/groff
-	# for the man pages, clang for the fuzz targets.
-	--tests) PKGS="$PKGS chromium groff man-db clang libclang-rt-14-dev" ;;
+	# for the man pages, clang for the fuzz targets, a JDK for the h2c
+	# test with Java's HttpClient (skipped without it).
+	--tests) PKGS="$PKGS chromium groff man-db clang libclang-rt-14-dev default-jdk-headless" ;;
 	# Node for the OpenAI SDK tests, unless a node is already on PATH.
 	--sdk) command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs npm" ;;
 	esac

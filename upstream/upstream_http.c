@@ -28,6 +28,10 @@ upstream_header_replaced(const struct session *s, size_t i)
 	for (k = 0; k < sizeof(ours) / sizeof(ours[0]); k++)
 		if (headers_name_is(&s->req_headers, i, ours[k]))
 			return 1;
+	if (s->forwarded != CONF_FORWARDED_OFF &&
+	    (headers_name_is(&s->req_headers, i, "x-forwarded-for") ||
+	    headers_name_is(&s->req_headers, i, "forwarded")))
+		return 1;
 	for (k = 0; k < up->nset_headers; k++)
 		if (headers_name_is(&s->req_headers, i, up->set_headers[k].name))
 			return 1;
@@ -37,6 +41,47 @@ upstream_header_replaced(const struct session *s, size_t i)
 	    headers_name_is(&s->req_headers, i, "x-api-key")))
 		return 1;
 	return 0;
+}
+
+/*
+ * X-Forwarded-For and Forwarded (RFC 7239), as the listener says: append
+ * keeps what the client sent (several fields joined in order) and adds the
+ * client's address, like nginx's $proxy_add_x_forwarded_for; replace drops
+ * what the client sent first (an edge facing the internet, where the chain
+ * is whatever a client wrote); off leaves both fields untouched.
+ */
+static void
+upstream_forwarded(struct session *s, struct headbuf *hb)
+{
+	static const char *const names[] = { "x-forwarded-for", "forwarded" };
+	const struct header_list *hl = &s->req_headers;
+	size_t		 i, k;
+	int		 v6 = strchr(s->client_ip, ':') != NULL;
+
+	if (s->forwarded == CONF_FORWARDED_OFF)
+		return;
+	for (k = 0; k < 2; k++) {
+		headbuf_str(hb, k == 0 ? "X-Forwarded-For: " : "Forwarded: ");
+		if (s->forwarded == CONF_FORWARDED_APPEND)
+			for (i = 0; i < hl->n; i++) {
+				if (!headers_name_is(hl, i, names[k]) ||
+				    hl->h[i].vlen == 0)
+					continue;
+				headbuf_add(hb, headers_value(hl, i),
+				    hl->h[i].vlen);
+				headbuf_lit(hb, ", ");
+			}
+		if (k == 0)
+			headbuf_str(hb, s->client_ip);
+		else {
+			/* An IPv6 node is quoted and bracketed (§6). */
+			headbuf_str(hb, v6 ? "for=\"[" : "for=");
+			headbuf_str(hb, s->client_ip);
+			headbuf_str(hb, v6 ? "]\";proto=" : ";proto=");
+			headbuf_str(hb, s->client_tls ? "https" : "http");
+		}
+		headbuf_lit(hb, "\r\n");
+	}
 }
 
 /* The request head as the upstream sees it, in one add to its output. */
@@ -75,6 +120,7 @@ upstream_h1_send_request(struct session *s)
 		headbuf_uint(&hb, blen);
 		headbuf_lit(&hb, "\r\n");
 	}
+	upstream_forwarded(s, &hb);
 	if (up->peer) {
 		headbuf_lit(&hb, CANCEL_PEER_HEADER ": ");
 		headbuf_str(&hb, log_hop());
@@ -171,12 +217,18 @@ upstream_on_message_complete(llhttp_t *p)
 	return HPE_PAUSED;
 }
 
+/* limits.max_header_fields holds for a response too (its head and any
+ * trailers together): past it the response is invalid, a 502. */
 static int
 upstream_on_header_field_complete(llhttp_t *p)
 {
 	struct session	*s = p->data;
 
 	headers_name_done(&s->resp_headers);
+	if ((int64_t)s->resp_headers.n >
+	    s->rt->conf->limits.max_header_fields) {
+		return HPE_USER;
+	}
 	return 0;
 }
 
@@ -203,10 +255,16 @@ static void
 upstream_invalid(struct session *s, llhttp_errno_t err)
 {
 	char	 detail[200];
+	int64_t	 max = s->rt->conf->limits.max_header_fields;
 
-	snprintf(detail, sizeof(detail), "invalid response: %s (%s)",
-	    llhttp_errno_name(err), llhttp_get_error_reason(&s->up->parser) ?
-	    llhttp_get_error_reason(&s->up->parser) : "");
+	if ((int64_t)s->resp_headers.n > max)
+		snprintf(detail, sizeof(detail), "invalid response: more than "
+		    "max_header_fields (%lld) header fields", (long long)max);
+	else
+		snprintf(detail, sizeof(detail), "invalid response: %s (%s)",
+		    llhttp_errno_name(err),
+		    llhttp_get_error_reason(&s->up->parser) ?
+		    llhttp_get_error_reason(&s->up->parser) : "");
 	if (s->resp_head_sent)
 		session_upstream_failed(s, CANCEL_KIND_UPSTREAM_CLOSED,
 		    CANCEL_VIA_EOF, detail);

@@ -86,6 +86,34 @@ put(R, "absolute_form", "\x00GET http://o/ HTTP/1.1\r\nHost: o\r\n\r\n")
 put(R, "upgrade", "\x00GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\n"
     "Upgrade: websocket\r\n\r\n")
 put(R, "slow_reader", "\x10" + post("/v1/chat/completions", chat()))
+# Issue 19 (part A), 14, 18: trailers, many fields, targets, h2c, preface.
+put(R, "chunked_trailers", "\x00POST /v1/chat/completions HTTP/1.1\r\n"
+    "Host: a\r\nContent-Type: application/json\r\n"
+    "Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n"
+    "X-Whatever: 1\r\nX-Request-Id: from-trailer\r\n"
+    "Authorization: Bearer sk-a\r\nContent-Length: 9\r\n\r\n"
+    % (len(chat()), chat()))
+put(R, "chunked_trailers_bytewise", "\x01POST /v1/chat/completions "
+    "HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+    "2\r\n{}\r\n0\r\nX-T: 1\r\nX-U: 2\r\n\r\n"
+    "GET /v1/models HTTP/1.1\r\nHost: a\r\n\r\n")
+put(R, "many_fields", "\x00GET /v1/models HTTP/1.1\r\nHost: a\r\n" +
+    "x: 1\r\n" * 120 + "\r\n")
+put(R, "fragment", "\x00GET /v1/models?a=1#frag HTTP/1.1\r\nHost: a\r\n\r\n")
+put(R, "absolute_form_path", "\x00" + post(
+    "http://other.example:8080/v1/chat/completions?x=1", chat()))
+put(R, "absolute_form_userinfo", "\x00GET http://u:p@o/v1/models HTTP/1.1"
+    "\r\nHost: o\r\n\r\n")
+put(R, "forwarded_fields", "\x00" + post(
+    "/v1/chat/completions", chat(),
+    "X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-For: 198.51.100.1\r\n"
+    "Forwarded: for=203.0.113.7;proto=https\r\n"))
+put(R, "upgrade_h2c", "\x00GET /v1/models HTTP/1.1\r\nHost: a\r\n"
+    "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+    "HTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n"
+    "GET /v1/models HTTP/1.1\r\nHost: a\r\n\r\n")
+put(R, "h2_preface", "\x00PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+    "\x00\x00\x12\x04\x00\x00\x00\x00\x00")
 
 # ---- response: byte 0 = setting, then the upstream's answer ---------------
 S = "response"
@@ -135,6 +163,8 @@ answer = json.dumps({"id": "chatcmpl-1", "object": "chat.completion",
                                "total_tokens": 4}}, separators=(",", ":"))
 put(S, "json_answer", "\x00HTTP/1.1 200 OK\r\nContent-Type: application/json"
     "\r\nContent-Length: %d\r\n\r\n%s" % (len(answer), answer))
+put(S, "json_answer_many_fields", "\x00HTTP/1.1 200 OK\r\n" +
+    "y: 1\r\n" * 150 + "Content-Length: 2\r\n\r\n{}")
 put(S, "json_answer_short", "\x00HTTP/1.1 200 OK\r\nContent-Type: "
     "application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(answer) + 64,
                                                           answer))

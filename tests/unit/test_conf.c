@@ -317,8 +317,10 @@ Test(conf, full_example)
 	cr_assert_str_eq(c->cluster_redis_channel, "cancelproxy:cancel");
 	cr_assert_eq(c->limits.max_connections, 10000);
 	cr_assert_eq(c->limits.max_header_bytes, 32768);
+	cr_assert_eq(c->limits.max_header_fields, 100);
 	cr_assert_eq(c->limits.max_body_bytes, 8388608);
 	cr_assert_eq(c->limits.header_timeout_ms, 10000);
+	cr_assert_eq(c->listen[0].forwarded, CONF_FORWARDED_APPEND);
 	cr_assert_eq(c->shutdown_drain_ms, 30000);
 	cr_assert_str_eq(c->log_path, "-");
 	cr_assert_str_eq(c->log_level, "info");
@@ -461,7 +463,8 @@ Test(conf, explicit_values)
 	    "'cluster': {'redis': {'address': 'redis.local:6380', "
 	    "'password': 'pw-redis', 'channel': 'c1'}}, "
 	    "'limits': {'max_connections': 1, 'max_header_bytes': 1024, "
-	    "'max_body_bytes': 0, 'header_timeout_ms': 1}, "
+	    "'max_body_bytes': 0, 'header_timeout_ms': 1, "
+	    "'max_header_fields': 7}, "
 	    "'shutdown': {'drain_ms': 0}, "
 	    "'log': {'path': '/var/log/cp.log', 'level': 'debug'}"));
 	cr_assert_eq(c->workers, 3);
@@ -477,6 +480,7 @@ Test(conf, explicit_values)
 	cr_assert_eq(c->limits.max_header_bytes, 1024);
 	cr_assert_eq(c->limits.max_body_bytes, 0);
 	cr_assert_eq(c->limits.header_timeout_ms, 1);
+	cr_assert_eq(c->limits.max_header_fields, 7);
 	cr_assert_eq(c->shutdown_drain_ms, 0);
 	cr_assert_str_eq(c->log_path, "/var/log/cp.log");
 	cr_assert_str_eq(c->log_level, "debug");
@@ -874,6 +878,10 @@ Test(conf, bad_values)
 	    "limits.max_body_bytes: must be >= 0");
 	expect_q(WITH("'limits': {'header_timeout_ms': 0}"),
 	    "limits.header_timeout_ms: must be >= 1");
+	expect_q(WITH("'limits': {'max_header_fields': 0}"),
+	    "limits.max_header_fields: must be >= 1");
+	expect_q(WITH("'limits': {'max_header_fields': 100001}"),
+	    "limits.max_header_fields: must be <= 100000");
 	expect_q(WITH("'peers': {'note_wait_ms': 60001}"),
 	    "peers.note_wait_ms: must be <= 60000");
 	expect_q(WITH("'peers': {'secret': ''}"),
@@ -1123,6 +1131,33 @@ Test(conf, listen_addresses)
 	    "admin.address: same address as listen[0]");
 	expect_q(WITH("'admin': {'address': '[::1'}"),
 	    "admin.address: missing ']' after an IPv6 address");
+}
+
+Test(conf, listen_forwarded)
+{
+	struct conf	*c;
+
+	c = load_q("{'listen': [{'address': '127.0.0.1:0'}, {'address': "
+	    "'127.0.0.1:0', 'forwarded': 'replace'}, {'address': "
+	    "'127.0.0.1:0', 'forwarded': 'off'}, {'address': '127.0.0.1:0', "
+	    "'forwarded': 'append'}], " UPS ", " ROUTES "}");
+	cr_assert_eq(c->nlisten, 4);
+	cr_assert_eq(c->listen[0].forwarded, CONF_FORWARDED_APPEND);
+	cr_assert_eq(c->listen[1].forwarded, CONF_FORWARDED_REPLACE);
+	cr_assert_eq(c->listen[2].forwarded, CONF_FORWARDED_OFF);
+	cr_assert_eq(c->listen[3].forwarded, CONF_FORWARDED_APPEND);
+	cr_assert_str_eq(conf_forwarded_name(CONF_FORWARDED_REPLACE),
+	    "replace");
+	cr_assert_str_eq(conf_forwarded_name(CONF_FORWARDED_OFF), "off");
+	cr_assert_str_eq(conf_forwarded_name(CONF_FORWARDED_APPEND), "append");
+	conf_unref(c);
+
+	expect_q("{'listen': [{'address': '127.0.0.1:0', 'forwarded': "
+	    "'keep'}], " UPS ", " ROUTES "}", "listen[0].forwarded: must be "
+	    "\"append\", \"replace\" or \"off\"");
+	expect_q("{'listen': [{'address': '127.0.0.1:0', 'forwarded': true}], "
+	    UPS ", " ROUTES "}", "listen[0].forwarded: must be a string, not "
+	    "a boolean");
 }
 
 Test(conf, redis_addresses)

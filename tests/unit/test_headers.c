@@ -78,7 +78,8 @@ Test(headers, hop_by_hop_fixed_names)
 	struct header_list hl;
 	const char *hop[] = { "Connection", "Keep-Alive", "TE",
 	    "Transfer-Encoding", "Upgrade", "Trailer", "Proxy-Authorization",
-	    "Proxy-Connection", "PROXY-X", "tE" };
+	    "Proxy-Connection", "PROXY-X", "tE", "HTTP2-Settings",
+	    "http2-settings" };
 	size_t i;
 
 	headers_init(&hl);
