@@ -94,6 +94,7 @@ downstream_accept(struct worker *w, int fd, const struct sockaddr *sa,
 		goto fail;
 	c->w = w;
 	c->fd = fd;
+	c->accepted_us = clock_mono_us();
 	c->rt = runtime_ref(rt);
 	downstream_addr_format(sa, c->addr, sizeof(c->addr), c->ip,
 	    sizeof(c->ip));
@@ -281,12 +282,7 @@ downstream_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (c->closed)
 		return;
-	if (c->session != NULL && !c->session->request_done) {
-		session_refuse(c->session, 408, "request_timeout",
-		    "the request (head and body) did not arrive within "
-		    "header_timeout_ms");
-		return;
-	}
+	/* A request in progress keeps its own deadline (the session's). */
 	if (c->session == NULL)
 		downstream_close(c, CANCEL_VIA_TIMER);
 }
@@ -294,16 +290,19 @@ downstream_timer_cb(evutil_socket_t fd, short what, void *arg)
 /*
  * header_timeout_ms is a deadline for the whole request, head and body,
  * never re-armed by progress: a client trickling a byte every few seconds
- * is cut off when it passes. The first request's deadline runs from the
- * accept (armed there); a kept-alive connection's next request gets its
- * own from its first byte, after the idle wait.
+ * is cut off when it passes. It is the session's, in its request phase;
+ * the first request's runs from the accept, a kept-alive connection's next
+ * request's from its first byte, after the idle wait. The connection's
+ * own timer rests meanwhile.
  */
 void
 downstream_request_begin(struct client *c)
 {
-	if (c->requests == 0 && evtimer_pending(c->timer, NULL))
-		return;
-	downstream_timer_arm(c, c->rt->conf->limits.header_timeout_ms);
+	struct session	*s = c->session;
+
+	evtimer_del(c->timer);
+	session_request_deadline(s, c->requests == 0 ? c->accepted_us :
+	    s->t_start_us);
 }
 
 void

@@ -116,7 +116,9 @@ struct client {
 	uint8_t			 keep_alive;	/* the client wants it kept */
 	uint8_t			 resp_ended;	/* the response went out whole */
 	enum downstream_framing	 framing;
-	struct event		*timer;		/* request deadline / keep-alive */
+	struct event		*timer;		/* first byte / keep-alive wait */
+	uint64_t		 accepted_us;	/* the first request's deadline
+						 * runs from here */
 	struct pause_watch	*watch;		/* while reading is paused */
 	uint64_t		 requests;	/* served on this connection */
 	int			 refuse_status;	/* set by a parser callback */

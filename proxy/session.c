@@ -75,6 +75,7 @@ session_new(struct worker *w, struct client *c)
 	s->phase = PHASE_REQUEST;
 	s->serial = ++w->next_serial;
 	s->t_start_us = clock_mono_us();
+	s->t_request_by_us = -1;
 	headers_init(&s->req_headers);
 	headers_init(&s->resp_headers);
 	usage_init(&s->usage);
@@ -324,14 +325,29 @@ session_deadline(uint64_t from, int64_t ms)
 	return ms > 0 ? (int64_t)(from + (uint64_t)ms * 1000) : -1;
 }
 
+void
+session_request_deadline(struct session *s, uint64_t from)
+{
+	s->t_request_by_us = session_deadline(from,
+	    s->rt->conf->limits.header_timeout_ms);
+	session_timer_update(s);
+}
+
 /* The nearest deadline for the phase, and which timeout it is. */
 static int64_t
 session_next_deadline(struct session *s, enum cancel_kind *kind,
     const char **detail)
 {
-	const struct conf_timeouts *t = &s->up_conf->timeouts;
+	const struct conf_timeouts *t;
 	int64_t		 d = -1, total;
 
+	if (s->phase == PHASE_REQUEST || s->up_conf == NULL) {
+		/* Not a cancel: the request is refused (408). */
+		*kind = CANCEL_KIND_UNKNOWN;
+		*detail = NULL;
+		return s->request_done ? -1 : s->t_request_by_us;
+	}
+	t = &s->up_conf->timeouts;
 	switch (s->phase) {
 	case PHASE_CONNECTING:
 		d = session_deadline(s->t_connect_us, t->connect_ms);
@@ -368,7 +384,7 @@ session_timer_update(struct session *s)
 	int64_t		 d, now;
 	struct timeval	 tv;
 
-	if (s->state != SESSION_LIVE || s->up_conf == NULL)
+	if (s->state != SESSION_LIVE)
 		return;
 	d = session_next_deadline(s, &kind, &detail);
 	if (d < 0) {
@@ -409,6 +425,11 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	if (d > (int64_t)clock_mono_us()) {
 		session_timer_update(s);
+		return;
+	}
+	if (s->phase == PHASE_REQUEST) {
+		session_refuse(s, 408, "request_timeout", "the request (head "
+		    "and body) did not arrive within header_timeout_ms");
 		return;
 	}
 	session_close(s, &e);

@@ -151,6 +151,8 @@ struct session {
 	/* Timers: one event, armed for the nearest deadline. */
 	struct event		*timer;
 	uint64_t		 t_start_us;	/* first byte of the request */
+	int64_t			 t_request_by_us; /* header_timeout_ms deadline,
+						   * -1: none */
 	uint64_t		 t_connect_us;	/* upstream connect started */
 	uint64_t		 t_sent_us;	/* request fully written upstream */
 	uint64_t		 t_first_byte_us;
@@ -257,6 +259,9 @@ void		 session_client_drained(struct session *s);
 /* Called by downstream when the client went away. */
 void		 session_client_gone(struct session *s, enum cancel_via via);
 
+/* The request (head and body) must have arrived by from plus
+ * limits.header_timeout_ms, or it is answered 408. */
+void		 session_request_deadline(struct session *s, uint64_t from);
 /* Re-arms the session timer for the nearest deadline. */
 void		 session_timer_update(struct session *s);
 
