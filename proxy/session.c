@@ -12,6 +12,7 @@
 
 #include "downstream/downstream.h"
 #include "proxy/jsonr.h"
+#include "proxy/jsonw.h"
 #include "proxy/log.h"
 #include "proxy/session.h"
 #include "upstream/upstream.h"
@@ -131,38 +132,167 @@ session_identity(struct session *s)
 	proxy_random_hex(s->span_id, 8);
 }
 
+/* The longest model name read from a body; a longer one is refused. */
+#define SESSION_MODEL_MAX	256
+
 /* The members of a request body the proxy reads. */
 enum { BODY_MODEL, BODY_STREAM, BODY_STREAM_OPTIONS, BODY_NKEYS };
 
-/* Reads a JSON request body in place (for the model and usage injection);
- * 0 with m[BODY_*] set, or -1 for no body, another type, or not JSON. */
+/* Whether a content type names JSON: application/json, or a type with
+ * the +json suffix (application/vnd.x+json), parameters after ';'. */
 static int
-session_body_json(struct session *s, struct jsonr *m)
+session_ct_json(const char *ct)
+{
+	size_t	 n = strcspn(ct, ";");
+
+	while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+		n--;
+	return (n == 16 && strncasecmp(ct, "application/json", 16) == 0) ||
+	    (n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0);
+}
+
+/* Whether a body starts like JSON text: '{' or '[' after white space (and
+ * after a UTF-8 byte order mark, which Python's reader skips). */
+static int
+session_body_looks_json(const char *p, size_t len)
+{
+	const char	*e = p + len;
+
+	if (len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
+		p += 3;
+	while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p < e && (*p == '{' || *p == '[');
+}
+
+/* Why a body was refused: the error code and message of the 400. */
+struct body_refusal {
+	int		 status;
+	const char	*code;
+	char		 msg[96];
+};
+
+/* Checks the model string, unescaped into buf: no control characters (C0,
+ * DEL, C1), no NUL escape, well-formed UTF-8, at most SESSION_MODEL_MAX
+ * bytes; 0, or -1 with why set. */
+static int
+session_model_check(const struct jsonr *v, char *buf, size_t len,
+    struct body_refusal *why)
+{
+	const unsigned char *u = (const unsigned char *)buf;
+	long		 n, i;
+	size_t		 k;
+	int		 nul;
+
+	why->code = "invalid_model";
+	if (v->type != JSONR_STRING) {
+		snprintf(why->msg, sizeof(why->msg),
+		    "\"model\" must be a string, not %s",
+		    jsonr_type_name(v->type));
+		return -1;
+	}
+	if ((n = jsonr_string_nul(v, buf, len, &nul)) < 0) {
+		snprintf(why->msg, sizeof(why->msg),
+		    "\"model\" is longer than %zu bytes", len - 1);
+		return -1;
+	}
+	for (i = 0; i < n && !nul; i++) {
+		if (u[i] < 0x20 || u[i] == 0x7f)
+			nul = 1;
+		else if (u[i] >= 0x80) {
+			if ((k = jsonw_utf8_len(u + i, (size_t)(n - i))) == 0) {
+				snprintf(why->msg, sizeof(why->msg),
+				    "\"model\" is not valid UTF-8");
+				return -1;
+			}
+			if (u[i] == 0xC2 && u[i + 1] <= 0x9F)
+				nul = 1;	/* U+0080..U+009F */
+			i += (long)k - 1;
+		}
+	}
+	if (nul) {
+		snprintf(why->msg, sizeof(why->msg),
+		    "\"model\" holds a control character");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Reads a request body the way the model server will, or refuses it. Any
+ * content type is read: many servers decode the body as JSON whatever it
+ * says, so a route's "models" must not be bypassed by text/plain. 1 with
+ * m[BODY_*] set (type JSONR_NONE when absent) and *model set (or NULL);
+ * 0 for a body that is not JSON (no model in it for anyone); -1 with why
+ * set when the body must be refused: it claims or looks like JSON but is
+ * none, nests too deep, has bytes after the value, repeats a member the
+ * proxy reads, or its model is no clean string.
+ */
+static int
+session_body_json(struct session *s, struct jsonr *m, char **model,
+    struct body_refusal *why)
 {
 	static const char *const keys[BODY_NKEYS] = {
 		"model", "stream", "stream_options",
 	};
 	struct jsonr	 root;
-	size_t		 len = evbuffer_get_length(s->body);
-	const char	*ct;
+	size_t		 len = evbuffer_get_length(s->body), i;
+	const char	*ct, *text;
+	char		 buf[SESSION_MODEL_MAX + 1];
+	unsigned	 dup;
 
+	*model = NULL;
+	why->status = 400;
+	for (i = 0; i < BODY_NKEYS; i++)
+		m[i].type = JSONR_NONE;
 	if (len == 0)
-		return -1;
+		return 0;
+	text = (const char *)evbuffer_pullup(s->body, -1);
 	ct = headers_get(&s->req_headers, "content-type", NULL);
-	if (ct != NULL && strncasecmp(ct, "application/json", 16) != 0)
+	if (!(ct != NULL && session_ct_json(ct)) &&
+	    !session_body_looks_json(text, len))
+		return 0;
+	why->code = "invalid_json";
+	if (jsonr_parse_members(text, len, &root, keys, BODY_NKEYS, m,
+	    &dup) == -1) {
+		if (jsonr_too_deep(text, len)) {
+			why->code = "json_too_deep";
+			snprintf(why->msg, sizeof(why->msg), "the JSON body "
+			    "nests deeper than %d levels", JSONR_DEPTH_MAX);
+		} else
+			snprintf(why->msg, sizeof(why->msg),
+			    "the body is not valid JSON");
 		return -1;
-	return jsonr_parse_get((const char *)evbuffer_pullup(s->body, -1), len,
-	    &root, keys, BODY_NKEYS, m);
-}
-
-/* Reads "model" from the body, for routing and the records. */
-static void
-session_model(struct session *s, const struct jsonr *m)
-{
-	char		 buf[256];
-
-	if (jsonr_string(&m[BODY_MODEL], buf, sizeof(buf)) >= 0)
-		s->model = strdup(buf);
+	}
+	if (!jsonr_rest_is_space(&root, text, len)) {
+		snprintf(why->msg, sizeof(why->msg),
+		    "bytes follow the JSON value in the body");
+		return -1;
+	}
+	why->code = "duplicate_key";
+	for (i = 0; i < BODY_NKEYS; i++)
+		if (dup & (1u << i)) {
+			snprintf(why->msg, sizeof(why->msg), "the body has "
+			    "more than one \"%s\" member", keys[i]);
+			return -1;
+		}
+	if (jsonr_count(&m[BODY_STREAM_OPTIONS], "include_usage") > 1) {
+		snprintf(why->msg, sizeof(why->msg), "the body has more "
+		    "than one \"stream_options.include_usage\" member");
+		return -1;
+	}
+	if (m[BODY_MODEL].type != JSONR_NONE) {
+		if (session_model_check(&m[BODY_MODEL], buf, sizeof(buf),
+		    why) == -1)
+			return -1;
+		if ((*model = strdup(buf)) == NULL) {
+			why->status = 503;
+			why->code = "out_of_memory";
+			snprintf(why->msg, sizeof(why->msg), "out of memory");
+			return -1;
+		}
+	}
+	return 1;
 }
 
 /*
@@ -212,6 +342,7 @@ session_request_complete(struct session *s)
 	size_t		 pathlen;
 	const char	*q;
 	struct jsonr	 body[BODY_NKEYS];
+	struct body_refusal why;
 	int		 json;
 
 	session_identity(s);
@@ -232,8 +363,10 @@ session_request_complete(struct session *s)
 		return;
 	session_peer_request(s);
 	registry_add(&s->w->registry, s);
-	if ((json = session_body_json(s, body) == 0))
-		session_model(s, body);
+	if ((json = session_body_json(s, body, &s->model, &why)) == -1) {
+		session_refuse(s, why.status, why.code, why.msg);
+		return;
+	}
 	s->route = conf_route_find(conf, s->target, pathlen, s->model);
 	if (s->route == NULL) {
 		session_refuse(s, 404, "no_route",
@@ -242,7 +375,7 @@ session_request_complete(struct session *s)
 	}
 	if (session_client_key(s) == -1)
 		return;
-	if (json && s->route->stream_usage == CONF_STREAM_USAGE_INJECT &&
+	if (json == 1 && s->route->stream_usage == CONF_STREAM_USAGE_INJECT &&
 	    !s->route->upstream->peer)
 		session_inject_usage(s, body);
 	s->up_conf = s->route->upstream;
