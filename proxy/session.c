@@ -132,11 +132,6 @@ session_identity(struct session *s)
 	proxy_random_hex(s->span_id, 8);
 }
 
-/* The longest model name read from a body; a longer one is refused. */
-#define SESSION_MODEL_MAX	256
-
-/* The members of a request body the proxy reads. */
-enum { BODY_MODEL, BODY_STREAM, BODY_STREAM_OPTIONS, BODY_NKEYS };
 
 /* Whether a content type names JSON: application/json, or a type with
  * the +json suffix (application/vnd.x+json), parameters after ';'. */
@@ -151,8 +146,9 @@ session_ct_json(const char *ct)
 	    (n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0);
 }
 
-/* Whether a body starts like JSON text: '{' or '[' after white space (and
- * after a UTF-8 byte order mark, which Python's reader skips). */
+/* Whether a body starts like JSON text: '{' or '[' after a UTF-8 byte
+ * order mark (Python's reader skips one) and any bytes up to 0x20 (cJSON
+ * skips them all as white space; the strict readers refuse them). */
 static int
 session_body_looks_json(const char *p, size_t len)
 {
@@ -160,17 +156,10 @@ session_body_looks_json(const char *p, size_t len)
 
 	if (len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
 		p += 3;
-	while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+	while (p < e && (unsigned char)*p <= 0x20)
 		p++;
 	return p < e && (*p == '{' || *p == '[');
 }
-
-/* Why a body was refused: the error code and message of the 400. */
-struct body_refusal {
-	int		 status;
-	const char	*code;
-	char		 msg[96];
-};
 
 /* Checks the model string, unescaped into buf: no control characters (C0,
  * DEL, C1), no NUL escape, well-formed UTF-8, at most SESSION_MODEL_MAX
@@ -218,26 +207,15 @@ session_model_check(const struct jsonr *v, char *buf, size_t len,
 	return 0;
 }
 
-/*
- * Reads a request body the way the model server will, or refuses it. Any
- * content type is read: many servers decode the body as JSON whatever it
- * says, so a route's "models" must not be bypassed by text/plain. 1 with
- * m[BODY_*] set (type JSONR_NONE when absent) and *model set (or NULL);
- * 0 for a body that is not JSON (no model in it for anyone); -1 with why
- * set when the body must be refused: it claims or looks like JSON but is
- * none, nests too deep, has bytes after the value, repeats a member the
- * proxy reads, or its model is no clean string.
- */
-static int
-session_body_json(struct session *s, struct jsonr *m, char **model,
-    struct body_refusal *why)
+int
+session_body_read(const char *text, size_t len, const char *ct,
+    struct jsonr *m, char **model, struct body_refusal *why)
 {
 	static const char *const keys[BODY_NKEYS] = {
 		"model", "stream", "stream_options",
 	};
 	struct jsonr	 root;
-	size_t		 len = evbuffer_get_length(s->body), i;
-	const char	*ct, *text;
+	size_t		 i;
 	char		 buf[SESSION_MODEL_MAX + 1];
 	unsigned	 dup;
 
@@ -247,8 +225,6 @@ session_body_json(struct session *s, struct jsonr *m, char **model,
 		m[i].type = JSONR_NONE;
 	if (len == 0)
 		return 0;
-	text = (const char *)evbuffer_pullup(s->body, -1);
-	ct = headers_get(&s->req_headers, "content-type", NULL);
 	if (!(ct != NULL && session_ct_json(ct)) &&
 	    !session_body_looks_json(text, len))
 		return 0;
@@ -293,6 +269,18 @@ session_body_json(struct session *s, struct jsonr *m, char **model,
 		}
 	}
 	return 1;
+}
+
+/* session_body_read on the session's body and content type. */
+static int
+session_body_json(struct session *s, struct jsonr *m, char **model,
+    struct body_refusal *why)
+{
+	size_t		 len = evbuffer_get_length(s->body);
+
+	return session_body_read(len ? (const char *)evbuffer_pullup(s->body,
+	    -1) : "", len, headers_get(&s->req_headers, "content-type", NULL),
+	    m, model, why);
 }
 
 /*
