@@ -61,10 +61,30 @@ jsonr_u_escape(const char *p, const char *e, unsigned *cp)
 	return p;
 }
 
-/* The first '"' or '\\' from p, or e. Most strings here are short keys
- * and values, where two memchr calls cost more than the bytes: the first
- * 32 bytes are looked at eight at a time, the rest of a long string with
- * memchr, which reads many bytes per step. */
+/* The first byte below 0x20 in p..e, or e: a raw control character,
+ * which RFC 8259 (and Python's and Go's readers) refuse in a string. */
+static const char *
+jsonr_control(const char *p, const char *e)
+{
+	uint64_t	 m;
+
+	for (; e - p >= 8; p += 8)
+		if ((m = word_has_below(word_load(p), 0x20)) != 0) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			return p + (__builtin_ctzll(m) >> 3);
+#else
+			break;
+#endif
+		}
+	while (p < e && (unsigned char)*p >= 0x20)
+		p++;
+	return p;
+}
+
+/* The first '"', '\\' or control byte from p, or e. Most strings here are
+ * short keys and values, where two memchr calls cost more than the bytes:
+ * the first 32 bytes are looked at eight at a time, the rest of a long
+ * string with memchr, which reads many bytes per step. */
 static inline const char *
 jsonr_quote_or_escape(const char *p, const char *e)
 {
@@ -73,8 +93,9 @@ jsonr_quote_or_escape(const char *p, const char *e)
 
 	for (words = 0; words < 4 && e - p >= 8; words++) {
 		uint64_t x = word_load(p);
-		/* The lowest bit set is exact in each, so in both. */
-		uint64_t m = word_has_byte(x, '"') | word_has_byte(x, '\\');
+		/* The lowest bit set is exact in each, so in all three. */
+		uint64_t m = word_has_byte(x, '"') | word_has_byte(x, '\\') |
+		    word_has_below(x, 0x20);
 
 		if (m != 0) {
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -88,10 +109,11 @@ jsonr_quote_or_escape(const char *p, const char *e)
 	if (e - p >= 8) {
 		if ((q = memchr(p, '"', (size_t)(e - p))) == NULL)
 			q = e;
-		bs = memchr(p, '\\', (size_t)(q - p));
-		return bs != NULL ? bs : q;
+		if ((bs = memchr(p, '\\', (size_t)(q - p))) != NULL)
+			q = bs;
+		return jsonr_control(p, q);
 	}
-	while (p < e && *p != '"' && *p != '\\')
+	while (p < e && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20)
 		p++;
 	return p;
 }
@@ -107,6 +129,8 @@ jsonr_skip_string(const char *p, const char *e)
 			return NULL;
 		if (*p == '"')
 			return p + 1;
+		if (*p != '\\')
+			return NULL;	/* a raw control character */
 		if (++p >= e)
 			return NULL;
 		switch (*p) {

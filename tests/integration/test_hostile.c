@@ -1318,6 +1318,14 @@ BODY_REFUSED(not_json_with_a_json_type, JSON,
     "{\"model\":\"gpt-4o\",}", "invalid_json", "not valid JSON")
 BODY_REFUSED(json_looking_text_plain_that_is_not_json, "text/plain",
     "{\"model\":\"gpt-4o\" garbage", "invalid_json", "not valid JSON")
+/* A raw NUL in a name: cJSON reads "model" (and the usage injection
+ * prints it so); strict readers refuse the body. */
+BODY_REFUSED(raw_nul_in_a_member_name, JSON,
+    "{\"model\0x\":\"gpt-4o\",\"stream\":true}", "invalid_json",
+    "not valid JSON")
+BODY_REFUSED(raw_control_byte_in_a_string, "text/plain",
+    "{\"model\":\"gpt-4o\",\"messages\":\"a\x01\"}", "invalid_json",
+    "not valid JSON")
 BODY_REFUSED(byte_order_mark_before_json, JSON,
     "\xef\xbb\xbf{\"model\":\"gpt-4o\"}", "invalid_json", "not valid JSON")
 

@@ -327,3 +327,36 @@ Test(jsonr, rest_after_the_value)
 	cr_assert_eq(jsonr_parse(c, strlen(c), &root), 0);
 	cr_expect_eq(jsonr_rest_is_space(&root, c, strlen(c)), 0);
 }
+
+/* A raw byte below 0x20 in a string is refused at every offset of short
+ * and long strings (cJSON takes it, and cuts names at a raw NUL; Python
+ * and Go refuse it, as RFC 8259 does), in names as in values. */
+Test(jsonr, raw_control_bytes_in_strings_are_refused)
+{
+	char		 doc[128];
+	struct jsonr	 root;
+	size_t		 len, pos, n;
+	static const char bytes[] = { 0x00, 0x01, '\n', '\t', 0x1f };
+	size_t		 b;
+
+	for (len = 1; len <= 80; len += 13)
+		for (pos = 0; pos < len; pos++)
+			for (b = 0; b < sizeof(bytes); b++) {
+				memcpy(doc, "{\"k\":\"", 6);
+				n = 6;
+				memset(doc + n, 'a', len);
+				doc[n + pos] = bytes[b];
+				n += len;
+				memcpy(doc + n, "\"}", 2);
+				n += 2;
+				cr_expect_eq(jsonr_parse(doc, n, &root), -1,
+				    "byte 0x%02x at %zu of %zu", bytes[b], pos,
+				    len);
+			}
+	cr_expect_eq(jsonr_parse("{\"stream\0\":true}", 16, &root), -1,
+	    "a raw NUL in a name");
+	cr_expect_eq(jsonr_parse("{\"a\":\"\\u0001\\n\"}", 16, &root), 0,
+	    "escaped, they are fine");
+	cr_expect_eq(jsonr_parse("{\"a\":\"\x7f\xc3\xa9\"}", 11, &root), 0,
+	    "DEL and UTF-8 are no control bytes to JSON");
+}
