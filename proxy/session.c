@@ -5,7 +5,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <cjson/cJSON.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -286,40 +285,66 @@ session_body_json(struct session *s, struct jsonr *m, char **model,
 /*
  * stream_usage "inject": an OpenAI-style streaming request gets
  * stream_options.include_usage, so the stream reports what it used; if
- * the client had not asked, the usage-only chunk is hidden from it. Only
- * a body that changes is parsed into a tree (cJSON), to print it anew.
+ * the client had not asked, the usage-only chunk is hidden from it. The
+ * body is changed in place, one span replaced or one member inserted, and
+ * every other byte is forwarded as the client sent it: the model server
+ * reads what the proxy routed by (printing a tree anew changed numbers
+ * and cut strings at \u0000). The body was read by session_body_read, so
+ * it is one object with these members named once and only white space
+ * after it.
  */
 static void
 session_inject_usage(struct session *s, const struct jsonr *m)
 {
+	static const char member[] = ",\"stream_options\":{\"include_usage\":true}";
+	const struct jsonr *o = &m[BODY_STREAM_OPTIONS];
 	struct jsonr	 v;
-	cJSON		*root, *o;
-	char		*text;
+	struct evbuffer	*nb;
+	const char	*text, *at, *cut, *add, *q;
+	size_t		 len;
 
 	if (m[BODY_STREAM].type != JSONR_TRUE)
 		return;
-	if (jsonr_get(&m[BODY_STREAM_OPTIONS], "include_usage", &v) &&
-	    v.type == JSONR_TRUE)
+	if (jsonr_get(o, "include_usage", &v) && v.type == JSONR_TRUE)
 		return;			/* the client asked itself */
-	if ((root = cJSON_ParseWithLength((const char *)evbuffer_pullup(
-	    s->body, -1), evbuffer_get_length(s->body))) == NULL)
-		return;
-	o = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
-	if (!cJSON_IsObject(o)) {
-		cJSON_DeleteItemFromObjectCaseSensitive(root, "stream_options");
-		o = cJSON_AddObjectToObject(root, "stream_options");
+	len = evbuffer_get_length(s->body);
+	text = (const char *)evbuffer_pullup(s->body, -1);
+	if (o->type == JSONR_NONE) {
+		/* Before the root's closing brace: the last byte not space. */
+		for (at = text + len; at > text && at[-1] != '}'; at--)
+			;
+		if (at == text)
+			return;
+		at--;
+		cut = at;
+		add = member;
+	} else if (o->type != JSONR_OBJECT) {
+		at = o->p;		/* null, false, a number: replaced */
+		cut = o->end;
+		add = member + 18;
+	} else if (v.type != JSONR_NONE) {
+		at = v.p;		/* include_usage false or other: true */
+		cut = v.end;
+		add = "true";
+	} else {
+		at = cut = o->p + 1;	/* the first member of the object */
+		for (q = at; q < o->end && (*q == ' ' || *q == '\t' ||
+		    *q == '\n' || *q == '\r'); q++)
+			;
+		add = *q == '}' ? "\"include_usage\":true" :
+		    "\"include_usage\":true,";
 	}
-	if (o != NULL)
-		cJSON_DeleteItemFromObjectCaseSensitive(o, "include_usage");
-	if (o == NULL || cJSON_AddTrueToObject(o, "include_usage") == NULL ||
-	    (text = cJSON_PrintUnformatted(root)) == NULL) {
-		cJSON_Delete(root);
+	if ((nb = evbuffer_new()) == NULL ||
+	    evbuffer_add(nb, text, (size_t)(at - text)) == -1 ||
+	    evbuffer_add(nb, add, strlen(add)) == -1 ||
+	    evbuffer_add(nb, cut, len - (size_t)(cut - text)) == -1) {
+		if (nb != NULL)
+			evbuffer_free(nb);
 		return;
 	}
-	cJSON_Delete(root);
-	evbuffer_drain(s->body, evbuffer_get_length(s->body));
-	evbuffer_add(s->body, text, strlen(text));
-	cJSON_free(text);
+	evbuffer_drain(s->body, len);
+	evbuffer_add_buffer(s->body, nb);
+	evbuffer_free(nb);
 	s->strip_usage = 1;
 }
 

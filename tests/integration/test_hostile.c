@@ -1406,3 +1406,87 @@ Test(hostile_record, target_with_invalid_utf8)
 	hconn_free(c);
 	stop_clean(g.proxy);
 }
+
+/*
+ * Usage injection changes a body in place: the upstream gets the client's
+ * bytes with include_usage put in, nothing else changed (a tree printed
+ * anew turned big integers into doubles and cut strings at \u0000). The
+ * route injects; a raw listener reads what arrives.
+ */
+static void
+inject_check(const char *body, const char *want)
+{
+	static char	 buf[65536];
+	struct hproc	*p;
+	struct hconn	*c;
+	const char	*cl, *got;
+	ssize_t		 n, head;
+	size_t		 blen;
+	int		 lfd, fd, port;
+
+	lfd = hnet_listen("127.0.0.1", &port);
+	hassert(lfd >= 0);
+	p = hproxy_startf("{\"hop\":\"edge\",\"workers\":1,"
+	    "\"listen\":[{\"address\":\"127.0.0.1:0\"}],"
+	    "\"upstreams\":{\"up\":{\"url\":\"http://127.0.0.1:%d\"}},"
+	    "\"routes\":[{\"path_prefix\":\"/\",\"upstream\":\"up\","
+	    "\"stream_usage\":\"inject\"}]}", port);
+	hassert(p != NULL, "the proxy did not start");
+	c = connect_proxy(p);
+	hassert(hconn_send_str(c, hreq_build("POST", "/v1/chat/completions",
+	    NULL, body)) == 0);
+	fd = hnet_accept(lfd, 0);
+	hassert(fd >= 0, "the proxy never connected");
+	n = hnet_recv_until(fd, buf, sizeof(buf), "\r\n\r\n", 0);
+	hassert(n > 0, "no request upstream");
+	head = strstr(buf, "\r\n\r\n") - buf + 4;
+	cl = strcasestr(buf, "\r\nContent-Length:");
+	hassert(cl != NULL && cl < buf + head, "no Content-Length: %s", buf);
+	blen = (size_t)strtoul(cl + 17, NULL, 10);
+	while ((size_t)n < (size_t)head + blen) {
+		ssize_t k = recv(fd, buf + n, sizeof(buf) - 1 - (size_t)n, 0);
+
+		hassert(k > 0, "the body was cut short");
+		n += k;
+		buf[n] = '\0';
+	}
+	got = buf + head;
+	hassert(blen == strlen(want) && memcmp(got, want, blen) == 0,
+	    "upstream got\n%.*s\nwant\n%s", (int)blen, got, want);
+	close(fd);
+	close(lfd);
+	hconn_free(c);
+	hassert(hproc_bad_lines(p) == 0);
+	stop_clean(p);
+}
+
+Test(hostile_body, injection_keeps_every_other_byte)
+{
+	/* No stream_options: one member before the closing brace. */
+	inject_check("{\"model\":\"m\", \"stream\":true,\"seed\":"
+	    "12345678901234567890,\"messages\":[{\"content\":\"a\\u0000b "
+	    "1.50\"}]} \n",
+	    "{\"model\":\"m\", \"stream\":true,\"seed\":"
+	    "12345678901234567890,\"messages\":[{\"content\":\"a\\u0000b "
+	    "1.50\"}],\"stream_options\":{\"include_usage\":true}} \n");
+}
+
+Test(hostile_body, injection_into_stream_options)
+{
+	inject_check("{\"stream\":true,\"stream_options\":{ }}",
+	    "{\"stream\":true,\"stream_options\":{\"include_usage\":true }}");
+	inject_check("{\"stream\":true,\"stream_options\":{\"x\":1e2}}",
+	    "{\"stream\":true,\"stream_options\":{\"include_usage\":true,"
+	    "\"x\":1e2}}");
+	inject_check("{\"stream\":true,\"stream_options\":{\"include_usage\":"
+	    "false,\"x\":2}}", "{\"stream\":true,\"stream_options\":"
+	    "{\"include_usage\":true,\"x\":2}}");
+	inject_check("{\"stream_options\":null,\"stream\":true}",
+	    "{\"stream_options\":{\"include_usage\":true},\"stream\":true}");
+	/* Asked for already, or no stream: forwarded as sent. */
+	inject_check("{\"stream\":true,\"stream_options\":{\"include_usage\":"
+	    "true},\"seed\":1.0}", "{\"stream\":true,\"stream_options\":"
+	    "{\"include_usage\":true},\"seed\":1.0}");
+	inject_check("{\"stream\":false,\"seed\":1.0}",
+	    "{\"stream\":false,\"seed\":1.0}");
+}
