@@ -283,7 +283,8 @@ session_body_json(struct session *s, struct jsonr *m, char **model,
 }
 
 /*
- * stream_usage "inject": an OpenAI-style streaming request gets
+ * stream_usage "inject" (session_usage_inject in session.h): an
+ * OpenAI-style streaming request gets
  * stream_options.include_usage, so the stream reports what it used; if
  * the client had not asked, the usage-only chunk is hidden from it. The
  * body is changed in place, one span replaced or one member inserted, and
@@ -293,28 +294,25 @@ session_body_json(struct session *s, struct jsonr *m, char **model,
  * it is one object with these members named once and only white space
  * after it.
  */
-static void
-session_inject_usage(struct session *s, const struct jsonr *m)
+int
+session_usage_inject(const char *text, size_t len, const struct jsonr *m,
+    struct evbuffer *out)
 {
 	static const char member[] = ",\"stream_options\":{\"include_usage\":true}";
 	const struct jsonr *o = &m[BODY_STREAM_OPTIONS];
 	struct jsonr	 v;
-	struct evbuffer	*nb;
-	const char	*text, *at, *cut, *add, *q;
-	size_t		 len;
+	const char	*at, *cut, *add, *q;
 
 	if (m[BODY_STREAM].type != JSONR_TRUE)
-		return;
+		return 0;
 	if (jsonr_get(o, "include_usage", &v) && v.type == JSONR_TRUE)
-		return;			/* the client asked itself */
-	len = evbuffer_get_length(s->body);
-	text = (const char *)evbuffer_pullup(s->body, -1);
+		return 0;		/* the client asked itself */
 	if (o->type == JSONR_NONE) {
 		/* Before the root's closing brace: the last byte not space. */
 		for (at = text + len; at > text && at[-1] != '}'; at--)
 			;
 		if (at == text)
-			return;
+			return -1;
 		at--;
 		cut = at;
 		add = member;
@@ -334,12 +332,25 @@ session_inject_usage(struct session *s, const struct jsonr *m)
 		add = *q == '}' ? "\"include_usage\":true" :
 		    "\"include_usage\":true,";
 	}
-	if ((nb = evbuffer_new()) == NULL ||
-	    evbuffer_add(nb, text, (size_t)(at - text)) == -1 ||
-	    evbuffer_add(nb, add, strlen(add)) == -1 ||
-	    evbuffer_add(nb, cut, len - (size_t)(cut - text)) == -1) {
-		if (nb != NULL)
-			evbuffer_free(nb);
+	if (evbuffer_add(out, text, (size_t)(at - text)) == -1 ||
+	    evbuffer_add(out, add, strlen(add)) == -1 ||
+	    evbuffer_add(out, cut, len - (size_t)(cut - text)) == -1)
+		return -1;
+	return 1;
+}
+
+/* session_usage_inject on the session's body, which it replaces. */
+static void
+session_inject_usage(struct session *s, const struct jsonr *m)
+{
+	struct evbuffer	*nb;
+	size_t		 len = evbuffer_get_length(s->body);
+
+	if ((nb = evbuffer_new()) == NULL)
+		return;
+	if (session_usage_inject((const char *)evbuffer_pullup(s->body, -1),
+	    len, m, nb) != 1) {
+		evbuffer_free(nb);
 		return;
 	}
 	evbuffer_drain(s->body, len);

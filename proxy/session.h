@@ -216,6 +216,12 @@ struct body_refusal {
 int		 session_body_read(const char *text, size_t len,
 		    const char *ct, struct jsonr *m, char **model,
 		    struct body_refusal *why);
+/* For stream_usage "inject": a body read by session_body_read (m its
+ * members) with stream true and no include_usage true is written to out
+ * with stream_options.include_usage set, every other byte as it came; 1
+ * when out holds the new body, 0 when none is needed, -1 on failure. */
+int		 session_usage_inject(const char *text, size_t len,
+		    const struct jsonr *m, struct evbuffer *out);
 void		 session_cancel_record(struct session *s,
 		    const struct session_end *e, struct cancel_record *r,
 		    uint64_t now);

@@ -9,6 +9,9 @@
  *     control character and at most SESSION_MODEL_MAX bytes;
  *   - not JSON (0): the body is empty or the content type did not say
  *     JSON, and cJSON finds no object with a model in it (the text would route nowhere by model for anyone).
+ * A body read with "stream": true then goes through session_usage_inject():
+ * the body it writes must be read again by session_body_read() with the
+ * same model and stream_options.include_usage true, and cJSON must agree.
  * A disagreement aborts, so the fuzzer keeps the input.
  *
  * Input: byte 0 picks the content type (low 3 bits), the rest is the body.
@@ -20,6 +23,7 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <event2/buffer.h>
 
 #include "proxy/jsonr.h"
 #include "proxy/jsonw.h"
@@ -89,6 +93,53 @@ check_model(const char *model, const char *body, size_t len)
 	}
 }
 
+/* The injected body: read again, the same model, include_usage true. */
+static void
+check_inject(const char *body, size_t len, const struct jsonr *m,
+    const char *model)
+{
+	struct jsonr		 m2[BODY_NKEYS], v;
+	struct body_refusal	 why;
+	struct evbuffer		*out = evbuffer_new();
+	const char		*t;
+	char			*model2 = NULL;
+	cJSON			*root;
+	const cJSON		*o;
+	size_t			 n;
+	int			 r, k;
+
+	if (out == NULL)
+		return;
+	r = session_usage_inject(body, len, m, out);
+	if (r == 1) {
+		n = evbuffer_get_length(out);
+		t = (const char *)evbuffer_pullup(out, -1);
+		if (session_body_read(t, n, "application/json", m2, &model2,
+		    &why) != 1)
+			fail("the injected body is not read again", body, len);
+		if ((model == NULL) != (model2 == NULL) ||
+		    (model != NULL && strcmp(model, model2) != 0))
+			fail("injection changed the model", body, len);
+		if (!jsonr_get(&m2[BODY_STREAM_OPTIONS], "include_usage", &v) ||
+		    v.type != JSONR_TRUE || m2[BODY_STREAM].type != JSONR_TRUE)
+			fail("injection did not set include_usage", body, len);
+		root = cJSON_ParseWithLength(t, n);
+		o = root ? last_member(root, "stream_options", &k) : NULL;
+		if (o == NULL || k != 1 || !cJSON_IsTrue(
+		    cJSON_GetObjectItemCaseSensitive(o, "include_usage")))
+			fail("cJSON reads no include_usage after injection",
+			    body, len);
+		cJSON_Delete(root);
+		free(model2);
+	} else if (r == -1)
+		fail("injection failed on a body that was read", body, len);
+	else if (m[BODY_STREAM].type == JSONR_TRUE && !(jsonr_get(
+	    &m[BODY_STREAM_OPTIONS], "include_usage", &v) &&
+	    v.type == JSONR_TRUE))
+		fail("no injection where one was due", body, len);
+	evbuffer_free(out);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -149,6 +200,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fail("a model from a root that is no object", body, len);
 		if (model != NULL)
 			check_model(model, body, len);
+		if (cJSON_IsObject(root))
+			check_inject(body, len, m, model);
 	}
 	cJSON_Delete(root);
 	free(model);
