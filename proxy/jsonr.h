@@ -28,7 +28,9 @@ struct jsonr {
 #define JSONR_DEPTH_MAX	512	/* deeper documents are refused */
 
 /* Validates the first JSON value in text (bytes after it are ignored, as
- * cJSON_ParseWithLength does); 0 and *root set, or -1. */
+ * cJSON_ParseWithLength does; jsonr_rest_is_space tells); stricter than
+ * cJSON as RFC 8259 is: no raw byte below 0x20 in a string, no "1." or
+ * "-.5"; 0 and *root set, or -1. */
 int		 jsonr_parse(const char *text, size_t len, struct jsonr *root);
 /* jsonr_parse, and when the root is an object, jsonr_get_many on it in
  * the same walk: 0 with *root and out[] set (out[i].type JSONR_NONE when
