@@ -61,10 +61,30 @@ jsonr_u_escape(const char *p, const char *e, unsigned *cp)
 	return p;
 }
 
-/* The first '"' or '\\' from p, or e. Most strings here are short keys
- * and values, where two memchr calls cost more than the bytes: the first
- * 32 bytes are looked at eight at a time, the rest of a long string with
- * memchr, which reads many bytes per step. */
+/* The first byte below 0x20 in p..e, or e: a raw control character,
+ * which RFC 8259 (and Python's and Go's readers) refuse in a string. */
+static const char *
+jsonr_control(const char *p, const char *e)
+{
+	uint64_t	 m;
+
+	for (; e - p >= 8; p += 8)
+		if ((m = word_has_below(word_load(p), 0x20)) != 0) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			return p + (__builtin_ctzll(m) >> 3);
+#else
+			break;
+#endif
+		}
+	while (p < e && (unsigned char)*p >= 0x20)
+		p++;
+	return p;
+}
+
+/* The first '"', '\\' or control byte from p, or e. Most strings here are
+ * short keys and values, where two memchr calls cost more than the bytes:
+ * the first 32 bytes are looked at eight at a time, the rest of a long
+ * string with memchr, which reads many bytes per step. */
 static inline const char *
 jsonr_quote_or_escape(const char *p, const char *e)
 {
@@ -73,8 +93,9 @@ jsonr_quote_or_escape(const char *p, const char *e)
 
 	for (words = 0; words < 4 && e - p >= 8; words++) {
 		uint64_t x = word_load(p);
-		/* The lowest bit set is exact in each, so in both. */
-		uint64_t m = word_has_byte(x, '"') | word_has_byte(x, '\\');
+		/* The lowest bit set is exact in each, so in all three. */
+		uint64_t m = word_has_byte(x, '"') | word_has_byte(x, '\\') |
+		    word_has_below(x, 0x20);
 
 		if (m != 0) {
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -88,10 +109,11 @@ jsonr_quote_or_escape(const char *p, const char *e)
 	if (e - p >= 8) {
 		if ((q = memchr(p, '"', (size_t)(e - p))) == NULL)
 			q = e;
-		bs = memchr(p, '\\', (size_t)(q - p));
-		return bs != NULL ? bs : q;
+		if ((bs = memchr(p, '\\', (size_t)(q - p))) != NULL)
+			q = bs;
+		return jsonr_control(p, q);
 	}
-	while (p < e && *p != '"' && *p != '\\')
+	while (p < e && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20)
 		p++;
 	return p;
 }
@@ -107,6 +129,8 @@ jsonr_skip_string(const char *p, const char *e)
 			return NULL;
 		if (*p == '"')
 			return p + 1;
+		if (*p != '\\')
+			return NULL;	/* a raw control character */
 		if (++p >= e)
 			return NULL;
 		switch (*p) {
@@ -177,6 +201,7 @@ struct jsonr_pick {
 	size_t		 n;
 	struct jsonr	*out;
 	int		 found;
+	unsigned	 dup;	/* bit i: keys[i] came more than once */
 };
 
 static int	jsonr_key_is(const char *p, const char *end, const char *key,
@@ -244,22 +269,30 @@ jsonr_skip_value(const char *p, const char *e, int depth, enum jsonr_type *t)
 	}
 }
 
-/* Notes member k..kend (a key string) with value v..end if pk wants it. */
+/* Notes member k..kend (a key string) with value v..end if pk wants it:
+ * the first member of a name is kept, a second one is noted in pk->dup, as
+ * is a name that equals a wanted key up to an escaped NUL (C readers such
+ * as cJSON cut the name there, others do not). */
 static void
 jsonr_pick_member(struct jsonr_pick *pk, const char *k, const char *kend,
     const char *v, const char *end, enum jsonr_type t)
 {
 	size_t	 i;
+	int	 is;
 
-	for (i = 0; i < pk->n; i++)
-		if (pk->out[i].type == JSONR_NONE &&
-		    jsonr_key_is(k, kend, pk->keys[i], pk->klen[i])) {
-			pk->out[i].p = v;
-			pk->out[i].end = end;
-			pk->out[i].type = t;
-			pk->found++;
+	for (i = 0; i < pk->n; i++) {
+		if ((is = jsonr_key_is(k, kend, pk->keys[i], pk->klen[i])) == 0)
+			continue;
+		if (is == 2 || pk->out[i].type != JSONR_NONE) {
+			pk->dup |= 1u << i;
 			return;
 		}
+		pk->out[i].p = v;
+		pk->out[i].end = end;
+		pk->out[i].type = t;
+		pk->found++;
+		return;
+	}
 }
 
 /* Validates the object at p ('{'), picking the members pk names (pk may
@@ -305,6 +338,7 @@ jsonr_pick_init(struct jsonr_pick *pk, const char *const *keys, size_t n,
 	pk->n = n > 16 ? 16 : n;
 	pk->out = out;
 	pk->found = 0;
+	pk->dup = 0;
 	for (i = 0; i < pk->n; i++) {
 		out[i].type = JSONR_NONE;
 		pk->klen[i] = strlen(keys[i]);
@@ -315,10 +349,19 @@ int
 jsonr_parse_get(const char *text, size_t len, struct jsonr *root,
     const char *const *keys, size_t n, struct jsonr *out)
 {
+	return jsonr_parse_members(text, len, root, keys, n, out, NULL);
+}
+
+int
+jsonr_parse_members(const char *text, size_t len, struct jsonr *root,
+    const char *const *keys, size_t n, struct jsonr *out, unsigned *dup)
+{
 	const char	*e = text + len, *p = jsonr_ws(text, e), *end;
 	struct jsonr_pick pk;
 
 	jsonr_pick_init(&pk, keys, n, out);
+	if (dup != NULL)
+		*dup = 0;
 	if (p >= e || *p != '{')
 		return jsonr_parse(text, len, root);
 	/* The root object walked once: validated, and its members picked. */
@@ -330,7 +373,44 @@ jsonr_parse_get(const char *text, size_t len, struct jsonr *root,
 	root->p = p;
 	root->end = end;
 	root->type = JSONR_OBJECT;
+	if (dup != NULL)
+		*dup = pk.dup;
 	return 0;
+}
+
+int
+jsonr_too_deep(const char *text, size_t len)
+{
+	const char	*p = text, *e = text + len;
+	int		 depth = 0;
+
+	/* Brackets outside strings, counted as jsonr_object counts them. */
+	while (p < e) {
+		switch (*p) {
+		case '"':
+			for (p++; p < e && *p != '"'; p++)
+				if (*p == '\\')
+					p++;
+			break;
+		case '{': case '[':
+			if (++depth > JSONR_DEPTH_MAX)
+				return 1;
+			break;
+		case '}': case ']':
+			if (depth > 0)
+				depth--;
+			break;
+		}
+		p++;
+	}
+	return 0;
+}
+
+int
+jsonr_rest_is_space(const struct jsonr *root, const char *text, size_t len)
+{
+	return root->type != JSONR_NONE &&
+	    jsonr_ws(root->end, text + len) == text + len;
 }
 
 int
@@ -381,14 +461,17 @@ jsonr_put_utf8(char *buf, size_t len, size_t *o, unsigned cp)
 	return 0;
 }
 
-/* Unescapes the string whose opening quote is at p (already validated). */
+/* Unescapes the string whose opening quote is at p (already validated);
+ * *cut (may be NULL) is set when an escaped NUL ended it early. */
 static long
-jsonr_unescape(const char *p, const char *e, char *buf, size_t len)
+jsonr_unescape(const char *p, const char *e, char *buf, size_t len, int *cut)
 {
 	size_t		 o = 0;
 	unsigned	 cp;
 	char		 c;
 
+	if (cut != NULL)
+		*cut = 0;
 	if (len == 0)
 		return -1;
 	for (p++; p < e && *p != '"'; ) {
@@ -408,8 +491,11 @@ jsonr_unescape(const char *p, const char *e, char *buf, size_t len)
 		case 'u':
 			if ((p = jsonr_u_escape(p, e, &cp)) == NULL)
 				return -1;
-			if (cp == 0)
+			if (cp == 0) {
+				if (cut != NULL)
+					*cut = 1;
 				goto done;	/* C strings end here */
+			}
 			if (jsonr_put_utf8(buf, len, &o, cp) == -1)
 				return -1;
 			continue;
@@ -425,13 +511,16 @@ done:
 	return (long)o;
 }
 
-/* Whether the string at p (a validated key) is key, after unescaping. */
+/* Whether the string at p (a validated key) is key, after unescaping: 1
+ * when it is, 2 when it is key followed by an escaped NUL and more (equal
+ * to a C reader, not to others), 0 when not. */
 static int
 jsonr_key_is(const char *p, const char *end, const char *key, size_t klen)
 {
 	char	 tmp[256];
 	size_t	 raw = (size_t)(end - p - 2);	/* end: past the quote */
 	long	 n;
+	int	 cut;
 
 	/* An escape only makes the text longer than what it stands for: a
 	 * shorter key is never equal, one as long is equal byte for byte
@@ -444,9 +533,11 @@ jsonr_key_is(const char *p, const char *end, const char *key, size_t klen)
 	if (memchr(p + 1, '\\', raw) == NULL)
 		return 0;
 	if (klen >= sizeof(tmp) ||
-	    (n = jsonr_unescape(p, end, tmp, sizeof(tmp))) == -1)
+	    (n = jsonr_unescape(p, end, tmp, sizeof(tmp), &cut)) == -1)
 		return 0;
-	return strcmp(tmp, key) == 0;
+	if (strcmp(tmp, key) != 0)
+		return 0;
+	return cut ? 2 : 1;
 }
 
 int
@@ -501,7 +592,29 @@ jsonr_string(const struct jsonr *v, char *buf, size_t len)
 {
 	if (v == NULL || v->type != JSONR_STRING)
 		return -1;
-	return jsonr_unescape(v->p, v->end, buf, len);
+	return jsonr_unescape(v->p, v->end, buf, len, NULL);
+}
+
+long
+jsonr_string_nul(const struct jsonr *v, char *buf, size_t len, int *nul)
+{
+	*nul = 0;
+	if (v == NULL || v->type != JSONR_STRING)
+		return -1;
+	return jsonr_unescape(v->p, v->end, buf, len, nul);
+}
+
+int
+jsonr_count(const struct jsonr *obj, const char *key)
+{
+	struct jsonr	 out;
+	struct jsonr_pick pk;
+
+	jsonr_pick_init(&pk, &key, 1, &out);
+	if (obj == NULL || obj->type != JSONR_OBJECT)
+		return 0;
+	(void)jsonr_object(obj->p, obj->end, 0, &pk);
+	return pk.found + (pk.dup != 0);
 }
 
 long

@@ -116,42 +116,103 @@ jsonw_arr_close(struct jsonw *w)
 	w->need_comma = 1;
 }
 
-/* 1 for bytes that must be escaped in a JSON string. */
+/* 1 for bytes that must be escaped in a JSON string; 2 for the first byte
+ * of a multi-byte UTF-8 sequence, kept only when the sequence is valid. */
 static const unsigned char jsonw_needs_escape[256] = {
 	1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
 	0,0,1,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
 	0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,1,0,0,0,
 	0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1,
+	2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2, 2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,
+	2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2, 2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,
+	2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2, 2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,
+	2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2, 2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,
 };
 
-/* Whether none of the eight bytes in x needs escaping: none below 0x20,
- * none is '"', '\\' or DEL (the table above, word-wise). */
+/* Whether none of the eight bytes in x needs a look: none below 0x20,
+ * none is '"', '\\' or DEL, none has the high bit (the table above,
+ * word-wise). */
 static inline int
 jsonw_word_clean(uint64_t x)
 {
-	return (word_has_below(x, 0x20) | word_has_byte(x, '"') |
-	    word_has_byte(x, '\\') | word_has_byte(x, 0x7f)) == 0;
+	return ((x & WORD_HIGHS) | word_has_below(x, 0x20) |
+	    word_has_byte(x, '"') | word_has_byte(x, '\\') |
+	    word_has_byte(x, 0x7f)) == 0;
 }
 
+/* The length of the well-formed UTF-8 sequence at s (s[0] >= 0x80), or 0:
+ * no overlong forms, no surrogates, nothing above U+10FFFF (RFC 3629). */
+size_t
+jsonw_utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char	 c = s[0], lo = 0x80, hi = 0xBF;
+	size_t		 k, i;
+
+	if (c >= 0xC2 && c <= 0xDF)
+		k = 2;
+	else if (c >= 0xE0 && c <= 0xEF) {
+		k = 3;
+		if (c == 0xE0)
+			lo = 0xA0;
+		else if (c == 0xED)
+			hi = 0x9F;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		k = 4;
+		if (c == 0xF0)
+			lo = 0x90;
+		else if (c == 0xF4)
+			hi = 0x8F;
+	} else
+		return 0;
+	if (n < k || s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i < k; i++)
+		if (s[i] < 0x80 || s[i] > 0xBF)
+			return 0;
+	return k;
+}
+
+/* How many bytes from s[i] on need no change: plain ASCII and whole UTF-8
+ * sequences; stops at the first byte to escape or replace. */
+static size_t
+jsonw_clean_run(const char *s, size_t i, size_t n)
+{
+	size_t		 k;
+	unsigned char	 e;
+
+	for (;;) {
+		while (i + 8 <= n && jsonw_word_clean(word_load(s + i)))
+			i += 8;
+		if (i >= n)
+			return n;
+		e = jsonw_needs_escape[(unsigned char)s[i]];
+		if (e == 0)
+			i++;
+		else if (e == 2 && (k = jsonw_utf8_len((const unsigned char *)s
+		    + i, n - i)) != 0)
+			i += k;
+		else
+			return i;
+	}
+}
+
+/*
+ * Writes s as a JSON string. Control characters, '"', '\\' and DEL are
+ * escaped; a byte that does not start a well-formed UTF-8 sequence is
+ * written as U+FFFD, so the text is valid UTF-8 JSON whatever bytes a
+ * client sent (a strict reader refuses a whole line for one such byte).
+ */
 static void
 jsonw_escaped(struct jsonw *w, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t		 i = 0, start = 0;
+	size_t		 i, start = 0;
 	char		 esc[7];
 
 	/* Room for the common case up front: no escapes, one copy. */
 	if (jsonw_room(w, n + 2) == -1)
 		return;
-	while (i + 8 <= n && jsonw_word_clean(word_load(s + i)))
-		i += 8;
-	/* All words clean but a partial one: check it as the last eight
-	 * bytes, overlapping the words before. */
-	if (i < n && n >= 8 && i + 8 > n && jsonw_word_clean(word_load(s + n -
-	    8)))
-		i = n;
-	while (i < n && !jsonw_needs_escape[(unsigned char)s[i]])
-		i++;
+	i = jsonw_clean_run(s, 0, n);
 	if (i == n) {
 		w->buf[w->len++] = '"';
 		memcpy(w->buf + w->len, s, n);
@@ -161,19 +222,11 @@ jsonw_escaped(struct jsonw *w, const char *s, size_t n)
 		return;
 	}
 	w->buf[w->len++] = '"';
-	for (i = 0; i < n; i++) {
-		unsigned char c;
+	while (i < n) {
+		unsigned char c = (unsigned char)s[i];
 		const char *rep;
 		size_t replen = 2;
 
-		/* Eight clean bytes at a time, then byte by byte. */
-		while (i + 8 <= n && jsonw_word_clean(word_load(s + i)))
-			i += 8;
-		if (i >= n)
-			break;
-		c = (unsigned char)s[i];
-		if (!jsonw_needs_escape[c])
-			continue;
 		switch (c) {
 		case '"':  rep = "\\\""; break;
 		case '\\': rep = "\\\\"; break;
@@ -181,6 +234,11 @@ jsonw_escaped(struct jsonw *w, const char *s, size_t n)
 		case '\r': rep = "\\r"; break;
 		case '\t': rep = "\\t"; break;
 		default:
+			if (c >= 0x80) {
+				rep = "\\ufffd";
+				replen = 6;
+				break;
+			}
 			esc[0] = '\\'; esc[1] = 'u'; esc[2] = '0';
 			esc[3] = '0'; esc[4] = hex[c >> 4];
 			esc[5] = hex[c & 15]; esc[6] = 0;
@@ -190,6 +248,7 @@ jsonw_escaped(struct jsonw *w, const char *s, size_t n)
 		jsonw_append(w, s + start, i - start);
 		jsonw_append(w, rep, replen);
 		start = i + 1;
+		i = jsonw_clean_run(s, start, n);
 	}
 	jsonw_append(w, s + start, n - start);
 	jsonw_putc(w, '"');

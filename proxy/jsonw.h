@@ -35,6 +35,9 @@ void	 jsonw_uint(struct jsonw *w, uint64_t v);
 void	 jsonw_double(struct jsonw *w, double v, int decimals);
 void	 jsonw_bool(struct jsonw *w, int v);
 void	 jsonw_null(struct jsonw *w);
+/* The length of the well-formed UTF-8 sequence starting at s (whose first
+ * byte is at least 0x80, n bytes readable), or 0 when it is not one. */
+size_t	 jsonw_utf8_len(const unsigned char *s, size_t n);
 /* Already-serialised JSON, copied as is. */
 void	 jsonw_raw(struct jsonw *w, const char *json, size_t n);
 

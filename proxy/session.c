@@ -6,13 +6,13 @@
 #include <string.h>
 #include <strings.h>
 
-#include <cjson/cJSON.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "downstream/downstream.h"
 #include "proxy/jsonr.h"
+#include "proxy/jsonw.h"
 #include "proxy/log.h"
 #include "proxy/session.h"
 #include "proxy/session_priv.h"
@@ -168,77 +168,231 @@ session_identity(struct session *s)
 	proxy_random_hex(s->span_id, 8);
 }
 
-/* The members of a request body the proxy reads. */
-enum { BODY_MODEL, BODY_STREAM, BODY_STREAM_OPTIONS, BODY_NKEYS };
 
-/* Reads a JSON request body in place (for the model and usage injection);
- * 0 with m[BODY_*] set, or -1 for no body, another type, or not JSON. */
+/* Whether a content type names JSON: application/json, or a type with
+ * the +json suffix (application/vnd.x+json), parameters after ';'. */
 static int
-session_body_json(struct session *s, struct jsonr *m)
+session_ct_json(const char *ct)
+{
+	size_t	 n = strcspn(ct, ";");
+
+	while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+		n--;
+	return (n == 16 && strncasecmp(ct, "application/json", 16) == 0) ||
+	    (n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0);
+}
+
+/* Whether a body starts like JSON text: '{' or '[' after a UTF-8 byte
+ * order mark (Python's reader skips one) and any bytes up to 0x20 (cJSON
+ * skips them all as white space; the strict readers refuse them). */
+static int
+session_body_looks_json(const char *p, size_t len)
+{
+	const char	*e = p + len;
+
+	if (len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
+		p += 3;
+	while (p < e && (unsigned char)*p <= 0x20)
+		p++;
+	return p < e && (*p == '{' || *p == '[');
+}
+
+/* Checks the model string, unescaped into buf: no control characters (C0,
+ * DEL, C1), no NUL escape, well-formed UTF-8, at most SESSION_MODEL_MAX
+ * bytes; 0, or -1 with why set. */
+static int
+session_model_check(const struct jsonr *v, char *buf, size_t len,
+    struct body_refusal *why)
+{
+	const unsigned char *u = (const unsigned char *)buf;
+	long		 n, i;
+	size_t		 k;
+	int		 nul;
+
+	why->code = "invalid_model";
+	if (v->type != JSONR_STRING) {
+		snprintf(why->msg, sizeof(why->msg),
+		    "\"model\" must be a string, not %s",
+		    jsonr_type_name(v->type));
+		return -1;
+	}
+	if ((n = jsonr_string_nul(v, buf, len, &nul)) < 0) {
+		snprintf(why->msg, sizeof(why->msg),
+		    "\"model\" is longer than %zu bytes", len - 1);
+		return -1;
+	}
+	for (i = 0; i < n && !nul; i++) {
+		if (u[i] < 0x20 || u[i] == 0x7f)
+			nul = 1;
+		else if (u[i] >= 0x80) {
+			if ((k = jsonw_utf8_len(u + i, (size_t)(n - i))) == 0) {
+				snprintf(why->msg, sizeof(why->msg),
+				    "\"model\" is not valid UTF-8");
+				return -1;
+			}
+			if (u[i] == 0xC2 && u[i + 1] <= 0x9F)
+				nul = 1;	/* U+0080..U+009F */
+			i += (long)k - 1;
+		}
+	}
+	if (nul) {
+		snprintf(why->msg, sizeof(why->msg),
+		    "\"model\" holds a control character");
+		return -1;
+	}
+	return 0;
+}
+
+int
+session_body_read(const char *text, size_t len, const char *ct,
+    struct jsonr *m, char **model, struct body_refusal *why)
 {
 	static const char *const keys[BODY_NKEYS] = {
 		"model", "stream", "stream_options",
 	};
 	struct jsonr	 root;
-	size_t		 len = evbuffer_get_length(s->body);
-	const char	*ct;
+	size_t		 i;
+	char		 buf[SESSION_MODEL_MAX + 1];
+	unsigned	 dup;
 
+	*model = NULL;
+	why->status = 400;
+	for (i = 0; i < BODY_NKEYS; i++)
+		m[i].type = JSONR_NONE;
 	if (len == 0)
+		return 0;
+	if (!(ct != NULL && session_ct_json(ct)) &&
+	    !session_body_looks_json(text, len))
+		return 0;
+	why->code = "invalid_json";
+	if (jsonr_parse_members(text, len, &root, keys, BODY_NKEYS, m,
+	    &dup) == -1) {
+		if (jsonr_too_deep(text, len)) {
+			why->code = "json_too_deep";
+			snprintf(why->msg, sizeof(why->msg), "the JSON body "
+			    "nests deeper than %d levels", JSONR_DEPTH_MAX);
+		} else
+			snprintf(why->msg, sizeof(why->msg),
+			    "the body is not valid JSON");
 		return -1;
-	ct = headers_get(&s->req_headers, "content-type", NULL);
-	if (ct != NULL && strncasecmp(ct, "application/json", 16) != 0)
+	}
+	if (!jsonr_rest_is_space(&root, text, len)) {
+		snprintf(why->msg, sizeof(why->msg),
+		    "bytes follow the JSON value in the body");
 		return -1;
-	return jsonr_parse_get((const char *)evbuffer_pullup(s->body, -1), len,
-	    &root, keys, BODY_NKEYS, m);
+	}
+	why->code = "duplicate_key";
+	for (i = 0; i < BODY_NKEYS; i++)
+		if (dup & (1u << i)) {
+			snprintf(why->msg, sizeof(why->msg), "the body has "
+			    "more than one \"%s\" member", keys[i]);
+			return -1;
+		}
+	if (jsonr_count(&m[BODY_STREAM_OPTIONS], "include_usage") > 1) {
+		snprintf(why->msg, sizeof(why->msg), "the body has more "
+		    "than one \"stream_options.include_usage\" member");
+		return -1;
+	}
+	if (m[BODY_MODEL].type != JSONR_NONE) {
+		if (session_model_check(&m[BODY_MODEL], buf, sizeof(buf),
+		    why) == -1)
+			return -1;
+		if ((*model = strdup(buf)) == NULL) {
+			why->status = 503;
+			why->code = "out_of_memory";
+			snprintf(why->msg, sizeof(why->msg), "out of memory");
+			return -1;
+		}
+	}
+	return 1;
 }
 
-/* Reads "model" from the body, for routing and the records. */
-static void
-session_model(struct session *s, const struct jsonr *m)
+/* session_body_read on the session's body and content type. */
+static int
+session_body_json(struct session *s, struct jsonr *m, char **model,
+    struct body_refusal *why)
 {
-	char		 buf[256];
+	size_t		 len = evbuffer_get_length(s->body);
 
-	if (jsonr_string(&m[BODY_MODEL], buf, sizeof(buf)) >= 0)
-		s->model = strdup(buf);
+	return session_body_read(len ? (const char *)evbuffer_pullup(s->body,
+	    -1) : "", len, headers_get(&s->req_headers, "content-type", NULL),
+	    m, model, why);
 }
 
 /*
- * stream_usage "inject": an OpenAI-style streaming request gets
+ * stream_usage "inject" (session_usage_inject in session.h): an
+ * OpenAI-style streaming request gets
  * stream_options.include_usage, so the stream reports what it used; if
- * the client had not asked, the usage-only chunk is hidden from it. Only
- * a body that changes is parsed into a tree (cJSON), to print it anew.
+ * the client had not asked, the usage-only chunk is hidden from it. The
+ * body is changed in place, one span replaced or one member inserted, and
+ * every other byte is forwarded as the client sent it: the model server
+ * reads what the proxy routed by (printing a tree anew changed numbers
+ * and cut strings at \u0000). The body was read by session_body_read, so
+ * it is one object with these members named once and only white space
+ * after it.
  */
+int
+session_usage_inject(const char *text, size_t len, const struct jsonr *m,
+    struct evbuffer *out)
+{
+	static const char member[] = ",\"stream_options\":{\"include_usage\":true}";
+	const struct jsonr *o = &m[BODY_STREAM_OPTIONS];
+	struct jsonr	 v;
+	const char	*at, *cut, *add, *q;
+
+	if (m[BODY_STREAM].type != JSONR_TRUE)
+		return 0;
+	if (jsonr_get(o, "include_usage", &v) && v.type == JSONR_TRUE)
+		return 0;		/* the client asked itself */
+	if (o->type == JSONR_NONE) {
+		/* Before the root's closing brace: the last byte not space. */
+		for (at = text + len; at > text && at[-1] != '}'; at--)
+			;
+		if (at == text)
+			return -1;
+		at--;
+		cut = at;
+		add = member;
+	} else if (o->type != JSONR_OBJECT) {
+		at = o->p;		/* null, false, a number: replaced */
+		cut = o->end;
+		add = member + 18;
+	} else if (v.type != JSONR_NONE) {
+		at = v.p;		/* include_usage false or other: true */
+		cut = v.end;
+		add = "true";
+	} else {
+		at = cut = o->p + 1;	/* the first member of the object */
+		for (q = at; q < o->end && (*q == ' ' || *q == '\t' ||
+		    *q == '\n' || *q == '\r'); q++)
+			;
+		add = *q == '}' ? "\"include_usage\":true" :
+		    "\"include_usage\":true,";
+	}
+	if (evbuffer_add(out, text, (size_t)(at - text)) == -1 ||
+	    evbuffer_add(out, add, strlen(add)) == -1 ||
+	    evbuffer_add(out, cut, len - (size_t)(cut - text)) == -1)
+		return -1;
+	return 1;
+}
+
+/* session_usage_inject on the session's body, which it replaces. */
 static void
 session_inject_usage(struct session *s, const struct jsonr *m)
 {
-	struct jsonr	 v;
-	cJSON		*root, *o;
-	char		*text;
+	struct evbuffer	*nb;
+	size_t		 len = evbuffer_get_length(s->body);
 
-	if (m[BODY_STREAM].type != JSONR_TRUE)
+	if ((nb = evbuffer_new()) == NULL)
 		return;
-	if (jsonr_get(&m[BODY_STREAM_OPTIONS], "include_usage", &v) &&
-	    v.type == JSONR_TRUE)
-		return;			/* the client asked itself */
-	if ((root = cJSON_ParseWithLength((const char *)evbuffer_pullup(
-	    s->body, -1), evbuffer_get_length(s->body))) == NULL)
-		return;
-	o = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
-	if (!cJSON_IsObject(o)) {
-		cJSON_DeleteItemFromObjectCaseSensitive(root, "stream_options");
-		o = cJSON_AddObjectToObject(root, "stream_options");
-	}
-	if (o != NULL)
-		cJSON_DeleteItemFromObjectCaseSensitive(o, "include_usage");
-	if (o == NULL || cJSON_AddTrueToObject(o, "include_usage") == NULL ||
-	    (text = cJSON_PrintUnformatted(root)) == NULL) {
-		cJSON_Delete(root);
+	if (session_usage_inject((const char *)evbuffer_pullup(s->body, -1),
+	    len, m, nb) != 1) {
+		evbuffer_free(nb);
 		return;
 	}
-	cJSON_Delete(root);
-	evbuffer_drain(s->body, evbuffer_get_length(s->body));
-	evbuffer_add(s->body, text, strlen(text));
-	cJSON_free(text);
+	evbuffer_drain(s->body, len);
+	evbuffer_add_buffer(s->body, nb);
+	evbuffer_free(nb);
 	s->strip_usage = 1;
 }
 
@@ -249,6 +403,7 @@ session_request_complete(struct session *s)
 	size_t		 pathlen;
 	const char	*q;
 	struct jsonr	 body[BODY_NKEYS];
+	struct body_refusal why;
 	int		 json;
 
 	session_identity(s);
@@ -272,8 +427,10 @@ session_request_complete(struct session *s)
 		return;
 	session_peer_request(s);
 	registry_add(&s->w->registry, s);
-	if ((json = session_body_json(s, body) == 0))
-		session_model(s, body);
+	if ((json = session_body_json(s, body, &s->model, &why)) == -1) {
+		session_refuse(s, why.status, why.code, why.msg);
+		return;
+	}
 	s->route = conf_route_find(conf, s->target, pathlen, s->model);
 	if (s->route == NULL) {
 		session_refuse(s, 404, "no_route",
@@ -284,7 +441,7 @@ session_request_complete(struct session *s)
 		return;
 	if (session_client_key(s) == -1)
 		return;
-	if (json && s->route->stream_usage == CONF_STREAM_USAGE_INJECT &&
+	if (json == 1 && s->route->stream_usage == CONF_STREAM_USAGE_INJECT &&
 	    !s->route->upstream->peer)
 		session_inject_usage(s, body);
 	s->up_conf = s->route->upstream;

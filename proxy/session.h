@@ -17,6 +17,7 @@
 
 struct downstream_head;
 struct evbuffer;
+struct jsonr;
 struct upstream_conn;
 struct upstream_dns;
 
@@ -247,6 +248,40 @@ int		 session_on_body(struct session *s, const char *at, size_t n);
 void		 session_relay(struct session *s, const char *at, size_t n);
 void		 session_sse_scan(struct session *s, const char *at, size_t n);
 void		 session_identity(struct session *s);
+
+/* The longest model name read from a body; a longer one is refused. */
+#define SESSION_MODEL_MAX	256
+
+/* The members of a request body the proxy reads. */
+enum { BODY_MODEL, BODY_STREAM, BODY_STREAM_OPTIONS, BODY_NKEYS };
+
+/* Why a body was refused: the status, error code and message. */
+struct body_refusal {
+	int		 status;
+	const char	*code;
+	char		 msg[96];
+};
+
+/*
+ * Reads a request body the way the model server will, or refuses it. Any
+ * content type ct (may be NULL) is read: many servers decode the body as
+ * JSON whatever it says, so a route's "models" must not be bypassed by
+ * text/plain. 1 with m[BODY_*] set (type JSONR_NONE when absent) and
+ * *model malloc'ed (or NULL when there is none); 0 for a body that is not
+ * JSON (no model in it for anyone); -1 with why set when the body must be
+ * refused: it claims or looks like JSON but is none, nests too deep, has
+ * bytes after the value, repeats a member the proxy reads, or its model
+ * is no clean string.
+ */
+int		 session_body_read(const char *text, size_t len,
+		    const char *ct, struct jsonr *m, char **model,
+		    struct body_refusal *why);
+/* For stream_usage "inject": a body read by session_body_read (m its
+ * members) with stream true and no include_usage true is written to out
+ * with stream_options.include_usage set, every other byte as it came; 1
+ * when out holds the new body, 0 when none is needed, -1 on failure. */
+int		 session_usage_inject(const char *text, size_t len,
+		    const struct jsonr *m, struct evbuffer *out);
 void		 session_cancel_record(struct session *s,
 		    const struct session_end *e, struct cancel_record *r,
 		    uint64_t now);

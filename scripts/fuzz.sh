@@ -12,6 +12,10 @@
 #   conf      the config loader (conf_load on a file)
 #   note      cancel notes: cancel_note_parse, cancel_error_parse, verify
 #   logscan   cancelproxy-log's line scanner (tools/log/logtool_scan.c)
+#   body      request bodies through session_body_read(), held against
+#             cJSON read last-member-wins: the same model, or a refusal
+#   record    client bytes (target, model, headers) through the real
+#             request path; every record line must be strict UTF-8 JSON
 #
 # Environment:
 #   FUZZ_BUILD_DIR  where objects, binaries, the growing corpora and crash
@@ -32,7 +36,7 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SECS=${1:-60}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-request response sse conf note logscan}
+TARGETS=${*:-request response sse conf note logscan body record}
 B=${FUZZ_BUILD_DIR:-$ROOT/build-fuzz}
 # The targets run from their own directory: a relative path would break.
 case "$B" in /*) ;; *) B="$PWD/$B" ;; esac
@@ -107,7 +111,7 @@ ar rcs "$B/libcp.a" $LIBOBJS
 # target -> the extra sources it needs
 extra() {
 	case $1 in
-	request|response) echo "$ROOT/tests/fuzz/fuzz_rig.c";;
+	request|response|record) echo "$ROOT/tests/fuzz/fuzz_rig.c";;
 	logscan) echo "$ROOT/tools/log/logtool_scan.c";;
 	*) echo "";;
 	esac

@@ -301,3 +301,30 @@ lines = [
     'not json at all',
 ]
 put("logscan", "records", "\n".join(lines) + "\n")
+
+# ---- body: byte 0 = content type (low 3 bits), then a request body --------
+B = "body"
+put(B, "chat", "\x00" + chat())
+put(B, "chat_text_plain", "\x02" + chat())
+put(B, "chat_no_type", "\x01" + chat("llama3", False))
+put(B, "duplicate_model", '\x00{"model":"other","model":"gpt-4o"}')
+put(B, "escaped_name", '\x00{"mod\\u0065l":"gpt-4o","model":"x"}')
+put(B, "nul_in_model", '\x00{"model":"other\\u0000gpt-4o"}')
+put(B, "nul_in_name", '\x00{"model\\u0000x":"gpt-4o"}')
+put(B, "invalid_utf8_model", b'\x00{"model":"gpt-4o\xff\xfe"}')
+put(B, "deep", "\x00{\"model\":\"gpt-4o\",\"x\":" + "[" * 600 + "]" * 600
+    + "}")
+put(B, "trailing", '\x00{"model":"a"}{"model":"gpt-4o"}')
+put(B, "stream_options", '\x00{"model":"gpt-4o","stream":true,'
+    '"stream_options":{"include_usage":false,"include_usage":true}}')
+put(B, "leading_control", '\x02\x01{"model":"gpt-4o"}')
+put(B, "bom", b'\x00\xef\xbb\xbf{"model":"gpt-4o"}')
+put(B, "form", "\x04model=gpt-4o&stream=true")
+
+# ---- record: target, model bytes, User-Agent, X-Request-Id (NUL between) --
+put("record", "plain", "\x00chat/completions\x00gpt-4o\x00curl/8\x00r-1")
+put("record", "bad_target", b"\x01chat/\xff\xfe\x00gpt-4o\x00ua\x00r-2")
+put("record", "bad_model", b"\x00chat\x00gpt-4o\xc0\xaf\x00ua\xed\xa0\x80"
+    b"\x00r-3")
+put("record", "escapes", b"\x02x?a=%ff\x00m\\u00e9\\\\\x00\xf0\x9f\x98\x80"
+    b"\x00")

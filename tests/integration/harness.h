@@ -136,6 +136,11 @@ const char	*hproc_wait_line(struct hproc *p, const char *needle,
 /* The port of the i-th "listening" record so far, or -1. */
 int		 hproc_listen_port(struct hproc *p, int i);
 
+/* How many stdout lines starting with '{' were not strict UTF-8 JSON (one
+ * object, valid UTF-8, no raw control byte, nothing after it); each is
+ * reported on stderr as it comes. A proxy that wrote one exits, as
+ * hproc_stop() tells it, with 97 instead of 0. */
+int		 hproc_bad_lines(struct hproc *p);
 /* Sends a signal; 0 or -1 (also when the process is gone). */
 int		 hproc_signal(struct hproc *p, int sig);
 /* 1 while the process has not been seen to exit. */

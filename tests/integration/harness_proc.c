@@ -80,6 +80,7 @@ struct hproc {
 
 	int		 reaped;		/* waitpid returned it */
 	int		 status;		/* as hproc_stop returns it */
+	int		 bad_lines;		/* stdout '{' lines not strict */
 	struct hproc	*next;
 };
 
@@ -119,6 +120,39 @@ note_port(struct hproc *p, cJSON *rec)
 	p->nports++;
 }
 
+/* Whether s is well-formed UTF-8 with no raw control byte: what a strict
+ * reader (Python's json on bytes) needs of a record line, besides JSON. */
+static int
+strict_utf8(const unsigned char *s, size_t n)
+{
+	size_t	 i = 0, k, j;
+	unsigned cp, min;
+
+	while (i < n) {
+		if (s[i] < 0x20)
+			return 0;
+		if (s[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if ((s[i] & 0xE0) == 0xC0) { k = 2; cp = s[i] & 0x1Fu; min = 0x80; }
+		else if ((s[i] & 0xF0) == 0xE0) { k = 3; cp = s[i] & 0x0Fu; min = 0x800; }
+		else if ((s[i] & 0xF8) == 0xF0) { k = 4; cp = s[i] & 0x07u; min = 0x10000; }
+		else return 0;
+		if (n - i < k)
+			return 0;
+		for (j = 1; j < k; j++) {
+			if ((s[i + j] & 0xC0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i + j] & 0x3Fu);
+		}
+		if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+			return 0;
+		i += k;
+	}
+	return 1;
+}
+
 /* Adds one complete line; called with mu held. */
 static void
 add_line(struct hproc *p, const char *s, size_t len, int from_err)
@@ -136,10 +170,18 @@ add_line(struct hproc *p, const char *s, size_t len, int from_err)
 		abort();
 	l->from_err = from_err;
 	if (!from_err && len > 0 && s[0] == '{') {
-		l->json = cJSON_ParseWithLength(l->raw, len);
+		l->json = cJSON_ParseWithLengthOpts(l->raw, len + 1, NULL, 1);
 		if (l->json != NULL && !cJSON_IsObject(l->json)) {
 			cJSON_Delete(l->json);
 			l->json = NULL;
+		}
+		/* Every record line must be strict JSON: valid UTF-8, no raw
+		 * control byte, one object and nothing after it. */
+		if (l->json == NULL || !strict_utf8((const unsigned char *)s,
+		    len)) {
+			p->bad_lines++;
+			fprintf(stderr, "harness: %s: a stdout line is not "
+			    "strict UTF-8 JSON: %s\n", p->name, l->raw);
 		}
 	}
 	if (l->json != NULL && (ev = hjson_str(l->json, "event")) != NULL &&
@@ -750,7 +792,20 @@ try_reap(struct hproc *p, int block)
 	else
 		p->status = -1;
 	reader_join(p, 2000 * hscale());
+	if (p->status == 0 && p->conf_path[0] != '\0' && p->bad_lines > 0)
+		p->status = 97;	/* a proxy wrote a record no strict reader takes */
 	return 1;
+}
+
+int
+hproc_bad_lines(struct hproc *p)
+{
+	int	 n;
+
+	pthread_mutex_lock(&p->mu);
+	n = p->bad_lines;
+	pthread_mutex_unlock(&p->mu);
+	return n;
 }
 
 int

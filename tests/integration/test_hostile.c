@@ -16,7 +16,17 @@
  * (the 64 KiB response-header limit: 502), broken chunk sizes, 101 and
  * endless 1xx answers, conflicting framing, and TLS handshakes that fail.
  * Each ends with the right record and error to the client, and the proxy
- * exits cleanly (0, so no leak under ASan or valgrind). */
+ * exits cleanly (0, so no leak under ASan or valgrind).
+ *
+ * hostile_body: JSON request bodies that readers could read differently
+ * (duplicate members, NUL or control bytes in the model, too deep, not
+ * JSON, trailing bytes, a content type that hides JSON) between two
+ * upstreams, one for a model pattern and a catch-all: refused with a 400
+ * naming why and forwarded nowhere, or routed by the model the server
+ * reads.
+ *
+ * hostile_record: client bytes that are not UTF-8 reach the records as
+ * U+FFFD; every record line is strict JSON (the harness checks each). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1154,4 +1164,371 @@ Test(hostile_upstream, tls_handshake_alert_is_502)
 	close(fd);
 	close(lfd);
 	stop_clean(p);
+}
+
+/* ---- hostile_body: JSON bodies read as the model server reads them ---- */
+
+/*
+ * Two mocks behind one proxy: "premium" takes models gpt-4o*, "cheap" is
+ * the catch-all on the same path. A body the proxy might read differently
+ * from the model server (duplicate members, a NUL in the model, too deep,
+ * not JSON, bytes after the value) must be refused with a 400 naming why,
+ * and reach neither mock; otherwise it is routed by the model the server
+ * will see, whatever the content type says.
+ */
+TestSuite(hostile_body, .timeout = 60);
+
+struct brig {
+	struct hproc	*premium, *cheap, *proxy;
+};
+
+static void
+brig_start(struct brig *g)
+{
+	int	 pport, cport;
+
+	g->premium = hmock_start(&pport, "--first-token-ms", "1",
+	    "--interval-ms", "1", "--tokens", "2", NULL);
+	hassert(g->premium != NULL, "the premium mock did not start");
+	hproc_set_name(g->premium, "premium");
+	g->cheap = hmock_start(&cport, "--first-token-ms", "1",
+	    "--interval-ms", "1", "--tokens", "2", NULL);
+	hassert(g->cheap != NULL, "the cheap mock did not start");
+	hproc_set_name(g->cheap, "cheap");
+	g->proxy = hproxy_startf("{\"hop\":\"edge\",\"workers\":1,"
+	    "\"listen\":[{\"address\":\"127.0.0.1:0\"}],"
+	    "\"upstreams\":{"
+	    "\"premium\":{\"url\":\"http://127.0.0.1:%d\"},"
+	    "\"cheap\":{\"url\":\"http://127.0.0.1:%d\"}},"
+	    "\"routes\":["
+	    "{\"path_prefix\":\"/v1/\",\"models\":[\"gpt-4o*\"],"
+	    "\"upstream\":\"premium\"},"
+	    "{\"path_prefix\":\"/\",\"upstream\":\"cheap\"}]}", pport, cport);
+	hassert(g->proxy != NULL, "the proxy did not start");
+}
+
+/* POSTs body (len bytes) to /v1/chat/completions with content type ctype
+ * (NULL: none) on a fresh connection; the whole response. */
+static struct hresp *
+brig_post(struct brig *g, const char *ctype, const char *body, size_t len)
+{
+	struct hconn	*c = connect_proxy(g->proxy);
+	struct hresp	*r;
+	const char	*head;
+
+	head = hstrf("POST /v1/chat/completions HTTP/1.1\r\n"
+	    "Host: proxy\r\n%s%s%sContent-Length: %zu\r\n\r\n",
+	    ctype ? "Content-Type: " : "", ctype ? ctype : "",
+	    ctype ? "\r\n" : "", len);
+	hassert(hconn_send_str(c, head) == 0);
+	hassert(hconn_send(c, body, len) == 0);
+	r = hconn_read_response(c, 0);
+	hassert(r != NULL, "no answer to: %s", printable(body, len));
+	return r;
+}
+
+/* The body is refused: 400 (or status) with error code code and a message
+ * holding what; a request record with that status; neither mock saw it;
+ * every record line strict JSON; a clean exit. */
+static void
+body_refused(const char *ctype, const char *body, size_t len,
+    const char *code, const char *what)
+{
+	struct brig	 g;
+	struct hresp	*r;
+	cJSON		*j, *rec;
+	const char	*shape = printable(body, len);
+
+	brig_start(&g);
+	r = brig_post(&g, ctype, body, len);
+	hassert(r->status == 400, "status %d for: %s\n%s", r->status, shape,
+	    r->body);
+	j = hresp_json(r);
+	hassert(j != NULL, "not JSON: %s", r->body);
+	hassert(strcmp(jstr(j, "error.code"), code) == 0,
+	    "code %s, want %s, for: %s", jstr(j, "error.code"), code, shape);
+	hassert(strstr(jstr(j, "error.message"), what) != NULL,
+	    "message \"%s\" says nothing of \"%s\"", jstr(j, "error.message"),
+	    what);
+	rec = hproc_wait_record(g.proxy, "request", NULL, NULL, 0);
+	hassert(rec != NULL, "no request record");
+	hassert(hjson_num(rec, "status", 0) == 400, "%s", hjson_print(rec));
+	hassert(strcmp(jstr(rec, "outcome"), "error") == 0, "%s",
+	    hjson_print(rec));
+	hsleep_ms(100);
+	hassert(hproc_count(g.premium, "mock_request") == 0,
+	    "premium got a refused body: %s", shape);
+	hassert(hproc_count(g.cheap, "mock_request") == 0,
+	    "cheap got a refused body: %s", shape);
+	hassert(hproc_bad_lines(g.proxy) == 0);
+	stop_clean(g.proxy);
+}
+
+/* The body is served by the upstream named want ("premium" or "cheap"),
+ * whose mock read the model want_model (NULL: none); the record agrees. */
+static void
+body_routed(const char *ctype, const char *body, size_t len,
+    const char *want, const char *want_model)
+{
+	struct brig	 g;
+	struct hresp	*r;
+	struct hproc	*got, *other;
+	cJSON		*m, *rec;
+	const char	*shape = printable(body, len);
+
+	brig_start(&g);
+	got = strcmp(want, "premium") == 0 ? g.premium : g.cheap;
+	other = got == g.premium ? g.cheap : g.premium;
+	r = brig_post(&g, ctype, body, len);
+	/* Without a model the mock answers for itself (a 400): routed all
+	 * the same, which its record shows. */
+	hassert(r->status == 200 || want_model == NULL, "status %d for: "
+	    "%s\n%s", r->status, shape, r->body);
+	m = hproc_wait_record(got, "mock_request", NULL, NULL, 0);
+	hassert(m != NULL, "%s never got: %s", want, shape);
+	if (want_model != NULL)
+		hassert(strcmp(jstr(m, "model"), want_model) == 0,
+		    "%s read model %s, want %s", want, jstr(m, "model"),
+		    want_model);
+	hassert(hproc_count(other, "mock_request") == 0,
+	    "the other upstream got: %s", shape);
+	rec = hproc_wait_record(g.proxy, "request", NULL, NULL, 0);
+	hassert(rec != NULL, "no request record");
+	hassert(strcmp(jstr(rec, "upstream"), want) == 0, "%s",
+	    hjson_print(rec));
+	if (want_model != NULL)
+		hassert(strcmp(jstr(rec, "model"), want_model) == 0, "%s",
+		    hjson_print(rec));
+	hassert(hproc_bad_lines(g.proxy) == 0);
+	stop_clean(g.proxy);
+}
+
+#define BODY_REFUSED(name, ctype, body, code, what)			\
+Test(hostile_body, name)						\
+{									\
+	static const char	 b[] = body;				\
+									\
+	body_refused(ctype, b, sizeof(b) - 1, code, what);		\
+}
+
+#define BODY_ROUTED(name, ctype, body, want, model)			\
+Test(hostile_body, name)						\
+{									\
+	static const char	 b[] = body;				\
+									\
+	body_routed(ctype, b, sizeof(b) - 1, want, model);		\
+}
+
+#define JSON	"application/json"
+
+/* The exact shapes of the issue. */
+BODY_REFUSED(duplicate_model_first_other_last_gpt4o, JSON,
+    "{\"model\":\"other\",\"model\":\"gpt-4o\"}", "duplicate_key",
+    "\"model\"")
+BODY_REFUSED(duplicate_model_spelt_with_an_escape, JSON,
+    "{\"model\":\"gpt-4o\",\"mod\\u0065l\":\"other\"}", "duplicate_key",
+    "\"model\"")
+BODY_REFUSED(nul_in_model, JSON,
+    "{\"model\":\"other\\u0000gpt-4o\",\"stream\":false}", "invalid_model",
+    "control character")
+BODY_REFUSED(model_name_cut_by_nul, JSON,
+    "{\"model\\u0000x\":\"gpt-4o\",\"model\":\"other\"}", "duplicate_key",
+    "\"model\"")
+BODY_REFUSED(control_character_in_model, JSON,
+    "{\"model\":\"gpt-4o\\n\"}", "invalid_model", "control character")
+BODY_REFUSED(raw_control_byte_in_model, JSON,
+    "{\"model\":\"gpt-4o\x7f\"}", "invalid_model", "control character")
+BODY_REFUSED(invalid_utf8_in_model, JSON,
+    "{\"model\":\"gpt-4o\xff\xfe\"}", "invalid_model", "UTF-8")
+BODY_REFUSED(model_not_a_string, JSON,
+    "{\"model\":[\"gpt-4o\"]}", "invalid_model", "must be a string")
+BODY_REFUSED(duplicate_stream, JSON,
+    "{\"model\":\"other\",\"stream\":false,\"stream\":true}",
+    "duplicate_key", "\"stream\"")
+BODY_REFUSED(duplicate_stream_options, JSON,
+    "{\"model\":\"other\",\"stream\":true,\"stream_options\":null,"
+    "\"stream_options\":{\"include_usage\":false}}", "duplicate_key",
+    "\"stream_options\"")
+BODY_REFUSED(duplicate_include_usage, JSON,
+    "{\"model\":\"other\",\"stream\":true,\"stream_options\":"
+    "{\"include_usage\":false,\"include_usage\":true}}", "duplicate_key",
+    "include_usage")
+BODY_REFUSED(trailing_bytes_after_the_value, JSON,
+    "{\"model\":\"other\"}{\"model\":\"gpt-4o\"}", "invalid_json",
+    "bytes follow")
+BODY_REFUSED(not_json_with_a_json_type, JSON,
+    "{\"model\":\"gpt-4o\",}", "invalid_json", "not valid JSON")
+BODY_REFUSED(json_looking_text_plain_that_is_not_json, "text/plain",
+    "{\"model\":\"gpt-4o\" garbage", "invalid_json", "not valid JSON")
+/* A raw NUL in a name: cJSON reads "model" (and the usage injection
+ * prints it so); strict readers refuse the body. */
+BODY_REFUSED(raw_nul_in_a_member_name, JSON,
+    "{\"model\0x\":\"gpt-4o\",\"stream\":true}", "invalid_json",
+    "not valid JSON")
+BODY_REFUSED(raw_control_byte_in_a_string, "text/plain",
+    "{\"model\":\"gpt-4o\",\"messages\":\"a\x01\"}", "invalid_json",
+    "not valid JSON")
+BODY_REFUSED(byte_order_mark_before_json, JSON,
+    "\xef\xbb\xbf{\"model\":\"gpt-4o\"}", "invalid_json", "not valid JSON")
+
+/* Deeper than jsonr reads (JSONR_DEPTH_MAX 512): refused as such, not
+ * routed as if it had no model. */
+Test(hostile_body, nested_deeper_than_the_reader)
+{
+	size_t		 depth = 600, n = 0, i;
+	char		*b = hkeep(malloc(2 * depth + 64));
+
+	n += (size_t)sprintf(b, "{\"model\":\"gpt-4o\",\"x\":");
+	for (i = 0; i < depth; i++)
+		b[n++] = '[';
+	for (i = 0; i < depth; i++)
+		b[n++] = ']';
+	b[n++] = '}';
+	body_refused(JSON, b, n, "json_too_deep", "deeper than 512");
+}
+
+/* A model longer than the proxy reads is refused, not routed as none. */
+Test(hostile_body, model_longer_than_256_bytes)
+{
+	char	*b = hkeep(malloc(400));
+	int	 n;
+
+	n = sprintf(b, "{\"model\":\"gpt-4o-%0300d\"}", 7);
+	body_refused(JSON, b, (size_t)n, "invalid_model", "longer than 256");
+}
+
+/* The content type does not hide the model: text/plain (what a browser
+ * sends for a simple request), none at all, or an odd one. */
+BODY_ROUTED(text_plain_json_body_is_routed_by_its_model, "text/plain",
+    "{\"model\":\"gpt-4o\",\"stream\":false}", "premium", "gpt-4o")
+BODY_ROUTED(no_content_type_json_body_is_routed_by_its_model, NULL,
+    "{\"model\":\"gpt-4o\",\"stream\":false}", "premium", "gpt-4o")
+BODY_ROUTED(json_suffix_type_is_json, "application/vnd.api+json; q=1",
+    "{\"model\":\"gpt-4o-mini\"}", "premium", "gpt-4o-mini")
+/* What is fine stays fine: a clean body, duplicates nested below the top,
+ * a body that is not JSON at all, a model that is other UTF-8. */
+BODY_ROUTED(clean_body_goes_to_its_route, JSON,
+    "{\"model\":\"gpt-4o\",\"stream\":false}", "premium", "gpt-4o")
+BODY_ROUTED(nested_duplicates_do_not_matter, JSON,
+    "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"role\":"
+    "\"user\",\"content\":\"hi\"}],\"stream\":false}", "premium", "gpt-4o")
+BODY_ROUTED(a_form_body_has_no_model, "application/x-www-form-urlencoded",
+    "model=gpt-4o", "cheap", NULL)
+BODY_ROUTED(utf8_model_routes_elsewhere, JSON,
+    "{\"model\":\"mod\xc3\xa8le\",\"stream\":false}", "cheap",
+    "mod\xc3\xa8le")
+
+/* ---- hostile_record: records stay valid UTF-8 JSON ---- */
+
+TestSuite(hostile_record, .timeout = 60);
+
+/* A request target with bytes \xff\xfe: answered, and its record carries
+ * the path with U+FFFD in their place, in a line Python's reader takes. */
+Test(hostile_record, target_with_invalid_utf8)
+{
+	struct rig	 g;
+	struct hconn	*c;
+	struct hresp	*r;
+	cJSON		*rec;
+	static const char req[] = "GET /debug/echo/\xff\xfe HTTP/1.1\r\n"
+	    "Host: proxy\r\nUser-Agent: agent\xc0\xaf\r\n\r\n";
+
+	rig_start(&g, NULL);
+	c = connect_proxy(g.proxy);
+	hassert(hconn_send(c, req, sizeof(req) - 1) == 0);
+	r = hconn_read_response(c, 0);
+	hassert(r != NULL, "no answer");
+	rec = hproc_wait_record(g.proxy, "request", NULL, NULL, 0);
+	hassert(rec != NULL, "no request record");
+	hassert(strcmp(jstr(rec, "path"),
+	    "/debug/echo/\xef\xbf\xbd\xef\xbf\xbd") == 0, "%s",
+	    hjson_print(rec));
+	hassert(hproc_bad_lines(g.proxy) == 0,
+	    "a record line is not strict UTF-8 JSON");
+	hconn_free(c);
+	stop_clean(g.proxy);
+}
+
+/*
+ * Usage injection changes a body in place: the upstream gets the client's
+ * bytes with include_usage put in, nothing else changed (a tree printed
+ * anew turned big integers into doubles and cut strings at \u0000). The
+ * route injects; a raw listener reads what arrives.
+ */
+static void
+inject_check(const char *body, const char *want)
+{
+	static char	 buf[65536];
+	struct hproc	*p;
+	struct hconn	*c;
+	const char	*cl, *got;
+	ssize_t		 n, head;
+	size_t		 blen;
+	int		 lfd, fd, port;
+
+	lfd = hnet_listen("127.0.0.1", &port);
+	hassert(lfd >= 0);
+	p = hproxy_startf("{\"hop\":\"edge\",\"workers\":1,"
+	    "\"listen\":[{\"address\":\"127.0.0.1:0\"}],"
+	    "\"upstreams\":{\"up\":{\"url\":\"http://127.0.0.1:%d\"}},"
+	    "\"routes\":[{\"path_prefix\":\"/\",\"upstream\":\"up\","
+	    "\"stream_usage\":\"inject\"}]}", port);
+	hassert(p != NULL, "the proxy did not start");
+	c = connect_proxy(p);
+	hassert(hconn_send_str(c, hreq_build("POST", "/v1/chat/completions",
+	    NULL, body)) == 0);
+	fd = hnet_accept(lfd, 0);
+	hassert(fd >= 0, "the proxy never connected");
+	n = hnet_recv_until(fd, buf, sizeof(buf), "\r\n\r\n", 0);
+	hassert(n > 0, "no request upstream");
+	head = strstr(buf, "\r\n\r\n") - buf + 4;
+	cl = strcasestr(buf, "\r\nContent-Length:");
+	hassert(cl != NULL && cl < buf + head, "no Content-Length: %s", buf);
+	blen = (size_t)strtoul(cl + 17, NULL, 10);
+	while ((size_t)n < (size_t)head + blen) {
+		ssize_t k = recv(fd, buf + n, sizeof(buf) - 1 - (size_t)n, 0);
+
+		hassert(k > 0, "the body was cut short");
+		n += k;
+		buf[n] = '\0';
+	}
+	got = buf + head;
+	hassert(blen == strlen(want) && memcmp(got, want, blen) == 0,
+	    "upstream got\n%.*s\nwant\n%s", (int)blen, got, want);
+	close(fd);
+	close(lfd);
+	hconn_free(c);
+	hassert(hproc_bad_lines(p) == 0);
+	stop_clean(p);
+}
+
+Test(hostile_body, injection_keeps_every_other_byte)
+{
+	/* No stream_options: one member before the closing brace. */
+	inject_check("{\"model\":\"m\", \"stream\":true,\"seed\":"
+	    "12345678901234567890,\"messages\":[{\"content\":\"a\\u0000b "
+	    "1.50\"}]} \n",
+	    "{\"model\":\"m\", \"stream\":true,\"seed\":"
+	    "12345678901234567890,\"messages\":[{\"content\":\"a\\u0000b "
+	    "1.50\"}],\"stream_options\":{\"include_usage\":true}} \n");
+}
+
+Test(hostile_body, injection_into_stream_options)
+{
+	inject_check("{\"stream\":true,\"stream_options\":{ }}",
+	    "{\"stream\":true,\"stream_options\":{\"include_usage\":true }}");
+	inject_check("{\"stream\":true,\"stream_options\":{\"x\":1e2}}",
+	    "{\"stream\":true,\"stream_options\":{\"include_usage\":true,"
+	    "\"x\":1e2}}");
+	inject_check("{\"stream\":true,\"stream_options\":{\"include_usage\":"
+	    "false,\"x\":2}}", "{\"stream\":true,\"stream_options\":"
+	    "{\"include_usage\":true,\"x\":2}}");
+	inject_check("{\"stream_options\":null,\"stream\":true}",
+	    "{\"stream_options\":{\"include_usage\":true},\"stream\":true}");
+	/* Asked for already, or no stream: forwarded as sent. */
+	inject_check("{\"stream\":true,\"stream_options\":{\"include_usage\":"
+	    "true},\"seed\":1.0}", "{\"stream\":true,\"stream_options\":"
+	    "{\"include_usage\":true},\"seed\":1.0}");
+	inject_check("{\"stream\":false,\"seed\":1.0}",
+	    "{\"stream\":false,\"seed\":1.0}");
 }

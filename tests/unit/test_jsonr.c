@@ -218,3 +218,145 @@ Test(jsonr, parse_get_is_parse_then_get_many)
 		}
 	}
 }
+
+/* The members the proxy reads from a request body, as session.c asks. */
+static const char *const body_keys[] = { "model", "stream", "stream_options" };
+
+/* jsonr_parse_members on doc: the dup bits, or -1 when it is no JSON. */
+static int
+dups(const char *doc)
+{
+	struct jsonr	 root, out[3];
+	unsigned	 dup;
+
+	if (jsonr_parse_members(doc, strlen(doc), &root, body_keys, 3, out,
+	    &dup) == -1)
+		return -1;
+	return (int)dup;
+}
+
+Test(jsonr, duplicate_members_are_told)
+{
+	cr_expect_eq(dups("{\"model\":\"other\",\"model\":\"gpt-4o\"}"), 1);
+	cr_expect_eq(dups("{\"model\":\"a\",\"mo\\u0064el\":\"b\"}"), 1,
+	    "a second name spelt with an escape");
+	cr_expect_eq(dups("{\"model\":\"a\",\"model\\u0000x\":\"b\"}"), 1,
+	    "a name that is model up to a NUL, for C readers");
+	cr_expect_eq(dups("{\"model\\u0000\":\"b\"}"), 1, "alone too");
+	cr_expect_eq(dups("{\"stream\":false,\"x\":1,\"stream\":true}"), 2);
+	cr_expect_eq(dups("{\"stream_options\":{},\"stream_options\":null,"
+	    "\"model\":\"m\"}"), 4);
+	cr_expect_eq(dups("{\"model\":\"m\",\"stream\":true,"
+	    "\"stream_options\":{\"include_usage\":true}}"), 0);
+	cr_expect_eq(dups("{\"messages\":[{\"model\":1},{\"model\":2}],"
+	    "\"model\":\"m\"}"), 0, "nested duplicates do not count");
+	cr_expect_eq(dups("{\"models\":1,\"mode\":2,\"model\":\"m\"}"), 0);
+	cr_expect_eq(dups("[{\"model\":1,\"model\":2}]"), 0);
+	cr_expect_eq(dups("{\"model\":\"a\",\"model\":"), -1);
+}
+
+Test(jsonr, member_count)
+{
+	struct jsonr	 root;
+	const char	*doc = "{\"include_usage\":false,\"x\":{\"include_usage\""
+	    ":1},\"include_usage\":true}";
+
+	cr_assert_eq(jsonr_parse(doc, strlen(doc), &root), 0);
+	cr_expect_eq(jsonr_count(&root, "include_usage"), 2);
+	cr_expect_eq(jsonr_count(&root, "x"), 1);
+	cr_expect_eq(jsonr_count(&root, "y"), 0);
+}
+
+Test(jsonr, nul_in_a_string_is_told)
+{
+	struct jsonr	 root, m;
+	const char	*doc = "{\"model\":\"gpt-4o\\u0000-mini\",\"b\":\"x\"}";
+	char		 buf[32];
+	int		 nul;
+
+	cr_assert_eq(jsonr_parse(doc, strlen(doc), &root), 0);
+	cr_assert(jsonr_get(&root, "model", &m));
+	cr_expect_eq(jsonr_string_nul(&m, buf, sizeof(buf), &nul), 6);
+	cr_expect_str_eq(buf, "gpt-4o");
+	cr_expect_eq(nul, 1);
+	cr_assert(jsonr_get(&root, "b", &m));
+	cr_expect_eq(jsonr_string_nul(&m, buf, sizeof(buf), &nul), 1);
+	cr_expect_eq(nul, 0);
+}
+
+Test(jsonr, why_a_parse_failed)
+{
+	char		 deep[2 * (JSONR_DEPTH_MAX + 2) + 16];
+	struct jsonr	 root;
+	size_t		 n = 0;
+	int		 i;
+
+	/* As deep as allowed: read. One more: refused, and told why. */
+	for (i = 0; i < JSONR_DEPTH_MAX; i++)
+		deep[n++] = '[';
+	for (i = 0; i < JSONR_DEPTH_MAX; i++)
+		deep[n++] = ']';
+	cr_expect_eq(jsonr_parse(deep, n, &root), 0);
+	cr_expect_eq(jsonr_too_deep(deep, n), 0);
+	n = 0;
+	deep[n++] = '{';
+	memcpy(deep + n, "\"a\":", 4);
+	n += 4;
+	for (i = 0; i < JSONR_DEPTH_MAX; i++)
+		deep[n++] = '[';
+	for (i = 0; i < JSONR_DEPTH_MAX; i++)
+		deep[n++] = ']';
+	deep[n++] = '}';
+	cr_expect_eq(jsonr_parse(deep, n, &root), -1);
+	cr_expect_eq(jsonr_too_deep(deep, n), 1);
+	/* Brackets inside strings are no nesting. */
+	cr_expect_eq(jsonr_too_deep("{\"a\":\"[[[[\\\"[[\"", 14), 0);
+	cr_expect_eq(jsonr_too_deep("{\"a\":1,}", 8), 0);
+}
+
+Test(jsonr, rest_after_the_value)
+{
+	struct jsonr	 root;
+	const char	*a = " {\"model\":\"m\"} \r\n\t", *b = "{\"model\":\"m\"}x",
+			*c = "{}{}";
+
+	cr_assert_eq(jsonr_parse(a, strlen(a), &root), 0);
+	cr_expect_eq(jsonr_rest_is_space(&root, a, strlen(a)), 1);
+	cr_assert_eq(jsonr_parse(b, strlen(b), &root), 0);
+	cr_expect_eq(jsonr_rest_is_space(&root, b, strlen(b)), 0);
+	cr_assert_eq(jsonr_parse(c, strlen(c), &root), 0);
+	cr_expect_eq(jsonr_rest_is_space(&root, c, strlen(c)), 0);
+}
+
+/* A raw byte below 0x20 in a string is refused at every offset of short
+ * and long strings (cJSON takes it, and cuts names at a raw NUL; Python
+ * and Go refuse it, as RFC 8259 does), in names as in values. */
+Test(jsonr, raw_control_bytes_in_strings_are_refused)
+{
+	char		 doc[128];
+	struct jsonr	 root;
+	size_t		 len, pos, n;
+	static const char bytes[] = { 0x00, 0x01, '\n', '\t', 0x1f };
+	size_t		 b;
+
+	for (len = 1; len <= 80; len += 13)
+		for (pos = 0; pos < len; pos++)
+			for (b = 0; b < sizeof(bytes); b++) {
+				memcpy(doc, "{\"k\":\"", 6);
+				n = 6;
+				memset(doc + n, 'a', len);
+				doc[n + pos] = bytes[b];
+				n += len;
+				memcpy(doc + n, "\"}", 2);
+				n += 2;
+				cr_expect_eq(jsonr_parse(doc, n, &root), -1,
+				    "byte 0x%02x at %zu of %zu", bytes[b], pos,
+				    len);
+			}
+	cr_expect_eq(jsonr_parse("{\"stream\0\":true}", 16, &root), -1,
+	    "a raw NUL in a name");
+	cr_expect_eq(jsonr_parse("{\"a\":\"\\u0001\\n\"}", 16, &root), 0,
+	    "escaped, they are fine");
+	cr_expect_eq(jsonr_parse("{\"a\":\"\x7f\xc3\xa9\"}", 11, &root), 0,
+	    "DEL and UTF-8 are no control bytes to JSON");
+}

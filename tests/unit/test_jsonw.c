@@ -209,10 +209,90 @@ Test(jsonw, escapes_at_every_offset)
 			    specials[k] == 0x7f ? 5 : 1));
 			jsonw_free(&w);
 		}
-	/* High bytes (UTF-8) pass unescaped. */
-	memset(in, 0xc3, sizeof(in));
+	/* High bytes of well-formed UTF-8 pass unescaped (a lone 0xc3 run,
+	 * as this test once used, is not UTF-8 and is replaced now). */
+	for (pos = 0; pos < sizeof(in); pos += 2)
+		memcpy(in + pos, "\xc3\xa9", 2);
 	jsonw_init(&w, stack, sizeof(stack));
 	jsonw_strn(&w, in, sizeof(in));
 	cr_expect_eq(w.len, sizeof(in) + 2);
 	jsonw_free(&w);
+}
+
+/* Whether s (NUL-terminated) is well-formed UTF-8, checked here without
+ * jsonw's own validator: a plain decoder that rebuilds each code point. */
+static int
+utf8_ok(const unsigned char *s)
+{
+	while (*s) {
+		unsigned cp, min;
+		int k, i;
+
+		if (*s < 0x80) { s++; continue; }
+		if ((*s & 0xE0) == 0xC0) { k = 2; cp = *s & 0x1F; min = 0x80; }
+		else if ((*s & 0xF0) == 0xE0) { k = 3; cp = *s & 0x0F; min = 0x800; }
+		else if ((*s & 0xF8) == 0xF0) { k = 4; cp = *s & 0x07; min = 0x10000; }
+		else return 0;
+		for (i = 1; i < k; i++) {
+			if ((s[i] & 0xC0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i] & 0x3F);
+		}
+		if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+			return 0;
+		s += k;
+	}
+	return 1;
+}
+
+Test(jsonw, invalid_utf8_is_replaced)
+{
+	static const struct { const char *in, *out; } cases[] = {
+		{ "/v1/\xff\xfe", "\"/v1/\\ufffd\\ufffd\"" },
+		{ "caf\xc3\xa9", "\"caf\xc3\xa9\"" },		/* kept */
+		{ "\xe2\x82\xac\xf0\x9f\x98\x80", "\"\xe2\x82\xac\xf0\x9f\x98\x80\"" },
+		{ "\xc0\xaf", "\"\\ufffd\\ufffd\"" },		/* overlong '/' */
+		{ "\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"" },	/* surrogate */
+		{ "\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"" },
+		{ "a\xe2\x82", "\"a\\ufffd\\ufffd\"" },		/* cut short */
+		{ "gpt-4o\x80\"x", "\"gpt-4o\\ufffd\\\"x\"" },
+		{ "0123456789abcdef\xfe", "\"0123456789abcdef\\ufffd\"" },
+	};
+	struct jsonw w;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		jsonw_init(&w, NULL, 0);
+		jsonw_str(&w, cases[i].in);
+		cr_assert_str_eq(w.buf, cases[i].out, "case %zu", i);
+		jsonw_free(&w);
+	}
+}
+
+Test(jsonw, any_bytes_make_valid_utf8_json)
+{
+	unsigned char in[64];
+	unsigned seed = 12345;
+	struct jsonw w;
+	cJSON *j;
+	int round;
+	size_t i;
+
+	for (round = 0; round < 20000; round++) {
+		size_t n = (size_t)(round % 63) + 1;
+
+		for (i = 0; i < n; i++) {
+			seed = seed * 1103515245u + 12345u;
+			in[i] = (unsigned char)(seed >> 16);
+			if (in[i] == 0)
+				in[i] = 0xC3;
+		}
+		jsonw_init(&w, NULL, 0);
+		jsonw_strn(&w, (const char *)in, n);
+		cr_assert(utf8_ok((const unsigned char *)w.buf), "round %d", round);
+		j = cJSON_Parse(w.buf);
+		cr_assert(cJSON_IsString(j), "round %d: %s", round, w.buf);
+		cJSON_Delete(j);
+		jsonw_free(&w);
+	}
 }
