@@ -396,18 +396,17 @@ conf_load_upstream_ref(struct conf_load *l, const char *name)
 	return *u;
 }
 
+static const struct conf_enum conf_forwarded_names[] = {
+	{ "append", CONF_FORWARDED_APPEND },
+	{ "replace", CONF_FORWARDED_REPLACE },
+	{ "off", CONF_FORWARDED_OFF },
+	{ NULL, 0 },
+};
+
 const char *
 conf_forwarded_name(enum conf_forwarded f)
 {
-	switch (f) {
-	case CONF_FORWARDED_APPEND:
-		return "append";
-	case CONF_FORWARDED_REPLACE:
-		return "replace";
-	case CONF_FORWARDED_OFF:
-		return "off";
-	}
-	return "unknown";
+	return conf_enum_name(conf_forwarded_names, (int)f);
 }
 
 /* Reads obj.address into ls (required). */
@@ -464,30 +463,15 @@ conf_load_listener(struct conf_load *l, const cJSON *obj,
 	struct conf_ctx	*ctx = &l->ctx;
 	const cJSON	*tls, *it;
 	size_t		 mark = 0, mark2;
-	int		 r;
-	char		*fw = NULL;
+	int		 r, fw = CONF_FORWARDED_APPEND;
 
 	if (conf_json_is_object(ctx, obj, 0) == -1 ||
 	    conf_json_keys(ctx, obj, keys) == -1 ||
 	    conf_load_address(l, obj, ls) == -1 ||
-	    conf_json_str(ctx, obj, "forwarded", 0, &fw) == -1)
+	    conf_json_enum(ctx, obj, "forwarded", conf_forwarded_names,
+	    &fw) == -1)
 		return -1;
-	ls->forwarded = CONF_FORWARDED_APPEND;
-	if (fw != NULL) {
-		if (strcmp(fw, "append") == 0)
-			ls->forwarded = CONF_FORWARDED_APPEND;
-		else if (strcmp(fw, "replace") == 0)
-			ls->forwarded = CONF_FORWARDED_REPLACE;
-		else if (strcmp(fw, "off") == 0)
-			ls->forwarded = CONF_FORWARDED_OFF;
-		else {
-			free(fw);
-			conf_path_key(ctx, "forwarded");
-			return conf_err(ctx, "must be \"append\", \"replace\" "
-			    "or \"off\"");
-		}
-		free(fw);
-	}
+	ls->forwarded = (enum conf_forwarded)fw;
 	if ((tls = conf_section(ctx, obj, "tls", tls_keys, &mark, &r)) == NULL)
 		return r;
 	if ((it = conf_need(ctx, tls, "cert")) == NULL)
@@ -1054,6 +1038,18 @@ fail:
 	return -1;
 }
 
+static const struct conf_enum conf_disconnect_names[] = {
+	{ "cancel", CONF_DISCONNECT_CANCEL },
+	{ "drain", CONF_DISCONNECT_DRAIN },
+	{ NULL, 0 },
+};
+
+static const struct conf_enum conf_stream_usage_names[] = {
+	{ "pass", CONF_STREAM_USAGE_PASS },
+	{ "inject", CONF_STREAM_USAGE_INJECT },
+	{ NULL, 0 },
+};
+
 static int
 conf_load_route(struct conf_load *l, const cJSON *obj, struct conf_route *r)
 {
@@ -1066,7 +1062,7 @@ conf_load_route(struct conf_load *l, const cJSON *obj, struct conf_route *r)
 	const cJSON	*it, *fb;
 	char		*s = NULL;
 	size_t		 mark, mark2, i, n;
-	int		 rr;
+	int		 rr, v;
 
 	if ((r->path_prefix = strdup("/")) == NULL)
 		return conf_err(ctx, "out of memory");
@@ -1122,21 +1118,11 @@ conf_load_route(struct conf_load *l, const cJSON *obj, struct conf_route *r)
 		conf_path_pop(ctx, mark);
 	}
 
-	if (conf_json_str(ctx, obj, "on_client_disconnect", 0, &s) == -1)
+	v = r->on_client_disconnect;
+	if (conf_json_enum(ctx, obj, "on_client_disconnect",
+	    conf_disconnect_names, &v) == -1)
 		goto fail;
-	if (s != NULL) {
-		if (strcmp(s, "cancel") == 0)
-			r->on_client_disconnect = CONF_DISCONNECT_CANCEL;
-		else if (strcmp(s, "drain") == 0)
-			r->on_client_disconnect = CONF_DISCONNECT_DRAIN;
-		else {
-			conf_path_key(ctx, "on_client_disconnect");
-			conf_err(ctx, "must be \"cancel\" or \"drain\"");
-			goto fail;
-		}
-		free(s);
-		s = NULL;
-	}
+	r->on_client_disconnect = (enum conf_disconnect)v;
 	r->drain_max_ms = 30000;
 	r->drain_max_bytes = 1048576;
 	if ((it = conf_section(ctx, obj, "drain", drain_keys, &mark,
@@ -1149,21 +1135,11 @@ conf_load_route(struct conf_load *l, const cJSON *obj, struct conf_route *r)
 		conf_path_pop(ctx, mark);
 	} else if (rr == -1)
 		goto fail;
-	if (conf_json_str(ctx, obj, "stream_usage", 0, &s) == -1)
+	v = r->stream_usage;
+	if (conf_json_enum(ctx, obj, "stream_usage", conf_stream_usage_names,
+	    &v) == -1)
 		goto fail;
-	if (s != NULL) {
-		if (strcmp(s, "pass") == 0)
-			r->stream_usage = CONF_STREAM_USAGE_PASS;
-		else if (strcmp(s, "inject") == 0)
-			r->stream_usage = CONF_STREAM_USAGE_INJECT;
-		else {
-			conf_path_key(ctx, "stream_usage");
-			conf_err(ctx, "must be \"pass\" or \"inject\"");
-			goto fail;
-		}
-		free(s);
-		s = NULL;
-	}
+	r->stream_usage = (enum conf_stream_usage)v;
 	if ((it = conf_section(ctx, obj, "cors", NULL, &mark, &rr)) != NULL) {
 		if (conf_load_cors(l, it, r) == -1)
 			goto fail;
@@ -1525,30 +1501,26 @@ static int
 conf_load_log(struct conf_load *l, const cJSON *root)
 {
 	static const char *const keys[] = { "path", "level", NULL };
-	static const char *const levels[] = {
-		"debug", "info", "warn", "error", NULL
+	static const struct conf_enum levels[] = {
+		{ "debug", 0 }, { "info", 1 }, { "warn", 2 }, { "error", 3 },
+		{ NULL, 0 },
 	};
 	struct conf_ctx	*ctx = &l->ctx;
 	struct conf	*c = l->c;
 	const cJSON	*obj;
-	size_t		 mark = 0, i;
-	int		 r;
+	size_t		 mark = 0;
+	int		 r, level = 1;
 
 	if ((obj = conf_section(ctx, root, "log", keys, &mark,
 	    &r)) == NULL)
 		return r;
 	if (conf_json_str(ctx, obj, "path", CONF_STR_NONEMPTY,
 	    &c->log_path) == -1 ||
-	    conf_json_str(ctx, obj, "level", 0, &c->log_level) == -1)
+	    conf_json_enum(ctx, obj, "level", levels, &level) == -1)
 		return -1;
-	for (i = 0; levels[i] != NULL; i++)
-		if (strcmp(c->log_level, levels[i]) == 0)
-			break;
-	if (levels[i] == NULL) {
-		conf_path_key(ctx, "level");
-		return conf_err(ctx, "must be \"debug\", \"info\", \"warn\" or "
-		    "\"error\"");
-	}
+	free(c->log_level);
+	if ((c->log_level = strdup(levels[level].name)) == NULL)
+		return conf_err(ctx, "out of memory");
 	conf_path_pop(ctx, mark);
 	return 0;
 }

@@ -1048,3 +1048,45 @@ conf_json_str(struct conf_ctx *ctx, const cJSON *obj, const char *key,
 	conf_path_pop(ctx, mark);
 	return 0;
 }
+
+int
+conf_json_enum(struct conf_ctx *ctx, const cJSON *obj, const char *key,
+    const struct conf_enum *table, int *out)
+{
+	char		 msg[256];
+	size_t		 i, n, len;
+	char		*s = NULL;
+
+	if (conf_json_str(ctx, obj, key, 0, &s) == -1)
+		return -1;
+	if (s == NULL)
+		return 0;
+	for (i = 0; table[i].name != NULL; i++)
+		if (strcmp(s, table[i].name) == 0) {
+			*out = table[i].value;
+			free(s);
+			return 0;
+		}
+	free(s);
+	/* must be "a", "b" or "c" */
+	for (n = 0; table[n].name != NULL; n++)
+		;
+	len = (size_t)snprintf(msg, sizeof(msg), "must be ");
+	for (i = 0; i < n && len < sizeof(msg); i++)
+		len += (size_t)snprintf(msg + len, sizeof(msg) - len,
+		    "%s\"%s\"", i == 0 ? "" : (i + 1 == n ? " or " : ", "),
+		    table[i].name);
+	conf_path_key(ctx, key);
+	return conf_err(ctx, "%s", msg);
+}
+
+const char *
+conf_enum_name(const struct conf_enum *table, int value)
+{
+	size_t	 i;
+
+	for (i = 0; table[i].name != NULL; i++)
+		if (table[i].value == value)
+			return table[i].name;
+	return "unknown";
+}

@@ -43,7 +43,20 @@ struct conf_ctx {
 #define CONF_STR_NULL		0x01	/* null is the same as absent */
 #define CONF_STR_NONEMPTY	0x02	/* "" is an error */
 
+/* One spelling a string setting accepts and the value it stands for; a
+ * table of them ends with a NULL name. */
+struct conf_enum {
+	const char	*name;
+	int		 value;
+};
+
 /* conf_json.c */
+/* Reads obj.key, a string that must be one of table's names, into *out;
+ * absent leaves *out as it was. The error lists what is accepted. */
+int	 conf_json_enum(struct conf_ctx *ctx, const cJSON *obj,
+	    const char *key, const struct conf_enum *table, int *out);
+/* The name of value in table, or "unknown". */
+const char *conf_enum_name(const struct conf_enum *table, int value);
 int	 conf_json_read(struct conf_ctx *ctx, cJSON **root);
 void	 conf_ctx_clear(struct conf_ctx *ctx);
 int	 conf_err(struct conf_ctx *ctx, const char *fmt, ...)
