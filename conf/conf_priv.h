@@ -16,6 +16,7 @@
 #define CONF_PATH_MAX		256	/* longest JSON path in a message */
 #define CONF_EXPAND_MAX		(1024 * 1024)	/* a string after ${} */
 #define CONF_NAME_MAX		63	/* hop, upstream and client names */
+#define CONF_NAME_RULE	"must be 1 to 63 characters of A-Z a-z 0-9 . _ : -"
 
 /* A value that ${NAME} put into a string: the item it went into and the
  * text, kept so that secret strings can also redact the bare variable. */
@@ -50,6 +51,58 @@ struct conf_enum {
 	int		 value;
 };
 
+#define CONF_MS_MAX		2147483647	/* any *_ms value */
+#define CONF_WORKERS_MAX	64
+#define CONF_LISTEN_MAX		256
+
+/* One load: the JSON context, the config being built, and the upstreams
+ * sorted by name so routes and keys can find them quickly. */
+struct conf_load {
+	struct conf_ctx		 ctx;
+	struct conf		*c;
+	struct conf_upstream	**byname;
+};
+
+/* A value to sort for duplicate checks: bytes and where they came from. */
+struct conf_dup {
+	const void	*p;
+	size_t		 len;
+	size_t		 idx;
+};
+
+/* conf.c */
+void	 conf_strings_free(char **v, size_t n);
+int	 conf_name_check(const char *s);
+const cJSON *conf_need(struct conf_ctx *ctx, const cJSON *obj,
+	    const char *key);
+const cJSON *conf_section(struct conf_ctx *ctx, const cJSON *parent,
+	    const char *key, const char *const *keys, size_t *mark, int *r);
+int	 conf_check_readable(struct conf_ctx *ctx, const char *path);
+int	 conf_secret_add(struct conf_load *l, const cJSON *item,
+	    const char *value);
+long	 conf_dup_find(struct conf_dup *d, size_t n, size_t *first);
+
+/* conf_addr.c */
+int	 conf_load_listen(struct conf_load *l, const cJSON *root);
+int	 conf_load_admin(struct conf_load *l, const cJSON *root);
+
+/* conf_upstream.c */
+struct conf_upstream *conf_load_upstream_ref(struct conf_load *l,
+	    const char *name);
+int	 conf_load_upstreams(struct conf_load *l, const cJSON *root);
+
+/* conf_route.c */
+int	 conf_path_text_check(const char *s);
+int	 conf_load_strings(struct conf_load *l, const cJSON *obj,
+	    const char *key, char ***out, size_t *nout);
+int	 conf_load_routes(struct conf_load *l, const cJSON *root);
+
+/* conf_clients.c */
+int	 conf_load_clients(struct conf_load *l, const cJSON *root);
+int	 conf_load_peers(struct conf_load *l, const cJSON *root);
+int	 conf_load_cancel_api(struct conf_load *l, const cJSON *root);
+int	 conf_load_cluster(struct conf_load *l, const cJSON *root);
+
 /* conf_json.c */
 /* Reads obj.key, a string that must be one of table's names, into *out;
  * absent leaves *out as it was. The error lists what is accepted. */
@@ -80,7 +133,7 @@ int	 conf_json_str(struct conf_ctx *ctx, const cJSON *obj, const char *key,
 int	 conf_json_str_item(struct conf_ctx *ctx, const cJSON *item, int flags,
 	    char **out);
 
-/* conf_route.c */
+/* conf_addr.c: addresses, host names, URLs */
 int	 conf_address_parse(const char *s, struct sockaddr_storage *ss,
 	    socklen_t *len, const char **why);
 int	 conf_hostport_check(const char *s, const char **why);

@@ -1,4 +1,5 @@
-/* conf_route: where traffic goes: choosing a route for a request, model
+/* conf_route: where traffic goes: reading "routes" (paths, models,
+ * fallbacks, drain, CORS) and choosing a route for a request, model
  * glob patterns, and the listen addresses, upstream URLs and host:port
  * pairs the config names. */
 #include <arpa/inet.h>
@@ -106,299 +107,376 @@ conf_glob_match(const char *pattern, const char *s)
 	return fnmatch(pattern, s, 0) == 0;
 }
 
-/* Reads a decimal port of 1 to 5 digits; -1 if it is not one. */
-static long
-conf_port_parse(const char *s, size_t len)
+/* 0 if s is fit to compare with a request path: no blanks or controls. */
+int
+conf_path_text_check(const char *s)
 {
-	long	 v = 0;
-	size_t	 i;
+	const unsigned char *p = (const unsigned char *)s;
 
-	if (len == 0 || len > 5)
-		return -1;
-	for (i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
+	for (; *p != '\0'; p++)
+		if (*p <= 0x20 || *p == 0x7f)
 			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v;
+	return 0;
 }
 
-/* Parses "1.2.3.4:80", "[::1]:80", "*:80" or "localhost:80"; why says
- * what is wrong on failure. */
+/* Reads obj.key, an optional array of strings, into a new vector. */
 int
-conf_address_parse(const char *s, struct sockaddr_storage *ss,
-    socklen_t *len, const char **why)
+conf_load_strings(struct conf_load *l, const cJSON *obj, const char *key,
+    char ***out, size_t *nout)
 {
-	struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
-	const char		*host, *hend, *port, *close, *colon;
-	char			 buf[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
-	char			*scope;
-	size_t			 hlen;
-	long			 p;
-	unsigned long		 idx;
-	int			 v6 = 0;
-	const char		*dummy;
+	struct conf_ctx	*ctx = &l->ctx;
+	const cJSON	*arr, *it;
+	size_t		 mark, mark2, i, n;
 
-	if (why == NULL)
-		why = &dummy;
-	if (s == NULL) {
-		*why = "missing";
-		return -1;
-	}
-	if (s[0] == '[') {
-		if ((close = strchr(s, ']')) == NULL) {
-			*why = "missing ']' after an IPv6 address";
-			return -1;
-		}
-		host = s + 1;
-		hend = close;
-		if (close[1] != ':') {
-			*why = "missing port (write [address]:port)";
-			return -1;
-		}
-		port = close + 2;
-		v6 = 1;
-	} else {
-		if ((colon = strrchr(s, ':')) == NULL) {
-			*why = "missing port (write address:port)";
-			return -1;
-		}
-		host = s;
-		hend = colon;
-		if (memchr(host, ':', (size_t)(hend - host)) != NULL) {
-			*why = "an IPv6 address needs brackets: [::1]:80";
-			return -1;
-		}
-		port = colon + 1;
-	}
-	if ((p = conf_port_parse(port, strlen(port))) == -1 || p > 65535) {
-		*why = "port must be a number from 0 to 65535";
-		return -1;
-	}
-	hlen = (size_t)(hend - host);
-	if (hlen == 0) {
-		*why = "missing host (write *:port for any address)";
-		return -1;
-	}
-	if (hlen >= sizeof(buf)) {
-		*why = v6 ? "bad IPv6 address" : "bad IPv4 address";
-		return -1;
-	}
-	memcpy(buf, host, hlen);
-	buf[hlen] = '\0';
-	memset(ss, 0, sizeof(*ss));
-	if (v6) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)p);
-		if ((scope = strchr(buf, '%')) != NULL)
-			*scope++ = '\0';
-		if (inet_pton(AF_INET6, buf, &sin6->sin6_addr) != 1) {
-			*why = "bad IPv6 address";
-			return -1;
-		}
-		if (scope != NULL) {
-			if (*scope >= '0' && *scope <= '9') {
-				char	*end;
-
-				idx = strtoul(scope, &end, 10);
-				if (*end != '\0' || idx > UINT32_MAX)
-					idx = 0;
-			} else
-				idx = if_nametoindex(scope);
-			if (idx == 0) {
-				*why = "unknown IPv6 scope (interface)";
-				return -1;
-			}
-			sin6->sin6_scope_id = (uint32_t)idx;
-		}
-		*len = sizeof(*sin6);
+	if ((arr = cJSON_GetObjectItemCaseSensitive(obj, key)) == NULL)
 		return 0;
+	mark = conf_path_key(ctx, key);
+	if (!cJSON_IsArray(arr))
+		return conf_err(ctx, "must be an array, not %s",
+		    conf_json_type(arr));
+	if ((n = (size_t)cJSON_GetArraySize(arr)) == 0)
+		return conf_err(ctx, "must not be empty (leave it out instead)");
+	if ((*out = calloc(n, sizeof(**out))) == NULL)
+		return conf_err(ctx, "out of memory");
+	*nout = n;
+	for (i = 0, it = arr->child; it != NULL; it = it->next, i++) {
+		mark2 = conf_path_index(ctx, i);
+		if (conf_json_str_item(ctx, it, CONF_STR_NONEMPTY,
+		    &(*out)[i]) == -1)
+			return -1;
+		conf_path_pop(ctx, mark2);
 	}
-	sin->sin_family = AF_INET;
-	sin->sin_port = htons((uint16_t)p);
-	if (strcmp(buf, "*") == 0)
-		sin->sin_addr.s_addr = htonl(INADDR_ANY);
-	else if (strcasecmp(buf, "localhost") == 0)
-		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	else if (inet_pton(AF_INET, buf, &sin->sin_addr) != 1) {
-		*why = "host must be an IPv4 address, [IPv6 address], '*' or "
-		    "localhost";
-		return -1;
-	}
-	*len = sizeof(*sin);
+	conf_path_pop(ctx, mark);
 	return 0;
 }
 
-/* Parses "1.2.3.4:80", "[::1]:80", "*:80" (any IPv4), port 0 allowed. */
-int
-conf_parse_address(const char *s, struct sockaddr_storage *ss,
-    socklen_t *len)
+/* 0 if s is an HTTP field name (RFC 9110 token); lower-cases it. */
+static int
+conf_token_lower(char *s)
 {
-	return conf_address_parse(s, ss, len, NULL);
-}
+	unsigned char	*p = (unsigned char *)s;
 
-/* 0 if s[0..len) is a plausible DNS name or IPv4 address. */
-int
-conf_hostname_check(const char *s, size_t len)
-{
-	size_t	 i;
-	char	 ch;
-
-	if (len == 0 || len > 253)
+	if (*p == '\0')
 		return -1;
-	for (i = 0; i < len; i++) {
-		ch = s[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' ||
-		    ch == '_'))
+	for (; *p != '\0'; p++) {
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (unsigned char)(*p - 'A' + 'a');
+		else if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		    strchr("!#$%&'*+-.^_`|~", *p) != NULL))
 			return -1;
 	}
-	if (s[0] == '.' || s[0] == '-')
-		return -1;
 	return 0;
+}
+
+/* 0 if s is a serialized origin, "scheme://host[:port]" with an http or
+ * https scheme and nothing after the port; lower-cases it. */
+static int
+conf_origin_lower(char *s, const char **why)
+{
+	char	*p, *host;
+
+	for (p = s; *p != '\0'; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	if (strncmp(s, "http://", 7) == 0)
+		host = s + 7;
+	else if (strncmp(s, "https://", 8) == 0)
+		host = s + 8;
+	else {
+		*why = "must be \"*\" or an origin such as "
+		    "\"https://chat.example\" (http:// or https://)";
+		return -1;
+	}
+	if (*host == '\0' || strpbrk(host, "/?#@ \t\\") != NULL) {
+		*why = "must be an origin: scheme://host[:port], no path and "
+		    "no trailing '/'";
+		return -1;
+	}
+	return 0;
+}
+
+/* Whether the ", "-separated list holds name. */
+static int
+conf_list_has(const char *list, const char *name)
+{
+	size_t	 n = strlen(name);
+	const char *p = list;
+
+	while ((p = strstr(p, name)) != NULL) {
+		if ((p == list || p[-1] == ' ') && (p[n] == ',' ||
+		    p[n] == '\0'))
+			return 1;
+		p += n;
+	}
+	return 0;
+}
+
+/* Joins names with ", " after lead (may be ""), leaving out repeats. */
+static char *
+conf_join(const char *lead, char **v, size_t n)
+{
+	size_t	 i, len = strlen(lead) + 1;
+	char	*out;
+
+	for (i = 0; i < n; i++)
+		len += strlen(v[i]) + 2;
+	if ((out = malloc(len)) == NULL)
+		return NULL;
+	strcpy(out, lead);
+	for (i = 0; i < n; i++) {
+		if (conf_list_has(out, v[i]))
+			continue;
+		if (out[0] != '\0')
+			strcat(out, ", ");
+		strcat(out, v[i]);
+	}
+	return out;
 }
 
 /*
- * Splits "host:port" or "[v6]:port" (the port may be absent when dport is
- * not -1); the host is returned without brackets.
+ * routes[i].cors. "*" and allow_credentials together are an error: the
+ * Fetch standard forbids a credentialed answer to any origin, and echoing
+ * every origin back would let any web page spend the user's cookies.
  */
 static int
-conf_split_hostport(const char *s, size_t slen, const char **host,
-    size_t *hlen, long *port, long dport, int *v6, const char **why)
+conf_load_cors(struct conf_load *l, const cJSON *obj, struct conf_route *r)
 {
-	const char	*close, *colon, *end = s + slen;
-	char		 buf[INET6_ADDRSTRLEN];
-	struct in6_addr	 a6;
+	static const char *const keys[] = {
+		"allow_origins", "allow_credentials", "allow_headers",
+		"expose_headers", "max_age_s", NULL
+	};
+	static const char *const dflt_headers[] = {
+		"authorization", "content-type", "x-api-key", "x-request-id",
+		"traceparent", NULL
+	};
+	struct conf_ctx		*ctx = &l->ctx;
+	struct conf_cors	*cors;
+	char			**expose = NULL;
+	size_t			 nexpose = 0, i, mark, mark2;
+	const char		*why;
 
-	*v6 = 0;
-	if (slen > 0 && s[0] == '[') {
-		close = memchr(s, ']', slen);
-		if (close == NULL || (size_t)(close - s - 1) >= sizeof(buf)) {
-			*why = "bad IPv6 address";
-			return -1;
-		}
-		memcpy(buf, s + 1, (size_t)(close - s - 1));
-		buf[close - s - 1] = '\0';
-		if (inet_pton(AF_INET6, buf, &a6) != 1) {
-			*why = "bad IPv6 address";
-			return -1;
-		}
-		*host = s + 1;
-		*hlen = (size_t)(close - s - 1);
-		*v6 = 1;
-		colon = close + 1;
-		if (colon < end && *colon != ':') {
-			*why = "expected ':' and a port after ']'";
-			return -1;
-		}
-	} else {
-		colon = memchr(s, ':', slen);
-		if (colon == NULL)
-			colon = end;
-		*host = s;
-		*hlen = (size_t)(colon - s);
-		if (*hlen == 0) {
-			*why = "missing host";
-			return -1;
-		}
-		if (conf_hostname_check(s, *hlen) == -1) {
-			*why = "bad host name";
-			return -1;
-		}
-	}
-	if (colon >= end) {
-		if (dport == -1) {
-			*why = "missing port (write host:port)";
-			return -1;
-		}
-		*port = dport;
-		return 0;
-	}
-	*port = conf_port_parse(colon + 1, (size_t)(end - colon - 1));
-	if (*port < 1 || *port > 65535) {
-		*why = "port must be a number from 1 to 65535";
+	if (conf_json_keys(ctx, obj, keys) == -1)
 		return -1;
-	}
-	return 0;
-}
-
-/* Checks a "host:port" to connect to: a name, IPv4 or [IPv6], port 1+. */
-int
-conf_hostport_check(const char *s, const char **why)
-{
-	const char	*host;
-	size_t		 hlen;
-	long		 port;
-	int		 v6;
-
-	return conf_split_hostport(s, strlen(s), &host, &hlen, &port, -1, &v6,
-	    why);
-}
-
-/* Fills the url-derived fields of u from "scheme://host[:port][/base]". */
-int
-conf_url_parse(struct conf_upstream *u, const char *url, const char **why)
-{
-	const char	*p, *aend, *host, *path, *c;
-	size_t		 hlen, plen;
-	long		 port, dport;
-	int		 v6;
-	char		 pbuf[16];
-
-	if (strncasecmp(url, "http://", 7) == 0) {
-		u->tls = 0;
-		dport = 80;
-		p = url + 7;
-	} else if (strncasecmp(url, "https://", 8) == 0) {
-		u->tls = 1;
-		dport = 443;
-		p = url + 8;
-	} else {
-		*why = "must start with http:// or https://";
+	if ((cors = r->cors = calloc(1, sizeof(*cors))) == NULL)
+		return conf_err(ctx, "out of memory");
+	cors->max_age_s = 600;
+	if (cJSON_GetObjectItemCaseSensitive(obj, "allow_origins") == NULL)
+		return conf_err(ctx, "missing \"allow_origins\" (the origins "
+		    "of the pages that may call this route, or [\"*\"])");
+	if (conf_load_strings(l, obj, "allow_origins", &cors->allow_origins,
+	    &cors->nallow_origins) == -1)
 		return -1;
+	mark = conf_path_key(ctx, "allow_origins");
+	for (i = 0; i < cors->nallow_origins; i++) {
+		mark2 = conf_path_index(ctx, i);
+		if (strcmp(cors->allow_origins[i], "*") == 0)
+			cors->any_origin = 1;
+		else if (conf_origin_lower(cors->allow_origins[i], &why) == -1)
+			return conf_err(ctx, "%s", why);
+		conf_path_pop(ctx, mark2);
 	}
-	if (strpbrk(url, "?#") != NULL) {
-		*why = "must not have a query or fragment";
+	conf_path_pop(ctx, mark);
+	if (conf_json_bool(ctx, obj, "allow_credentials",
+	    &cors->allow_credentials) == -1)
 		return -1;
+	if (cors->any_origin && cors->allow_credentials) {
+		conf_path_key(ctx, "allow_credentials");
+		return conf_err(ctx, "must be false when allow_origins has "
+		    "\"*\" (browsers refuse credentials for any origin): "
+		    "list the origins instead");
 	}
-	aend = p + strcspn(p, "/");
-	if (aend == p) {
-		*why = "must name a host";
+	if (conf_load_strings(l, obj, "allow_headers", &cors->allow_headers,
+	    &cors->nallow_headers) == -1)
 		return -1;
-	}
-	if (memchr(p, '@', (size_t)(aend - p)) != NULL) {
-		*why = "must not contain user info (put credentials in "
-		    "set_headers)";
-		return -1;
-	}
-	if (conf_split_hostport(p, (size_t)(aend - p), &host, &hlen, &port,
-	    dport, &v6, why) == -1)
-		return -1;
-	path = aend;
-	for (c = path; *c != '\0'; c++)
-		if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f) {
-			*why = "path must not contain spaces, control "
-			    "characters or non-ASCII bytes (percent-encode them)";
-			return -1;
+	if (cors->allow_headers == NULL) {
+		for (i = 0; dflt_headers[i] != NULL; i++)
+			;
+		if ((cors->allow_headers = calloc(i, sizeof(char *))) == NULL)
+			return conf_err(ctx, "out of memory");
+		for (i = 0; dflt_headers[i] != NULL; i++) {
+			if ((cors->allow_headers[i] = strdup(dflt_headers[i])) ==
+			    NULL)
+				return conf_err(ctx, "out of memory");
+			cors->nallow_headers++;
 		}
-	plen = strlen(path);
-	while (plen > 0 && path[plen - 1] == '/')
-		plen--;
-
-	u->port = (uint16_t)port;
-	if ((u->host = strndup(host, hlen)) == NULL ||
-	    (u->base_path = strndup(path, plen)) == NULL)
-		goto oom;
-	pbuf[0] = '\0';
-	if (port != dport)
-		snprintf(pbuf, sizeof(pbuf), ":%ld", port);
-	if ((u->host_header = malloc(hlen + 3 + strlen(pbuf))) == NULL)
-		goto oom;
-	snprintf(u->host_header, hlen + 3 + strlen(pbuf), "%s%.*s%s%s",
-	    v6 ? "[" : "", (int)hlen, host, v6 ? "]" : "", pbuf);
-	return 0;
-oom:
-	*why = "out of memory";
+	}
+	mark = conf_path_key(ctx, "allow_headers");
+	for (i = 0; i < cors->nallow_headers; i++) {
+		mark2 = conf_path_index(ctx, i);
+		if (strcmp(cors->allow_headers[i], "*") == 0)
+			cors->any_header = 1;
+		else if (conf_token_lower(cors->allow_headers[i]) == -1)
+			return conf_err(ctx, "must be a header name or \"*\"");
+		conf_path_pop(ctx, mark2);
+	}
+	conf_path_pop(ctx, mark);
+	if (conf_load_strings(l, obj, "expose_headers", &expose,
+	    &nexpose) == -1)
+		goto fail;
+	mark = conf_path_key(ctx, "expose_headers");
+	for (i = 0; i < nexpose; i++) {
+		mark2 = conf_path_index(ctx, i);
+		if (conf_token_lower(expose[i]) == -1) {
+			conf_err(ctx, "must be a header name");
+			goto fail;
+		}
+		conf_path_pop(ctx, mark2);
+	}
+	conf_path_pop(ctx, mark);
+	if ((cors->allow_headers_line = conf_join("", cors->allow_headers,
+	    cors->nallow_headers)) == NULL ||
+	    (cors->expose_headers_line = conf_join("x-request-id, "
+	    "proxy-status", expose, nexpose)) == NULL) {
+		conf_err(ctx, "out of memory");
+		goto fail;
+	}
+	conf_strings_free(expose, nexpose);
+	return conf_json_int(ctx, obj, "max_age_s", 0, 86400,
+	    &cors->max_age_s);
+fail:
+	conf_strings_free(expose, nexpose);
 	return -1;
+}
+
+static const struct conf_enum conf_disconnect_names[] = {
+	{ "cancel", CONF_DISCONNECT_CANCEL },
+	{ "drain", CONF_DISCONNECT_DRAIN },
+	{ NULL, 0 },
+};
+
+static const struct conf_enum conf_stream_usage_names[] = {
+	{ "pass", CONF_STREAM_USAGE_PASS },
+	{ "inject", CONF_STREAM_USAGE_INJECT },
+	{ NULL, 0 },
+};
+
+static int
+conf_load_route(struct conf_load *l, const cJSON *obj, struct conf_route *r)
+{
+	static const char *const keys[] = {
+		"path_prefix", "models", "upstream", "fallback",
+		"on_client_disconnect", "drain", "stream_usage", "cors", NULL
+	};
+	static const char *const drain_keys[] = { "max_ms", "max_bytes", NULL };
+	struct conf_ctx	*ctx = &l->ctx;
+	const cJSON	*it, *fb;
+	char		*s = NULL;
+	size_t		 mark, mark2, i, n;
+	int		 rr, v;
+
+	if ((r->path_prefix = strdup("/")) == NULL)
+		return conf_err(ctx, "out of memory");
+	if (conf_json_is_object(ctx, obj, 0) == -1 ||
+	    conf_json_keys(ctx, obj, keys) == -1)
+		return -1;
+
+	if (conf_json_str(ctx, obj, "path_prefix", CONF_STR_NONEMPTY,
+	    &r->path_prefix) == -1)
+		return -1;
+	if (r->path_prefix[0] != '/') {
+		conf_path_key(ctx, "path_prefix");
+		return conf_err(ctx, "must start with '/'");
+	}
+	if (conf_path_text_check(r->path_prefix) == -1) {
+		conf_path_key(ctx, "path_prefix");
+		return conf_err(ctx, "must not contain spaces or control "
+		    "characters");
+	}
+
+	if (conf_load_strings(l, obj, "models", &r->models, &r->nmodels) == -1)
+		return -1;
+
+	if ((it = conf_need(ctx, obj, "upstream")) == NULL)
+		return -1;
+	mark = conf_path_key(ctx, "upstream");
+	if (conf_json_str_item(ctx, it, CONF_STR_NONEMPTY,
+	    &r->upstream_name) == -1 ||
+	    (r->upstream = conf_load_upstream_ref(l, r->upstream_name)) == NULL)
+		return -1;
+	conf_path_pop(ctx, mark);
+
+	if ((fb = cJSON_GetObjectItemCaseSensitive(obj, "fallback")) != NULL) {
+		mark = conf_path_key(ctx, "fallback");
+		if (!cJSON_IsArray(fb))
+			return conf_err(ctx, "must be an array, not %s",
+			    conf_json_type(fb));
+		n = (size_t)cJSON_GetArraySize(fb);
+		if (n > 0 && (r->fallback = calloc(n, sizeof(*r->fallback))) ==
+		    NULL)
+			return conf_err(ctx, "out of memory");
+		for (i = 0, it = fb->child; it != NULL; it = it->next, i++) {
+			mark2 = conf_path_index(ctx, i);
+			if (!cJSON_IsString(it))
+				return conf_err(ctx, "must be a string, not %s",
+				    conf_json_type(it));
+			if ((r->fallback[i] = conf_load_upstream_ref(l,
+			    it->valuestring)) == NULL)
+				return -1;
+			r->nfallback++;
+			conf_path_pop(ctx, mark2);
+		}
+		conf_path_pop(ctx, mark);
+	}
+
+	v = r->on_client_disconnect;
+	if (conf_json_enum(ctx, obj, "on_client_disconnect",
+	    conf_disconnect_names, &v) == -1)
+		goto fail;
+	r->on_client_disconnect = (enum conf_disconnect)v;
+	r->drain_max_ms = 30000;
+	r->drain_max_bytes = 1048576;
+	if ((it = conf_section(ctx, obj, "drain", drain_keys, &mark,
+	    &rr)) != NULL) {
+		if (conf_json_int(ctx, it, "max_ms", 0, 600000,
+		    &r->drain_max_ms) == -1 ||
+		    conf_json_int(ctx, it, "max_bytes", 0, 1073741824,
+		    &r->drain_max_bytes) == -1)
+			goto fail;
+		conf_path_pop(ctx, mark);
+	} else if (rr == -1)
+		goto fail;
+	v = r->stream_usage;
+	if (conf_json_enum(ctx, obj, "stream_usage", conf_stream_usage_names,
+	    &v) == -1)
+		goto fail;
+	r->stream_usage = (enum conf_stream_usage)v;
+	if ((it = conf_section(ctx, obj, "cors", NULL, &mark, &rr)) != NULL) {
+		if (conf_load_cors(l, it, r) == -1)
+			goto fail;
+		conf_path_pop(ctx, mark);
+	} else if (rr == -1)
+		goto fail;
+	return 0;
+fail:
+	free(s);
+	return -1;
+}
+
+int
+conf_load_routes(struct conf_load *l, const cJSON *root)
+{
+	struct conf_ctx	*ctx = &l->ctx;
+	struct conf	*c = l->c;
+	const cJSON	*arr, *it;
+	size_t		 mark, mark2, i, n;
+
+	if ((arr = conf_need(ctx, root, "routes")) == NULL)
+		return -1;
+	mark = conf_path_key(ctx, "routes");
+	if (!cJSON_IsArray(arr))
+		return conf_err(ctx, "must be an array, not %s",
+		    conf_json_type(arr));
+	if ((n = (size_t)cJSON_GetArraySize(arr)) == 0)
+		return conf_err(ctx, "must have at least one route");
+	if ((c->routes = calloc(n, sizeof(*c->routes))) == NULL)
+		return conf_err(ctx, "out of memory");
+	c->nroutes = n;
+	for (i = 0, it = arr->child; it != NULL; it = it->next, i++) {
+		mark2 = conf_path_index(ctx, i);
+		if (conf_load_route(l, it, &c->routes[i]) == -1)
+			return -1;
+		conf_path_pop(ctx, mark2);
+	}
+	conf_path_pop(ctx, mark);
+	return 0;
 }
