@@ -1,6 +1,6 @@
 /* conf: the config as the rest of the proxy sees it: load and validate the
- * file into an immutable struct conf (every key of DESIGN.md section 3),
- * count references to it, and look up upstreams by name. */
+ * file into an immutable struct conf (every key of DESIGN.md section 3)
+ * and count references to it; each section is read in its own file. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
