@@ -1,6 +1,6 @@
 // What the real-client tests share: cancelproxy and cancelproxy-mock as
 // child processes whose JSON log lines are collected as records (the same
-// helpers run.mjs has), a proxy config builder, and a runner that prints
+// tests use), a proxy config builder, and a runner that prints
 // "N passed, N failed". CP_BIN_DIR names the build directory.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
@@ -62,12 +62,13 @@ export async function mock(args = []) {
 }
 
 // cancelproxy in front of upPort with one route /v1/; route adds members to
-// it (cors, ...), extra to the config (admin, clients, ...). The port and the
-// admin port come from the "listening" records' port fields.
-export async function proxy(name, upPort, { route = {}, extra = {}, timeouts = {} } = {}) {
+// it (cors, ...), upstream to the upstream (peer, ...), extra to the config
+// (admin, clients, ...). The port and the admin port come from the
+// "listening" records' port fields.
+export async function proxy(name, upPort, { route = {}, upstream = {}, extra = {}, timeouts = {} } = {}) {
   const conf = {
     hop: name, workers: 1, listen: [{ address: '127.0.0.1:0' }],
-    upstreams: { next: { url: `http://127.0.0.1:${upPort}`, timeouts_ms: timeouts } },
+    upstreams: { next: { url: `http://127.0.0.1:${upPort}`, timeouts_ms: timeouts, ...upstream } },
     routes: [{ path_prefix: '/v1/', upstream: 'next', ...route }],
     ...extra,
   };

@@ -1,78 +1,16 @@
 // Real clients through cancelproxy: the official OpenAI SDK (Node) streams,
 // aborts mid-stream, and gets errors that name the hop where they started.
 // Usage: CP_BIN_DIR=build node tests/sdk/run.mjs  (prints "N passed, N failed")
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import OpenAI from 'openai';
+import { mock, proxy, waitRecord, assert, run } from './lib.mjs';
 
-const BIN = process.env.CP_BIN_DIR || 'build';
-const tmp = mkdtempSync(join(tmpdir(), 'cp-sdk-'));
-const procs = [];
-
-// A child process whose JSON log lines are collected as records.
-function start(name, argv) {
-  const p = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-  const proc = { name, p, records: [], waiters: [], out: '' };
-  let buf = '';
-  p.stdout.on('data', (d) => {
-    buf += d;
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      proc.out += line + '\n';
-      try { proc.records.push(JSON.parse(line)); } catch { continue; }
-      proc.waiters = proc.waiters.filter((w) => !w());
-    }
-  });
-  p.stderr.on('data', (d) => { proc.out += d; });
-  procs.push(proc);
-  return proc;
-}
-
-// Resolves with the first record matching pred, or rejects after ms.
-function waitRecord(proc, pred, ms = 5000) {
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      const r = proc.records.find(pred);
-      if (r) { resolve(r); return true; }
-      return false;
-    };
-    if (check()) return;
-    proc.waiters.push(check);
-    setTimeout(() => reject(new Error(`${proc.name}: no matching record in ${ms} ms\n${proc.out}`)), ms);
-  });
-}
-
-async function mock(args = []) {
-  const m = start('mock', [join(BIN, 'cancelproxy-mock'), '--listen', '127.0.0.1:0', ...args]);
-  const r = await waitRecord(m, (x) => x.event === 'listening');
-  m.port = r.port ?? Number(r.address.split(':').pop());
-  return m;
-}
-
-async function hop(name, upPort, { peer = false, timeouts = {} } = {}) {
-  const conf = {
-    hop: name, workers: 1, listen: [{ address: '127.0.0.1:0' }],
-    upstreams: { next: { url: `http://127.0.0.1:${upPort}`, peer, timeouts_ms: timeouts } },
-    routes: [{ path_prefix: '/v1/', upstream: 'next' }],
-  };
-  const file = join(tmp, `${name}.json`);
-  writeFileSync(file, JSON.stringify(conf));
-  const h = start(name, [join(BIN, 'cancelproxy'), '-c', file]);
-  const r = await waitRecord(h, (x) => x.event === 'listening');
-  h.port = Number(r.address.split(':').pop());
-  return h;
+// A hop in front of upPort; peer: its upstream is another cancelproxy.
+function hop(name, upPort, { peer = false, timeouts = {} } = {}) {
+  return proxy(name, upPort, { timeouts, upstream: { peer } });
 }
 
 function client(port) {
   return new OpenAI({ apiKey: 'sk-test-not-real', baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 0, timeout: 20000 });
-}
-
-function assert(cond, msg) {
-  if (!cond) throw new Error(msg);
 }
 
 const tests = {
@@ -155,18 +93,4 @@ const tests = {
   },
 };
 
-let passed = 0, failed = 0;
-for (const [name, fn] of Object.entries(tests)) {
-  try {
-    await fn();
-    passed++;
-    console.log(`ok - ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`not ok - ${name}\n  ${String(e.stack || e).split('\n').join('\n  ')}`);
-  }
-  for (const p of procs.splice(0)) p.p.kill('SIGKILL');
-}
-rmSync(tmp, { recursive: true, force: true });
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+await run(tests);
