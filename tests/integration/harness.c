@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -374,4 +375,33 @@ hcleanup(void)
 			nftw(tmp_dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 		tmp_dir[0] = '\0';
 	}
+}
+
+int
+hecho_count(const cJSON *j, const char *name)
+{
+	const cJSON	*h;
+	const char	*n;
+	int		 count = 0;
+
+	cJSON_ArrayForEach(h, hjson_get(j, "headers")) {
+		n = cJSON_GetStringValue(cJSON_GetArrayItem(h, 0));
+		if (n != NULL && strcasecmp(n, name) == 0)
+			count++;
+	}
+	return count;
+}
+
+const char *
+hecho_header(const cJSON *j, const char *name)
+{
+	const cJSON	*h;
+	const char	*n;
+
+	cJSON_ArrayForEach(h, hjson_get(j, "headers")) {
+		n = cJSON_GetStringValue(cJSON_GetArrayItem(h, 0));
+		if (n != NULL && strcasecmp(n, name) == 0)
+			return cJSON_GetStringValue(cJSON_GetArrayItem(h, 1));
+	}
+	return NULL;
 }

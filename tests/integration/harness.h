@@ -60,6 +60,10 @@ const char	*hstrf(const char *fmt, ...)
 
 /* Looks up a dotted path ("origin.kind", "cancel_path.0") in a record. */
 const cJSON	*hjson_get(const cJSON *obj, const char *path);
+/* In the mock's /debug/echo answer j: how many times the upstream received
+ * a header field (any case), and the first value it had (NULL: none). */
+int		 hecho_count(const cJSON *j, const char *name);
+const char	*hecho_header(const cJSON *j, const char *name);
 /* The string at path, or NULL when missing or not a string. */
 const char	*hjson_str(const cJSON *obj, const char *path);
 /* The number at path, or def when missing or not a number. */

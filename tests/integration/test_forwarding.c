@@ -96,36 +96,6 @@ echo_exchange(struct hconn *c, const char *req, struct hresp **rp)
 	return j;
 }
 
-/* How many times the upstream received a header (any case). */
-static int
-echo_count(const cJSON *j, const char *name)
-{
-	const cJSON	*h;
-	const char	*n;
-	int		 count = 0;
-
-	cJSON_ArrayForEach(h, hjson_get(j, "headers")) {
-		n = cJSON_GetStringValue(cJSON_GetArrayItem(h, 0));
-		if (n != NULL && strcasecmp(n, name) == 0)
-			count++;
-	}
-	return count;
-}
-
-/* The first value the upstream received for a header, or NULL. */
-static const char *
-echo_header(const cJSON *j, const char *name)
-{
-	const cJSON	*h;
-	const char	*n;
-
-	cJSON_ArrayForEach(h, hjson_get(j, "headers")) {
-		n = cJSON_GetStringValue(cJSON_GetArrayItem(h, 0));
-		if (n != NULL && strcasecmp(n, name) == 0)
-			return cJSON_GetStringValue(cJSON_GetArrayItem(h, 1));
-	}
-	return NULL;
-}
 
 /* Whether s[0..n) is lowercase hex. */
 static int
@@ -188,9 +158,9 @@ Test(forwarding, host_is_rewritten_for_the_upstream)
 	p = proxy_to(mport, NULL, NULL);
 	j = echo_exchange(connect_proxy(p), hreq_build("GET", "/debug/echo",
 	    hdrs, NULL), NULL);
-	hassert(echo_count(j, "Host") == 1, "%s", hjson_print(j));
-	hassert(strcmp(echo_header(j, "Host"), hstrf("127.0.0.1:%d", mport))
-	    == 0, "Host: %s", echo_header(j, "Host"));
+	hassert(hecho_count(j, "Host") == 1, "%s", hjson_print(j));
+	hassert(strcmp(hecho_header(j, "Host"), hstrf("127.0.0.1:%d", mport))
+	    == 0, "Host: %s", hecho_header(j, "Host"));
 	hassert(strcmp(hjson_str(j, "method"), "GET") == 0);
 	hassert(strcmp(hjson_str(j, "path"), "/debug/echo") == 0);
 }
@@ -221,10 +191,10 @@ Test(forwarding, hop_by_hop_fields_are_dropped)
 	j = echo_exchange(connect_proxy(p), hreq_build("GET", "/debug/echo",
 	    hdrs, NULL), NULL);
 	for (i = 0; dropped[i] != NULL; i++)
-		hassert(echo_count(j, dropped[i]) == 0, "%s reached the "
+		hassert(hecho_count(j, dropped[i]) == 0, "%s reached the "
 		    "upstream: %s", dropped[i], hjson_print(j));
-	hassert(echo_header(j, "X-End-To-End") != NULL &&
-	    strcmp(echo_header(j, "X-End-To-End"), "kept") == 0,
+	hassert(hecho_header(j, "X-End-To-End") != NULL &&
+	    strcmp(hecho_header(j, "X-End-To-End"), "kept") == 0,
 	    "%s", hjson_print(j));
 }
 
@@ -245,8 +215,8 @@ Test(forwarding, upgrade_never_reaches_the_upstream)
 	 * upstream must never see it. */
 	if (r->status == 200) {
 		j = hresp_json(r);
-		hassert(j != NULL && echo_count(j, "Upgrade") == 0 &&
-		    echo_count(j, "Connection") == 0, "%s", r->body);
+		hassert(j != NULL && hecho_count(j, "Upgrade") == 0 &&
+		    hecho_count(j, "Connection") == 0, "%s", r->body);
 	} else {
 		hassert(r->status == 400, "status %d", r->status);
 		hassert(hresp_json(r) != NULL &&
@@ -276,20 +246,20 @@ Test(forwarding, set_headers_replace_the_clients_even_via_connection)
 	for (round = 0; round < 2; round++) {
 		j = echo_exchange(c, hreq_build("GET", "/debug/echo",
 		    round == 0 ? plain : listed, NULL), NULL);
-		hassert(echo_count(j, "Authorization") == 1, "round %d: %s",
+		hassert(hecho_count(j, "Authorization") == 1, "round %d: %s",
 		    round, hjson_print(j));
-		hassert(strcmp(echo_header(j, "Authorization"),
+		hassert(strcmp(hecho_header(j, "Authorization"),
 		    "Bearer " UP_SECRET) == 0, "round %d: %s", round,
 		    hjson_print(j));
-		hassert(echo_count(j, "X-Api-Version") == 1, "round %d: %s",
+		hassert(hecho_count(j, "X-Api-Version") == 1, "round %d: %s",
 		    round, hjson_print(j));
-		hassert(strcmp(echo_header(j, "X-Api-Version"), "v9") == 0);
-		hassert(echo_count(j, "Connection") == 0);
+		hassert(strcmp(hecho_header(j, "X-Api-Version"), "v9") == 0);
+		hassert(hecho_count(j, "Connection") == 0);
 	}
 	/* A client that sends none gets them too. */
 	j = echo_exchange(c, hreq_build("GET", "/debug/echo", NULL, NULL),
 	    NULL);
-	hassert(strcmp(echo_header(j, "Authorization"), "Bearer " UP_SECRET)
+	hassert(strcmp(hecho_header(j, "Authorization"), "Bearer " UP_SECRET)
 	    == 0, "%s", hjson_print(j));
 }
 
@@ -310,8 +280,8 @@ Test(forwarding, request_id_kept_or_minted)
 	c = connect_proxy(p);
 
 	j = echo_exchange(c, hreq_build("GET", "/debug/echo", hdrs, NULL), &r);
-	hassert(echo_count(j, "X-Request-Id") == 1);
-	hassert(strcmp(echo_header(j, "X-Request-Id"), "client-req-0042") == 0,
+	hassert(hecho_count(j, "X-Request-Id") == 1);
+	hassert(strcmp(hecho_header(j, "X-Request-Id"), "client-req-0042") == 0,
 	    "%s", hjson_print(j));
 	hassert(hresp_header(r, "X-Request-Id") != NULL &&
 	    strcmp(hresp_header(r, "X-Request-Id"), "client-req-0042") == 0);
@@ -321,7 +291,7 @@ Test(forwarding, request_id_kept_or_minted)
 	    "%s", hjson_print(rec));
 
 	j = echo_exchange(c, hreq_build("GET", "/debug/echo", NULL, NULL), &r);
-	id = echo_header(j, "X-Request-Id");
+	id = hecho_header(j, "X-Request-Id");
 	hassert(id != NULL && strlen(id) >= 16, "minted id: %s",
 	    hjson_print(j));
 	hassert(strcmp(id, "client-req-0042") != 0);
@@ -335,7 +305,7 @@ Test(forwarding, request_id_kept_or_minted)
 	/* Two minted ids differ. */
 	j = echo_exchange(c, hreq_build("GET", "/debug/echo", NULL, NULL),
 	    NULL);
-	hassert(strcmp(echo_header(j, "X-Request-Id"), id) != 0);
+	hassert(strcmp(hecho_header(j, "X-Request-Id"), id) != 0);
 }
 
 Test(forwarding, traceparent_kept_with_a_new_parent_or_minted)
@@ -356,8 +326,8 @@ Test(forwarding, traceparent_kept_with_a_new_parent_or_minted)
 
 	j = echo_exchange(c, hreq_build("GET", "/debug/echo", good, NULL),
 	    NULL);
-	hassert(echo_count(j, "traceparent") == 1, "%s", hjson_print(j));
-	tp = echo_header(j, "traceparent");
+	hassert(hecho_count(j, "traceparent") == 1, "%s", hjson_print(j));
+	tp = hecho_header(j, "traceparent");
 	hassert(is_traceparent(tp), "traceparent: %s", tp);
 	hassert(strncmp(tp + 3, TRACE_IN, 32) == 0, "trace id changed: %s",
 	    tp);
@@ -371,7 +341,7 @@ Test(forwarding, traceparent_kept_with_a_new_parent_or_minted)
 	/* None sent: minted, and the record has its trace id. */
 	j = echo_exchange(c, hreq_build("GET", "/debug/echo", NULL, NULL),
 	    NULL);
-	tp = echo_header(j, "traceparent");
+	tp = hecho_header(j, "traceparent");
 	hassert(is_traceparent(tp), "minted traceparent: %s", tp);
 	memcpy(trace, tp + 3, 32);
 	trace[32] = '\0';
@@ -383,8 +353,8 @@ Test(forwarding, traceparent_kept_with_a_new_parent_or_minted)
 	/* A malformed one is replaced, never passed on. */
 	j = echo_exchange(c, hreq_build("GET", "/debug/echo", bad, NULL),
 	    NULL);
-	hassert(echo_count(j, "traceparent") == 1, "%s", hjson_print(j));
-	tp = echo_header(j, "traceparent");
+	hassert(hecho_count(j, "traceparent") == 1, "%s", hjson_print(j));
+	tp = hecho_header(j, "traceparent");
 	hassert(is_traceparent(tp), "traceparent: %s", tp);
 	hassert(strncmp(tp + 3, TRACE_IN, 32) != 0, "kept a bad one: %s", tp);
 }
@@ -402,18 +372,18 @@ Test(forwarding, via_is_appended)
 	p = proxy_to(mport, NULL, NULL);
 	c = connect_proxy(p);
 	j = echo_exchange(c, hreq_build("GET", "/debug/echo", NULL, NULL), &r);
-	hassert(echo_count(j, "Via") == 1);
-	hassert(strcmp(echo_header(j, "Via"), "1.1 edge") == 0, "Via: %s",
-	    echo_header(j, "Via"));
+	hassert(hecho_count(j, "Via") == 1);
+	hassert(strcmp(hecho_header(j, "Via"), "1.1 edge") == 0, "Via: %s",
+	    hecho_header(j, "Via"));
 	hassert(hresp_header(r, "Via") != NULL &&
 	    strstr(hresp_header(r, "Via"), "1.1 edge") != NULL,
 	    "response Via: %s", hresp_header(r, "Via"));
 
 	j = echo_exchange(c, hreq_build("GET", "/debug/echo", hdrs, NULL),
 	    NULL);
-	hassert(echo_count(j, "Via") == 1, "%s", hjson_print(j));
-	hassert(strcmp(echo_header(j, "Via"), "1.1 front, 1.1 edge") == 0,
-	    "Via: %s", echo_header(j, "Via"));
+	hassert(hecho_count(j, "Via") == 1, "%s", hjson_print(j));
+	hassert(strcmp(hecho_header(j, "Via"), "1.1 front, 1.1 edge") == 0,
+	    "Via: %s", hecho_header(j, "Via"));
 }
 
 /* ---- where requests go ---- */
@@ -438,7 +408,7 @@ Test(forwarding, base_path_is_prepended)
 	hassert(strcmp(hjson_str(j, "path"), "/debug/echo") == 0, "path: %s",
 	    hjson_str(j, "path"));
 	hassert(strcmp(hjson_str(j, "body"), "{\"model\":\"x\"}") == 0);
-	hassert(strcmp(echo_header(j, "Host"), hstrf("127.0.0.1:%d", mport))
+	hassert(strcmp(hecho_header(j, "Host"), hstrf("127.0.0.1:%d", mport))
 	    == 0);
 }
 
@@ -709,11 +679,11 @@ Test(forwarding, chunked_request_body_arrives_with_a_length)
 	j = echo_exchange(connect_proxy(p), req, NULL);
 	hassert(strcmp(hjson_str(j, "body"), "{\"a\":\"bc\"}") == 0,
 	    "body: %s", hjson_str(j, "body"));
-	hassert(echo_count(j, "Transfer-Encoding") == 0, "%s",
+	hassert(hecho_count(j, "Transfer-Encoding") == 0, "%s",
 	    hjson_print(j));
-	hassert(echo_count(j, "Content-Length") == 1);
-	hassert(strcmp(echo_header(j, "Content-Length"), "10") == 0,
-	    "Content-Length: %s", echo_header(j, "Content-Length"));
+	hassert(hecho_count(j, "Content-Length") == 1);
+	hassert(strcmp(hecho_header(j, "Content-Length"), "10") == 0,
+	    "Content-Length: %s", hecho_header(j, "Content-Length"));
 	hassert(strcmp(hjson_str(j, "method"), "POST") == 0);
 }
 
@@ -752,9 +722,9 @@ Test(forwarding, expect_100_continue)
 	j = hresp_json(r);
 	hassert(j != NULL && strcmp(hjson_str(j, "body"), body) == 0,
 	    "%s", r->body);
-	hassert(echo_count(j, "Expect") == 0, "Expect went upstream: %s",
+	hassert(hecho_count(j, "Expect") == 0, "Expect went upstream: %s",
 	    r->body);
-	hassert(strcmp(echo_header(j, "Content-Length"),
+	hassert(strcmp(hecho_header(j, "Content-Length"),
 	    hstrf("%zu", strlen(body))) == 0);
 	stop_clean(p);
 }

@@ -94,35 +94,13 @@ echo_of(struct hresp *r)
 	return j;
 }
 
-/* How many times the upstream received a field (any case). */
-static int
-echo_count(const cJSON *j, const char *name)
-{
-	const cJSON	*h;
-	const char	*n;
-	int		 count = 0;
-
-	cJSON_ArrayForEach(h, hjson_get(j, "headers")) {
-		n = cJSON_GetStringValue(cJSON_GetArrayItem(h, 0));
-		if (n != NULL && strcasecmp(n, name) == 0)
-			count++;
-	}
-	return count;
-}
-
 /* The first value the upstream received for a field, or "(none)". */
 static const char *
 echo_header(const cJSON *j, const char *name)
 {
-	const cJSON	*h;
-	const char	*n;
+	const char	*v = hecho_header(j, name);
 
-	cJSON_ArrayForEach(h, hjson_get(j, "headers")) {
-		n = cJSON_GetStringValue(cJSON_GetArrayItem(h, 0));
-		if (n != NULL && strcasecmp(n, name) == 0)
-			return cJSON_GetStringValue(cJSON_GetArrayItem(h, 1));
-	}
-	return "(none)";
+	return v != NULL ? v : "(none)";
 }
 
 static const char *
@@ -200,14 +178,14 @@ Test(hostile_head, trailer_fields_never_reach_the_head)
 	p = proxy_with(mport, NULL, NULL);
 	r = send_raw(hproxy_port(p, 0), req, sizeof(req) - 1);
 	j = echo_of(r);
-	hassert(echo_count(j, "X-Whatever") == 0, "a trailer reached the "
+	hassert(hecho_count(j, "X-Whatever") == 0, "a trailer reached the "
 	    "upstream's head: %s", hjson_print(j));
 	hassert(strcmp(echo_header(j, "X-Request-Id"), "from-the-trailer")
 	    != 0, "a trailer named the request: %s", hjson_print(j));
 	hassert(strcmp(jstr(j, "body"), "{}") == 0, "body %s", jstr(j, "body"));
 	hassert(strcmp(echo_header(j, "Content-Length"), "2") == 0,
 	    "framing from a trailer: %s", hjson_print(j));
-	hassert(echo_count(j, "Host") == 1 && strcmp(echo_header(j, "Host"),
+	hassert(hecho_count(j, "Host") == 1 && strcmp(echo_header(j, "Host"),
 	    hstrf("127.0.0.1:%d", mport)) == 0, "%s", hjson_print(j));
 	hassert(strcmp(hresp_header(r, "X-Request-Id"), "from-the-trailer")
 	    != 0, "the answer carries the trailer's request id");
@@ -576,31 +554,31 @@ Test(hostile_head, forwarded_append_replace_off)
 	hassert(pa > 0 && pr > 0 && po > 0);
 
 	j = echo_of(send_raw(pa, FWD_REQ, strlen(FWD_REQ)));
-	hassert(echo_count(j, "X-Forwarded-For") == 1 && strcmp(echo_header(j,
+	hassert(hecho_count(j, "X-Forwarded-For") == 1 && strcmp(echo_header(j,
 	    "X-Forwarded-For"), "203.0.113.7, 198.51.100.1, 127.0.0.1") == 0,
 	    "append: %s", hjson_print(j));
-	hassert(echo_count(j, "Forwarded") == 1 && strcmp(echo_header(j,
+	hassert(hecho_count(j, "Forwarded") == 1 && strcmp(echo_header(j,
 	    "Forwarded"), "for=203.0.113.7, for=127.0.0.1;proto=http") == 0,
 	    "append: %s", hjson_print(j));
 
 	j = echo_of(send_raw(pr, FWD_REQ, strlen(FWD_REQ)));
-	hassert(echo_count(j, "X-Forwarded-For") == 1 && strcmp(echo_header(j,
+	hassert(hecho_count(j, "X-Forwarded-For") == 1 && strcmp(echo_header(j,
 	    "X-Forwarded-For"), "127.0.0.1") == 0, "replace: %s",
 	    hjson_print(j));
-	hassert(echo_count(j, "Forwarded") == 1 && strcmp(echo_header(j,
+	hassert(hecho_count(j, "Forwarded") == 1 && strcmp(echo_header(j,
 	    "Forwarded"), "for=127.0.0.1;proto=http") == 0, "replace: %s",
 	    hjson_print(j));
 
 	j = echo_of(send_raw(po, FWD_REQ, strlen(FWD_REQ)));
-	hassert(echo_count(j, "X-Forwarded-For") == 2 && strcmp(echo_header(j,
+	hassert(hecho_count(j, "X-Forwarded-For") == 2 && strcmp(echo_header(j,
 	    "X-Forwarded-For"), "203.0.113.7") == 0, "off: %s",
 	    hjson_print(j));
 	hassert(strcmp(echo_header(j, "Forwarded"), "for=203.0.113.7") == 0,
 	    "off: %s", hjson_print(j));
 	j = echo_of(send_raw(po, hreq_build("GET", "/debug/echo", NULL, NULL),
 	    strlen(hreq_build("GET", "/debug/echo", NULL, NULL))));
-	hassert(echo_count(j, "X-Forwarded-For") == 0 &&
-	    echo_count(j, "Forwarded") == 0, "off adds nothing: %s",
+	hassert(hecho_count(j, "X-Forwarded-For") == 0 &&
+	    hecho_count(j, "Forwarded") == 0, "off adds nothing: %s",
 	    hjson_print(j));
 	stop_clean(p);
 }
@@ -658,8 +636,8 @@ Test(hostile_head, upgrade_h2c_is_answered_in_http11)
 	hassert(r != NULL);
 	hassert(strncmp(r->head, "HTTP/1.1 200", 12) == 0, "%s", r->head);
 	j = echo_of(r);
-	hassert(echo_count(j, "Upgrade") == 0 && echo_count(j,
-	    "HTTP2-Settings") == 0 && echo_count(j, "Connection") == 0,
+	hassert(hecho_count(j, "Upgrade") == 0 && hecho_count(j,
+	    "HTTP2-Settings") == 0 && hecho_count(j, "Connection") == 0,
 	    "h2c fields reached the upstream: %s", hjson_print(j));
 	hassert(strcmp(echo_header(j, "X-Kept"), "yes") == 0);
 	/* The connection carries on in HTTP/1.1. */
@@ -741,7 +719,7 @@ Test(hostile_head, jdk_httpclient_default_gets_http11)
 	j = hkeep_json(cJSON_Parse(out + 13));
 	hassert(j != NULL, "not an echo: %s", out);
 	/* The JDK asked for h2c; the upstream never saw the upgrade. */
-	hassert(echo_count(j, "Upgrade") == 0 && echo_count(j,
+	hassert(hecho_count(j, "Upgrade") == 0 && hecho_count(j,
 	    "HTTP2-Settings") == 0, "%s", hjson_print(j));
 	hassert(strcmp(jstr(j, "body"), "{}") == 0, "%s", hjson_print(j));
 	stop_clean(p);

@@ -1,6 +1,6 @@
 // What the real-client tests share: cancelproxy and cancelproxy-mock as
-// child processes whose JSON log lines are collected as records (the same
-// tests use), a proxy config builder, and a runner that prints
+// child processes whose JSON log lines are collected as records (what every
+// test here uses), a proxy config builder, and a runner that prints
 // "N passed, N failed". CP_BIN_DIR names the build directory.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
