@@ -405,3 +405,14 @@ hecho_header(const cJSON *j, const char *name)
 	}
 	return NULL;
 }
+
+struct hproc *
+hmock_fast(int *port)
+{
+	struct hproc	*m;
+
+	m = hmock_start(port, "--first-token-ms", "5", "--interval-ms", "5",
+	    "--tokens", "5", NULL);
+	hassert(m != NULL, "the mock did not start");
+	return m;
+}

@@ -63,6 +63,8 @@ const cJSON	*hjson_get(const cJSON *obj, const char *path);
 /* In the mock's /debug/echo answer j: how many times the upstream received
  * a header field (any case), and the first value it had (NULL: none). */
 int		 hecho_count(const cJSON *j, const char *name);
+/* A mock that answers fast (5 tokens, 5 ms apart) on a free port. */
+struct hproc	*hmock_fast(int *port);
 const char	*hecho_header(const cJSON *j, const char *name);
 /* The string at path, or NULL when missing or not a string. */
 const char	*hjson_str(const cJSON *obj, const char *path);

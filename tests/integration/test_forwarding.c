@@ -28,17 +28,6 @@ TestSuite(forwarding, .timeout = 60);
 /* ---- helpers ---- */
 
 /* A fast mock: 5 tokens, 5 ms apart, the first after 5 ms. */
-static struct hproc *
-mock_fast(int *port)
-{
-	struct hproc	*m;
-
-	m = hmock_start(port, "--first-token-ms", "5", "--interval-ms", "5",
-	    "--tokens", "5", NULL);
-	hassert(m != NULL, "the mock did not start");
-	return m;
-}
-
 /* A proxy "edge" with one worker, one listener and one upstream "mock"
  * (url_tail after http://127.0.0.1:PORT, upstream_extra inside the
  * upstream object), routing every path to it. */
@@ -154,7 +143,7 @@ Test(forwarding, host_is_rewritten_for_the_upstream)
 	cJSON		*j;
 	int		 mport;
 
-	mock_fast(&mport);
+	hmock_fast(&mport);
 	p = proxy_to(mport, NULL, NULL);
 	j = echo_exchange(connect_proxy(p), hreq_build("GET", "/debug/echo",
 	    hdrs, NULL), NULL);
@@ -186,7 +175,7 @@ Test(forwarding, hop_by_hop_fields_are_dropped)
 	cJSON		*j;
 	int		 mport, i;
 
-	mock_fast(&mport);
+	hmock_fast(&mport);
 	p = proxy_to(mport, NULL, NULL);
 	j = echo_exchange(connect_proxy(p), hreq_build("GET", "/debug/echo",
 	    hdrs, NULL), NULL);
@@ -207,7 +196,7 @@ Test(forwarding, upgrade_never_reaches_the_upstream)
 	cJSON		*j;
 	int		 mport;
 
-	m = mock_fast(&mport);
+	m = hmock_fast(&mport);
 	p = proxy_to(mport, NULL, NULL);
 	r = exchange(connect_proxy(p), hreq_build("GET", "/debug/echo", hdrs,
 	    NULL));
@@ -239,7 +228,7 @@ Test(forwarding, set_headers_replace_the_clients_even_via_connection)
 	cJSON		*j;
 	int		 mport, round;
 
-	mock_fast(&mport);
+	hmock_fast(&mport);
 	p = proxy_to(mport, NULL, "\"set_headers\":{\"Authorization\":"
 	    "\"Bearer " UP_SECRET "\",\"X-Api-Version\":\"v9\"}");
 	c = connect_proxy(p);
@@ -275,7 +264,7 @@ Test(forwarding, request_id_kept_or_minted)
 	const char	*id;
 	int		 mport;
 
-	mock_fast(&mport);
+	hmock_fast(&mport);
 	p = proxy_to(mport, NULL, NULL);
 	c = connect_proxy(p);
 
@@ -320,7 +309,7 @@ Test(forwarding, traceparent_kept_with_a_new_parent_or_minted)
 	char		 trace[33];
 	int		 mport;
 
-	mock_fast(&mport);
+	hmock_fast(&mport);
 	p = proxy_to(mport, NULL, NULL);
 	c = connect_proxy(p);
 
@@ -368,7 +357,7 @@ Test(forwarding, via_is_appended)
 	cJSON		*j;
 	int		 mport;
 
-	mock_fast(&mport);
+	hmock_fast(&mport);
 	p = proxy_to(mport, NULL, NULL);
 	c = connect_proxy(p);
 	j = echo_exchange(c, hreq_build("GET", "/debug/echo", NULL, NULL), &r);
@@ -394,7 +383,7 @@ Test(forwarding, base_path_is_prepended)
 	cJSON		*j;
 	int		 mport;
 
-	mock_fast(&mport);
+	hmock_fast(&mport);
 	p = proxy_to(mport, "/debug", NULL);
 	j = echo_exchange(connect_proxy(p), hreq_build("GET", "/echo?x=1&y=%2F",
 	    NULL, NULL), NULL);
@@ -430,8 +419,8 @@ Test(forwarding, routes_by_model_glob_in_order)
 	cJSON		*rec;
 	int		 aport, bport;
 
-	a = mock_fast(&aport);
-	b = mock_fast(&bport);
+	a = hmock_fast(&aport);
+	b = hmock_fast(&bport);
 	hproc_set_name(a, "mock-a");
 	hproc_set_name(b, "mock-b");
 	p = hproxy_startf("{\"hop\":\"edge\",\"workers\":1,"
@@ -499,7 +488,7 @@ Test(forwarding, no_route_is_404_json)
 	cJSON		*j, *rec;
 	int		 mport;
 
-	m = mock_fast(&mport);
+	m = hmock_fast(&mport);
 	p = hproxy_startf("{\"hop\":\"edge\",\"workers\":1,"
 	    "\"listen\":[{\"address\":\"127.0.0.1:0\"}],"
 	    "\"upstreams\":{\"mock\":{\"url\":\"http://127.0.0.1:%d\"}},"
@@ -542,7 +531,7 @@ Test(forwarding, keepalive_on_both_sides)
 	cJSON		*q1, *q2, *q3;
 	int		 mport;
 
-	m = mock_fast(&mport);
+	m = hmock_fast(&mport);
 	p = proxy_to(mport, NULL, NULL);
 	c = connect_proxy(p);
 	r = exchange(c, hreq_chat("mock-1", 0, NULL));
@@ -589,7 +578,7 @@ Test(forwarding, keepalive_bounds_idle_connections)
 	double		 conn[4];
 	int		 mport, round, i, reused = 0;
 
-	m = mock_fast(&mport);
+	m = hmock_fast(&mport);
 	p = proxy_to(mport, NULL, "\"keepalive\":1");
 	for (round = 0; round < 2; round++) {
 		for (i = 0; i < 2; i++) {
@@ -633,7 +622,7 @@ Test(forwarding, pipelined_requests_are_answered_in_order)
 	int		 mport, i;
 	char		 want[16];
 
-	mock_fast(&mport);
+	hmock_fast(&mport);
 	p = proxy_to(mport, NULL, NULL);
 	c = connect_proxy(p);
 	all = hstrf("%s%s%s", hreq_chat("mock-1", 0, h1),
@@ -668,7 +657,7 @@ Test(forwarding, chunked_request_body_arrives_with_a_length)
 	const char	*req;
 	int		 mport;
 
-	mock_fast(&mport);
+	hmock_fast(&mport);
 	p = proxy_to(mport, NULL, NULL);
 	req = hstrf("%s%s", hreq_build("POST", "/debug/echo", hdrs, NULL),
 	    "5\r\n{\"a\":\r\n"
@@ -701,7 +690,7 @@ Test(forwarding, expect_100_continue)
 	const char	*head;
 	int		 mport;
 
-	m = mock_fast(&mport);
+	m = hmock_fast(&mport);
 	p = proxy_to(mport, NULL, NULL);
 	c = connect_proxy(p);
 	head = hreq_build("POST", "/debug/echo", hdrs, NULL);
@@ -740,7 +729,7 @@ Test(forwarding, http10_client_gets_a_close_delimited_body)
 	cJSON		*rec;
 	int		 mport;
 
-	mock_fast(&mport);
+	hmock_fast(&mport);
 	p = proxy_to(mport, NULL, NULL);
 	c = connect_proxy(p);
 	hassert(hconn_send_str(c, hstrf("POST /v1/chat/completions HTTP/1.0\r\n"
@@ -790,7 +779,7 @@ Test(forwarding, framing_follows_the_upstream)
 	struct hresp	*r;
 	int		 mport;
 
-	mock_fast(&mport);
+	hmock_fast(&mport);
 	p = proxy_to(mport, NULL, NULL);
 	c = connect_proxy(p);
 
@@ -824,7 +813,7 @@ Test(forwarding, headers_and_tokens_are_relayed_as_they_come)
 	int64_t		 t0, t_head, t_ev1, t_ev2;
 	int		 mport;
 
-	mock_fast(&mport);
+	hmock_fast(&mport);
 	p = proxy_to(mport, NULL, NULL);
 	c = connect_proxy(p);
 	t0 = hnow_ms();
@@ -859,7 +848,7 @@ Test(forwarding, sse_is_relayed_byte_for_byte)
 	char		*a, *b;
 	int		 mport, nev = 0;
 
-	mock_fast(&mport);
+	hmock_fast(&mport);
 	p = proxy_to(mport, NULL, NULL);
 	req = hreq_chat("mock-1", 1, hdrs);
 	via = exchange(connect_proxy(p), req);
@@ -919,7 +908,7 @@ Test(forwarding, secrets_never_reach_the_log)
 	struct hresp	*r;
 	int		 mport, i, n;
 
-	mock_fast(&mport);
+	hmock_fast(&mport);
 	p = hproxy_startf("{\"hop\":\"edge\",\"workers\":1,"
 	    "\"log\":{\"level\":\"debug\"},"
 	    "\"listen\":[{\"address\":\"127.0.0.1:0\"}],"
@@ -1000,7 +989,7 @@ Test(forwarding, ipv6_listener)
 
 	if (!have_ipv6_loopback())
 		cr_skip("no IPv6 loopback on this machine");
-	mock_fast(&mport);
+	hmock_fast(&mport);
 	p = hproxy_startf("{\"hop\":\"edge\",\"workers\":1,"
 	    "\"listen\":[{\"address\":\"[::1]:0\"}],"
 	    "\"upstreams\":{\"mock\":{\"url\":\"http://127.0.0.1:%d\"}},"
@@ -1036,7 +1025,7 @@ Test(forwarding, head_split_at_its_end_then_a_body_with_newlines)
 	const char	*body = "{\"a\":\n\"b\"\n}";
 	int		 mport;
 
-	mock_fast(&mport);
+	hmock_fast(&mport);
 	p = proxy_to(mport, NULL, NULL);
 	c = connect_proxy(p);
 	hassert(hconn_send_str(c, hstrf("POST /debug/echo HTTP/1.1\r\nHost: a\r\n"

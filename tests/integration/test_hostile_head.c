@@ -30,17 +30,6 @@ TestSuite(hostile_head, .timeout = 90);
 
 /* ---- helpers ---- */
 
-static struct hproc *
-mock_fast(int *port)
-{
-	struct hproc	*m;
-
-	m = hmock_start(port, "--first-token-ms", "5", "--interval-ms", "5",
-	    "--tokens", "5", NULL);
-	hassert(m != NULL, "the mock did not start");
-	return m;
-}
-
 /* A proxy "edge" routing everything to port; extra goes after the routes
  * (",\"limits\":{...}" and the like), listen is the listen array. */
 static struct hproc *
@@ -174,7 +163,7 @@ Test(hostile_head, trailer_fields_never_reach_the_head)
 	cJSON		*j, *rec;
 	int		 mport;
 
-	m = mock_fast(&mport);
+	m = hmock_fast(&mport);
 	p = proxy_with(mport, NULL, NULL);
 	r = send_raw(hproxy_port(p, 0), req, sizeof(req) - 1);
 	j = echo_of(r);
@@ -208,7 +197,7 @@ Test(hostile_head, no_trailer_no_record_member)
 	cJSON		*rec;
 	int		 mport;
 
-	mock_fast(&mport);
+	hmock_fast(&mport);
 	p = proxy_with(mport, NULL, NULL);
 	echo_of(send_raw(hproxy_port(p, 0), req, sizeof(req) - 1));
 	rec = hproc_wait_record(p, "request", NULL, NULL, 0);
@@ -225,7 +214,7 @@ Test(hostile_head, too_many_trailer_fields_are_431)
 	struct hresp	*r;
 	int		 mport, i;
 
-	m = mock_fast(&mport);
+	m = hmock_fast(&mport);
 	p = proxy_with(mport, NULL, ",\"limits\":{\"max_header_fields\":20}");
 	o += sprintf(o, "%s", CHUNKED_ECHO);
 	for (i = 0; i < 21; i++)
@@ -259,7 +248,7 @@ Test(hostile_head, trailer_authorization_does_not_authenticate)
 	struct hresp	*r;
 	int		 mport;
 
-	m = mock_fast(&mport);
+	m = hmock_fast(&mport);
 	p = proxy_with(mport, NULL, hstrf(",\"clients\":{\"keys\":[{\"name\":"
 	    "\"team-a\",\"key_sha256\":\"%s\"}]}", sha_hex("sk-team-a")));
 	r = send_raw(hproxy_port(p, 0), with_trailer, sizeof(with_trailer) - 1);
@@ -297,7 +286,7 @@ Test(hostile_head, five_thousand_fields_are_431)
 	cJSON		*rec;
 	int		 mport;
 
-	m = mock_fast(&mport);
+	m = hmock_fast(&mport);
 	p = proxy_with(mport, NULL, NULL);
 	hassert(strlen(req) < 32768, "the head must stay under "
 	    "max_header_bytes to test the count (%zu)", strlen(req));
@@ -325,7 +314,7 @@ Test(hostile_head, max_header_fields_is_configurable)
 	struct hresp	*r;
 	int		 mport;
 
-	mock_fast(&mport);
+	hmock_fast(&mport);
 	p = proxy_with(mport, NULL, ",\"limits\":{\"max_header_fields\":5}");
 	echo_of(send_raw(hproxy_port(p, 0), many_fields(4),
 	    strlen(many_fields(4))));
@@ -384,7 +373,7 @@ Test(hostile_head, a_body_trickled_a_byte_at_a_time_is_408_at_the_deadline)
 	int64_t		 t0, dt;
 	int		 mport;
 
-	m = mock_fast(&mport);
+	m = hmock_fast(&mport);
 	p = proxy_with(mport, NULL, ",\"limits\":{\"header_timeout_ms\":1000}");
 	c = connect_port(hproxy_port(p, 0));
 	t0 = hnow_ms();
@@ -420,7 +409,7 @@ Test(hostile_head, second_request_gets_its_own_deadline)
 	struct hresp	*r;
 	int		 mport;
 
-	mock_fast(&mport);
+	hmock_fast(&mport);
 	p = proxy_with(mport, NULL, ",\"limits\":{\"header_timeout_ms\":600}");
 	c = connect_port(hproxy_port(p, 0));
 	hassert(hconn_send_str(c, hreq_build("GET", "/debug/echo", NULL,
@@ -446,7 +435,7 @@ Test(hostile_head, a_fragment_is_cut_from_the_target)
 	cJSON		*j, *rec;
 	int		 mport;
 
-	mock_fast(&mport);
+	hmock_fast(&mport);
 	p = proxy_with(mport, NULL, NULL);
 	j = echo_of(send_raw(hproxy_port(p, 0), req1, sizeof(req1) - 1));
 	hassert(strcmp(jstr(j, "path"), "/debug/echo") == 0, "the upstream "
@@ -470,7 +459,7 @@ Test(hostile_head, absolute_form_is_served_by_its_path)
 	cJSON		*j, *rec;
 	int		 mport;
 
-	mock_fast(&mport);
+	hmock_fast(&mport);
 	p = proxy_with(mport, NULL, NULL);
 	j = echo_of(send_raw(hproxy_port(p, 0), req1, sizeof(req1) - 1));
 	hassert(strcmp(jstr(j, "path"), "/debug/echo?x=1") == 0,
@@ -494,7 +483,7 @@ Test(hostile_head, absolute_form_authority_never_picks_the_upstream)
 	const char	*req;
 	int		 mport, lfd, tport, fd;
 
-	m = mock_fast(&mport);
+	m = hmock_fast(&mport);
 	p = proxy_with(mport, NULL, NULL);
 	lfd = hnet_listen("127.0.0.1", &tport);
 	hassert(lfd >= 0);
@@ -519,7 +508,7 @@ Test(hostile_head, absolute_form_with_userinfo_or_no_host_is_400)
 	struct hresp	*r;
 	int		 mport;
 
-	m = mock_fast(&mport);
+	m = hmock_fast(&mport);
 	p = proxy_with(mport, NULL, NULL);
 	r = send_raw(hproxy_port(p, 0), req1, sizeof(req1) - 1);
 	hassert(r->status == 400 && strcmp(error_code(r), "bad_target") == 0,
@@ -544,7 +533,7 @@ Test(hostile_head, forwarded_append_replace_off)
 	cJSON		*j;
 	int		 mport, pa, pr, po;
 
-	mock_fast(&mport);
+	hmock_fast(&mport);
 	p = proxy_with(mport, "[{\"address\":\"127.0.0.1:0\"},"
 	    "{\"address\":\"127.0.0.1:0\",\"forwarded\":\"replace\"},"
 	    "{\"address\":\"127.0.0.1:0\",\"forwarded\":\"off\"}]", NULL);
@@ -591,7 +580,7 @@ Test(hostile_head, forwarded_chain_across_two_hops)
 	cJSON		*j;
 	int		 mport;
 
-	mock_fast(&mport);
+	hmock_fast(&mport);
 	core = hproxy_startf("{\"hop\":\"core\",\"workers\":1,"
 	    "\"listen\":[{\"address\":\"127.0.0.1:0\"}],"
 	    "\"upstreams\":{\"mock\":{\"url\":\"http://127.0.0.1:%d\"}},"
@@ -628,7 +617,7 @@ Test(hostile_head, upgrade_h2c_is_answered_in_http11)
 	cJSON		*j;
 	int		 mport;
 
-	mock_fast(&mport);
+	hmock_fast(&mport);
 	p = proxy_with(mport, NULL, NULL);
 	c = connect_port(hproxy_port(p, 0));
 	hassert(hconn_send(c, req, sizeof(req) - 1) == 0);
@@ -655,7 +644,7 @@ Test(hostile_head, upgrade_websocket_is_refused_with_a_clear_error)
 	struct hresp	*r;
 	int		 mport;
 
-	m = mock_fast(&mport);
+	m = hmock_fast(&mport);
 	p = proxy_with(mport, NULL, NULL);
 	r = send_raw(hproxy_port(p, 0), req, sizeof(req) - 1);
 	hassert(r->status == 400 && strcmp(error_code(r),
@@ -675,7 +664,7 @@ Test(hostile_head, curl_http2_on_a_plain_listener_gets_http11)
 
 	if (access("/usr/bin/curl", X_OK) != 0)
 		cr_skip_test("no curl");
-	mock_fast(&mport);
+	hmock_fast(&mport);
 	p = proxy_with(mport, NULL, NULL);
 	st = run_cmd(hstrf("/usr/bin/curl -sS --http2 -o /dev/null "
 	    "-w '%%{http_code} %%{http_version}' http://127.0.0.1:%d/debug/echo",
@@ -709,7 +698,7 @@ Test(hostile_head, jdk_httpclient_default_gets_http11)
 
 	if (access("/usr/bin/java", X_OK) != 0)
 		cr_skip_test("no java");
-	mock_fast(&mport);
+	hmock_fast(&mport);
 	p = proxy_with(mport, NULL, NULL);
 	src = htmp_write("H2cProbe.java", prog);
 	st = run_cmd(hstrf("/usr/bin/java %s http://127.0.0.1:%d/debug/echo "
@@ -735,7 +724,7 @@ Test(hostile_head, h2_preface_gets_a_clear_400_and_an_honest_record)
 	cJSON		*rec;
 	int		 mport;
 
-	m = mock_fast(&mport);
+	m = hmock_fast(&mport);
 	p = proxy_with(mport, NULL, NULL);
 	r = send_raw(hproxy_port(p, 0), pri, sizeof(pri) - 1);
 	hassert(r->status == 400 && strcmp(error_code(r), "http2_not_enabled")
@@ -761,7 +750,7 @@ Test(hostile_head, early_refusal_records_the_real_method)
 	cJSON		*rec;
 	int		 mport;
 
-	mock_fast(&mport);
+	hmock_fast(&mport);
 	p = proxy_with(mport, NULL, NULL);
 	r = send_raw(hproxy_port(p, 0), req, sizeof(req) - 1);
 	hassert(r->status == 400);
@@ -780,7 +769,7 @@ Test(hostile_head, curl_http2_prior_knowledge_gets_a_clear_answer)
 
 	if (access("/usr/bin/curl", X_OK) != 0)
 		cr_skip_test("no curl");
-	mock_fast(&mport);
+	hmock_fast(&mport);
 	p = proxy_with(mport, NULL, NULL);
 	st = run_cmd(hstrf("/usr/bin/curl -sS --http2-prior-knowledge "
 	    "http://127.0.0.1:%d/v1/models 2>&1", hproxy_port(p, 0)), &out);

@@ -15,17 +15,6 @@ TestSuite(limits, .timeout = 60);
 
 /* ---- helpers ---- */
 
-static struct hproc *
-mock_fast(int *port)
-{
-	struct hproc	*m;
-
-	m = hmock_start(port, "--first-token-ms", "5", "--interval-ms", "5",
-	    "--tokens", "5", NULL);
-	hassert(m != NULL, "the mock did not start");
-	return m;
-}
-
 /* A proxy "edge" in front of the mock with the given "limits" object. */
 static struct hproc *
 proxy_limits(int mport, const char *limits)
@@ -138,7 +127,7 @@ Test(limits, header_too_large_is_431)
 	struct hresp	*r;
 	int		 mport, i;
 
-	m = mock_fast(&mport);
+	m = hmock_fast(&mport);
 	p = proxy_limits(mport, "{\"max_header_bytes\":1024}");
 
 	/* One field over the limit. */
@@ -190,7 +179,7 @@ Test(limits, body_too_large_is_413)
 	int		 mport;
 
 	hassert(strlen(at_limit) == 64);
-	m = mock_fast(&mport);
+	m = hmock_fast(&mport);
 	p = proxy_limits(mport, "{\"max_body_bytes\":64}");
 
 	/* Content-Length over the limit: refused from the head alone. */
@@ -224,7 +213,7 @@ Test(limits, chunked_body_too_large_is_413)
 	const char	*chunk = repeat('f', 30);
 	int		 mport;
 
-	m = mock_fast(&mport);
+	m = hmock_fast(&mport);
 	p = proxy_limits(mport, "{\"max_body_bytes\":64}");
 	c = connect_proxy(p);
 	/* 3 x 30 bytes: over the limit at the third chunk. */
@@ -250,7 +239,7 @@ Test(limits, expect_100_continue_over_the_limit_gets_413_without_100)
 	ssize_t		 off;
 	int		 mport;
 
-	m = mock_fast(&mport);
+	m = hmock_fast(&mport);
 	p = proxy_limits(mport, "{\"max_body_bytes\":64}");
 	c = connect_proxy(p);
 	hassert(hconn_send_str(c, hreq_build("POST", "/debug/echo", hdrs,
@@ -295,7 +284,7 @@ Test(limits, header_timeout_is_408)
 	int64_t		 t0, dt;
 	int		 mport;
 
-	m = mock_fast(&mport);
+	m = hmock_fast(&mport);
 	p = proxy_limits(mport, "{\"header_timeout_ms\":300}");
 
 	/* Half a head, then nothing. */
@@ -339,7 +328,7 @@ Test(limits, header_trickle_does_not_extend_the_deadline)
 	size_t		 i;
 	int		 mport;
 
-	m = mock_fast(&mport);
+	m = hmock_fast(&mport);
 	p = proxy_limits(mport, "{\"header_timeout_ms\":400}");
 	c = connect_proxy(p);
 	t0 = hnow_ms();
@@ -365,7 +354,7 @@ Test(limits, silent_connection_is_closed_without_an_answer)
 	int64_t		 t0, dt;
 	int		 mport;
 
-	m = mock_fast(&mport);
+	m = hmock_fast(&mport);
 	p = proxy_limits(mport, "{\"header_timeout_ms\":300}");
 	c = connect_proxy(p);
 	t0 = hnow_ms();
@@ -392,7 +381,7 @@ Test(limits, max_connections_is_503_and_the_proxy_serves_on)
 	int64_t		 t0;
 	int		 mport;
 
-	mock_fast(&mport);
+	hmock_fast(&mport);
 	p = proxy_limits(mport, "{\"max_connections\":2}");
 
 	/* Two connections, each proven accepted by an answer. */
