@@ -38,6 +38,8 @@ struct downstream_head {
 	const char		*drop_prefix;	/* fields passed on that start
 						 * with it are dropped */
 	uint8_t			 via;		/* add this hop to Via */
+	uint8_t			 trailers_only;	/* the head ends the response
+						 * (gRPC's Trailers-Only) */
 };
 
 /*

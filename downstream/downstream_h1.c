@@ -78,7 +78,7 @@ downstream_h1_send_head(struct session *s, const struct downstream_head *h)
 	size_t		 i;
 
 	c->framing = downstream_h1_framing(c, s, h);
-	c->resp_ended = 0;
+	c->resp_ended = h->trailers_only;
 	if (c->framing == FRAMING_CLOSE)
 		c->keep_alive = 0;
 	headbuf_init(&hb, downstream_output(c));

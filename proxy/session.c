@@ -76,6 +76,7 @@ session_new(struct worker *w, struct client *c)
 	s->serial = ++w->next_serial;
 	s->t_start_us = clock_mono_us();
 	s->t_request_by_us = -1;
+	s->grpc_deadline_us = -1;
 	headers_init(&s->req_headers);
 	headers_init(&s->resp_headers);
 	usage_init(&s->usage);
@@ -98,6 +99,7 @@ session_free(struct session *s)
 	headers_free(&s->resp_headers);
 	free(s->target);
 	free(s->model);
+	free(s->grpc_method);
 	free(s->origin);
 	free(s->peer_note);
 	free(s->tries);
@@ -423,7 +425,7 @@ session_request_complete(struct session *s)
 			session_cancel_api(s);
 		return;
 	}
-	if (session_peer_loop(s) == -1)
+	if (session_grpc_request(s) == -1 || session_peer_loop(s) == -1)
 		return;
 	session_peer_request(s);
 	registry_add(&s->w->registry, s);
@@ -529,6 +531,12 @@ session_next_deadline(struct session *s, enum cancel_kind *kind,
 		d = total;
 		*kind = CANCEL_KIND_TOTAL_TIMEOUT;
 		*detail = NULL;
+	}
+	/* A gRPC client's deadline is this hop's too. */
+	if (s->grpc_deadline_us >= 0 && (d < 0 || s->grpc_deadline_us < d)) {
+		d = s->grpc_deadline_us;
+		*kind = CANCEL_KIND_TOTAL_TIMEOUT;
+		*detail = "the client's grpc-timeout passed";
 	}
 	return d;
 }
@@ -646,7 +654,9 @@ session_refuse(struct session *s, int status, const char *code,
 
 	if (s->request_id[0] == '\0')
 		session_identity(s);
-	if (s->client != NULL && !s->resp_head_sent)
+	if (s->client != NULL && !s->resp_head_sent && s->grpc)
+		session_grpc_refuse(s, status, message);
+	else if (s->client != NULL && !s->resp_head_sent)
 		downstream_write_error(s->client, s, status, code, message,
 		    NULL);
 	session_close(s, &e);
@@ -733,7 +743,9 @@ session_finish(struct session *s, struct cancel_record *r)
 	c = s->client;
 	if (r != NULL) {
 		if (c != NULL) {
-			if (!s->resp_head_sent && s->request_done)
+			if (s->grpc && (s->resp_head_sent || s->request_done))
+				session_grpc_cancel(s, r);
+			else if (!s->resp_head_sent && s->request_done)
 				downstream_write_cancel_error(s->client, s, r,
 				    e->proxy_status_in);
 			else if (s->resp_head_sent)

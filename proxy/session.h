@@ -129,6 +129,12 @@ struct session {
 	uint8_t			 cors_ok;	/* origin allowed by cors */
 	enum session_cors_result cors_result;
 
+	/* gRPC (session_grpc.c). */
+	uint8_t			 grpc;		/* application/grpc */
+	int			 grpc_status;	/* this hop's, 0: none made */
+	char			*grpc_method;	/* "/package.Service/Method" */
+	int64_t			 grpc_deadline_us; /* grpc-timeout, -1: none */
+
 	/* Where it goes. */
 	const struct conf_route	*route;
 	struct conf_upstream	*up_conf;
@@ -344,6 +350,26 @@ int		 session_cors_check(struct session *s);
  * upstream's own Access-Control-* fields. */
 void		 session_cors_head(const struct session *s,
 		    struct downstream_head *h);
+
+/* gRPC (session_grpc.c). */
+/* A gRPC request: method, deadline, a malformed grpc-timeout refused;
+ * -1 when the call was answered. */
+int		 session_grpc_request(struct session *s);
+/* What is left of the call's deadline, as a grpc-timeout value in buf
+ * (GRPC_TIMEOUT_MAX bytes); 0 when the call has none. */
+size_t		 session_grpc_timeout_out(const struct session *s, char *buf);
+/* Ends the call with a gRPC status and a plain-text message. */
+void		 session_grpc_end(struct session *s, int status,
+		    const char *message);
+/* The call was refused or cancelled here: its gRPC status and message. */
+void		 session_grpc_refuse(struct session *s, int http_status,
+		    const char *message);
+void		 session_grpc_cancel(struct session *s,
+		    const struct cancel_record *r);
+/* A peer's grpc-message with this hop added to its cancel path, encoded
+ * into out; 0 when it carries no path. */
+size_t		 session_grpc_extend_message(const char *value, size_t len,
+		    char *out, size_t cap);
 
 /* The IP part of "ip:port" or "[ip6]:port". */
 void		 session_addr_ip(const char *addr, char *out, size_t len);

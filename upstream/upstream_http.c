@@ -6,6 +6,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
+#include "cancel_chain/cancel_grpc.h"
 #include "proxy/log.h"
 #include "proxy/session.h"
 #include "upstream/upstream_priv.h"
@@ -28,6 +29,9 @@ upstream_header_replaced(const struct session *s, size_t i)
 	for (k = 0; k < sizeof(ours) / sizeof(ours[0]); k++)
 		if (headers_name_is(&s->req_headers, i, ours[k]))
 			return 1;
+	/* A gRPC deadline goes on shortened by the time spent here. */
+	if (s->grpc && headers_name_is(&s->req_headers, i, "grpc-timeout"))
+		return 1;
 	if (s->forwarded != CONF_FORWARDED_OFF &&
 	    (headers_name_is(&s->req_headers, i, "x-forwarded-for") ||
 	    headers_name_is(&s->req_headers, i, "forwarded")))
@@ -125,6 +129,15 @@ upstream_h1_send_request(struct session *s)
 		headbuf_lit(&hb, CANCEL_PEER_HEADER ": ");
 		headbuf_str(&hb, log_hop());
 		headbuf_lit(&hb, "\r\n");
+	}
+	{
+		char	 gt[GRPC_TIMEOUT_MAX];
+
+		if (session_grpc_timeout_out(s, gt) > 0) {
+			headbuf_lit(&hb, "grpc-timeout: ");
+			headbuf_str(&hb, gt);
+			headbuf_lit(&hb, "\r\n");
+		}
 	}
 	headbuf_lit(&hb, "X-Request-Id: ");
 	headbuf_str(&hb, s->request_id);

@@ -14,6 +14,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "cancel_chain/cancel_grpc.h"
 #include "downstream/downstream.h"
 #include "proxy/log.h"
 #include "proxy/session.h"
@@ -44,6 +45,14 @@ note(const char *fmt, ...)
 static void
 fake_send_head(struct session *s, const struct downstream_head *h)
 {
+	size_t	 i;
+
+	for (i = 0; i < h->nextra; i++)
+		if (strcmp(h->extra[i].name, "grpc-status") == 0) {
+			note("head %d%s grpc %s", h->status, h->trailers_only ?
+			    " trailers-only" : "", h->extra[i].value);
+			return;
+		}
 	note("head %d", h->status);
 }
 
@@ -63,7 +72,13 @@ fake_send_body(struct session *s, struct evbuffer *buf)
 static void
 fake_end(struct session *s, const struct header_list *trailers)
 {
-	note("end");
+	const char	*st;
+
+	if (trailers != NULL &&
+	    (st = headers_get(trailers, "grpc-status", NULL)) != NULL)
+		note("end grpc %s", st);
+	else
+		note("end");
 }
 
 static int
@@ -233,6 +248,38 @@ teardown(void)
 
 TestSuite(session_proto, .init = setup, .fini = teardown);
 
+static void
+add_field(struct header_list *hl, const char *name, const char *value)
+{
+	cr_assert_eq(headers_add_name(hl, name, strlen(name)), 0);
+	headers_name_done(hl);
+	cr_assert_eq(headers_add_value(hl, value, strlen(value)), 0);
+}
+
+/* A gRPC call to target (a path of /v1/, so it is routed), with a
+ * grpc-timeout when timeout is not NULL; routed and started. */
+static struct session *
+grpc_call(const char *target, const char *timeout)
+{
+	static const char msg[] = "\0\0\0\0\2hi";
+	struct session	*s = session_new(&w, &cl);
+
+	cr_assert_not_null(s);
+	cl.session = s;
+	s->method = HTTP_POST;
+	memcpy(s->client_version, "2", 2);
+	s->target = strdup(target);
+	s->target_len = strlen(target);
+	add_field(&s->req_headers, "content-type", "application/grpc+proto");
+	add_field(&s->req_headers, "te", "trailers");
+	if (timeout != NULL)
+		add_field(&s->req_headers, "grpc-timeout", timeout);
+	evbuffer_add(s->body, msg, sizeof(msg) - 1);
+	s->request_done = 1;
+	session_request_complete(s);
+	return s;
+}
+
 /* A session for POST target with a JSON body; complete says whether the
  * whole request has arrived (then it is routed and started). */
 static struct session *
@@ -247,10 +294,7 @@ request(const char *target, int complete)
 	memcpy(s->client_version, "1.1", 4);
 	s->target = strdup(target);
 	s->target_len = strlen(target);
-	cr_assert_eq(headers_add_name(&s->req_headers, "Content-Type", 12), 0);
-	headers_name_done(&s->req_headers);
-	cr_assert_eq(headers_add_value(&s->req_headers, "application/json",
-	    16), 0);
+	add_field(&s->req_headers, "Content-Type", "application/json");
 	evbuffer_add(s->body, body, sizeof(body) - 1);
 	if (complete) {
 		s->request_done = 1;
@@ -565,4 +609,115 @@ Test(session_proto, a_request_no_route_takes_is_refused_without_upstream)
 	cr_assert_not_null(r = record("request"));
 	cr_assert_str_eq(str(r, "outcome"), "error");
 	cJSON_Delete(r);
+}
+
+/* ---- gRPC: errors this hop makes are gRPC statuses ---- */
+
+Test(session_proto, grpc_call_passes_with_its_method_in_the_record)
+{
+	struct session	*s = grpc_call("/v1/pkg.Svc/Generate", NULL);
+	cJSON		*r;
+
+	session_upstream_connected(s);
+	cr_assert_eq(headers_add_name(&s->resp_headers, "content-type", 12), 0);
+	headers_name_done(&s->resp_headers);
+	cr_assert_eq(headers_add_value(&s->resp_headers, "application/grpc",
+	    16), 0);
+	cr_assert_eq(session_on_response_head(s, 200, -1), 0);
+	cr_assert_eq(session_on_body(s, "\0\0\0\0\1x", 6), 0);
+	session_flush_body(s);
+	session_on_response_complete(s);
+	cr_assert_str_eq(calls, "start main;send;head 200;body 6;end;release;"
+	    "detach;");
+	cr_assert_not_null(r = record("request"));
+	cr_assert_str_eq(str(r, "grpc_method"), "/v1/pkg.Svc/Generate");
+	cr_assert_null(cJSON_GetObjectItem(r, "grpc_status"),
+	    "this hop made no status");
+	cJSON_Delete(r);
+}
+
+Test(session_proto, grpc_malformed_timeout_is_invalid_argument)
+{
+	static const char *const bad[] = { "1s", "123456789S", "S", "1.5m" };
+	size_t		 i;
+	cJSON		*r;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		calls[0] = '\0';
+		grpc_call("/v1/pkg.Svc/Generate", bad[i]);
+		cr_assert_str_eq(calls, "head 200 trailers-only grpc 3;detach;",
+		    "%s: %s", bad[i], calls);
+	}
+	cr_assert_not_null(r = record("request"));
+	cr_assert_str_eq(str(r, "outcome"), "error");
+	cr_assert_eq(num(r, "grpc_status"), 3);
+	cJSON_Delete(r);
+}
+
+Test(session_proto, grpc_deadline_is_this_hops_and_goes_on_shorter)
+{
+	struct session	*s = grpc_call("/v1/pkg.Svc/Generate", "30m");
+	char		 out[GRPC_TIMEOUT_MAX];
+	uint64_t	 left;
+	cJSON		*c;
+
+	session_upstream_connected(s);
+	cr_assert_gt(session_grpc_timeout_out(s, out), 0);
+	cr_assert_eq(grpc_timeout_parse(out, strlen(out), &left), 0);
+	cr_assert(left <= 30000, "sent on %s, more than the client gave", out);
+	run_timers(s, 50);
+	cr_assert_str_eq(calls, "start main;send;cancel;"
+	    "head 200 trailers-only grpc 4;detach;");
+	cr_assert_not_null(c = record("cancel"));
+	cr_assert_str_eq(str(cJSON_GetObjectItem(c, "origin"), "kind"),
+	    "total_timeout");
+	cr_assert_str_eq(str(c, "grpc_method"), "/v1/pkg.Svc/Generate");
+	cJSON_Delete(c);
+}
+
+Test(session_proto, grpc_upstream_dying_mid_call_is_unavailable_in_trailers)
+{
+	struct session	*s = grpc_call("/v1/pkg.Svc/Generate", NULL);
+
+	session_upstream_connected(s);
+	cr_assert_eq(session_on_response_head(s, 200, -1), 0);
+	cr_assert_eq(session_on_body(s, "\0\0\0\0\1x", 6), 0);
+	session_flush_body(s);
+	session_upstream_closed(s, 1);
+	cr_assert_str_eq(calls, "start main;send;head 200;body 6;cancel;"
+	    "end grpc 14;detach;");
+}
+
+Test(session_proto, grpc_cancel_by_admin_is_cancelled)
+{
+	struct session	*s = grpc_call("/v1/pkg.Svc/Generate", NULL);
+
+	session_upstream_connected(s);
+	session_cancel(s, CANCEL_KIND_ADMIN, CANCEL_VIA_ADMIN);
+	cr_assert_str_eq(calls, "start main;send;cancel;"
+	    "head 200 trailers-only grpc 1;detach;");
+}
+
+Test(session_proto, grpc_no_route_is_unimplemented)
+{
+	grpc_call("/other/pkg.Svc/Generate", NULL);
+	cr_assert_str_eq(calls, "head 200 trailers-only grpc 12;detach;");
+}
+
+Test(session_proto, grpc_message_gets_this_hop_added_to_its_path)
+{
+	char	 out[256], text[256];
+	const char *in = "[canceled path: core] first byte timeout at core "
+	    "after 500 ms";
+	char	 enc[256];
+	size_t	 n;
+
+	n = grpc_message_encode(in, strlen(in), enc, sizeof(enc));
+	n = session_grpc_extend_message(enc, n, out, sizeof(out));
+	cr_assert_gt(n, 0);
+	grpc_message_decode(out, n, text, sizeof(text));
+	cr_assert_str_eq(text, "[canceled path: core -> unit] first byte "
+	    "timeout at core after 500 ms");
+	cr_assert_eq(session_grpc_extend_message("plain", 5, out,
+	    sizeof(out)), 0, "a message without a path passes as it is");
 }

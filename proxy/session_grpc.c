@@ -1,0 +1,179 @@
+/* session_grpc: a gRPC call through this hop — its method for the records,
+ * its grpc-timeout as this hop's deadline (sent on, shortened by the time
+ * spent here), and every error this hop makes told as a gRPC status with
+ * the cancel path in grpc-message, never as a bare HTTP error. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cancel_chain/cancel_grpc.h"
+#include "downstream/downstream.h"
+#include "proxy/log.h"
+#include "proxy/session.h"
+
+#define GRPC_MESSAGE_MAX	1024	/* a grpc-message, encoded */
+
+/* The HTTP status the proxy would have answered, as a gRPC status (the
+ * table in gRPC's doc/http-grpc-status-mapping.md). */
+static int
+session_grpc_status_for_http(int status)
+{
+	switch (status) {
+	case 400:	return GRPC_STATUS_INTERNAL;
+	case 401:	return GRPC_STATUS_UNAUTHENTICATED;
+	case 403:	return GRPC_STATUS_PERMISSION_DENIED;
+	case 404:	return GRPC_STATUS_UNIMPLEMENTED;
+	case 408:	return GRPC_STATUS_DEADLINE_EXCEEDED;
+	case 429:
+	case 502:
+	case 503:
+	case 504:	return GRPC_STATUS_UNAVAILABLE;
+	default:	return GRPC_STATUS_UNKNOWN;
+	}
+}
+
+/* Adds "name: value" to a header list. */
+static int
+session_grpc_field(struct header_list *hl, const char *name,
+    const char *value)
+{
+	if (headers_add_name(hl, name, strlen(name)) == -1)
+		return -1;
+	headers_name_done(hl);
+	return headers_add_value(hl, value, strlen(value));
+}
+
+/*
+ * Ends the call with status and message (plain text, percent-encoded
+ * here): a Trailers-Only answer (HTTP 200, the status in the one HEADERS
+ * block) when nothing was sent yet, trailers after the messages otherwise.
+ */
+void
+session_grpc_end(struct session *s, int status, const char *message)
+{
+	const struct downstream_proto *proto = s->client->proto;
+	char		 code[8], msg[GRPC_MESSAGE_MAX];
+	struct header_list trailers;
+
+	snprintf(code, sizeof(code), "%d", status);
+	grpc_message_encode(message, strlen(message), msg, sizeof(msg));
+	s->grpc_status = status;
+	if (!s->resp_head_sent) {
+		struct downstream_head h = { .status = 200,
+		    .content_length = 0, .trailers_only = 1 };
+
+		downstream_head_add(&h, "Content-Type", "application/grpc");
+		downstream_head_add(&h, "grpc-status", code);
+		downstream_head_add(&h, "grpc-message", msg);
+		if (s->request_id[0] != '\0')
+			downstream_head_add(&h, "X-Request-Id", s->request_id);
+		proto->send_head(s, &h);
+		s->status = 200;
+		s->resp_head_sent = 1;
+		return;
+	}
+	headers_init(&trailers);
+	if (session_grpc_field(&trailers, "grpc-status", code) == -1 ||
+	    session_grpc_field(&trailers, "grpc-message", msg) == -1) {
+		headers_free(&trailers);
+		proto->reset(s);
+		return;
+	}
+	proto->end(s, &trailers);
+	headers_free(&trailers);
+}
+
+/*
+ * A gRPC request: its method, and its grpc-timeout as this hop's
+ * deadline; a malformed one is refused with INVALID_ARGUMENT. Returns 0 to
+ * go on, -1 when the call was answered.
+ */
+int
+session_grpc_request(struct session *s)
+{
+	const char	*ct, *v, *q;
+	size_t		 len, n;
+	uint64_t	 us;
+
+	ct = headers_get(&s->req_headers, "content-type", &len);
+	if (!grpc_content_type_is(ct, len))
+		return 0;
+	s->grpc = 1;
+	q = memchr(s->target, '?', s->target_len);
+	n = q != NULL ? (size_t)(q - s->target) : s->target_len;
+	if ((s->grpc_method = strndup(s->target, n)) == NULL)
+		return 0;
+	if ((v = headers_get(&s->req_headers, "grpc-timeout", &len)) == NULL)
+		return 0;
+	if (grpc_timeout_parse(v, len, &us) == -1) {
+		struct session_end e = { .error = 1 };
+
+		if (s->client != NULL)
+			session_grpc_end(s, GRPC_STATUS_INVALID_ARGUMENT,
+			    "malformed grpc-timeout: 1 to 8 digits and one of "
+			    "H M S m u n");
+		session_close(s, &e);
+		return -1;
+	}
+	s->grpc_deadline_us = (int64_t)(s->t_start_us +
+	    (us > INT64_MAX / 2 ? INT64_MAX / 2 : us));
+	return 0;
+}
+
+size_t
+session_grpc_timeout_out(const struct session *s, char *buf)
+{
+	uint64_t	 now = clock_mono_us();
+
+	if (!s->grpc || s->grpc_deadline_us < 0)
+		return 0;
+	return grpc_timeout_format((uint64_t)s->grpc_deadline_us > now ?
+	    (uint64_t)s->grpc_deadline_us - now : 0, buf);
+}
+
+/* This hop refused the call (no route, a key, a limit): the same answer
+ * as a gRPC status. */
+void
+session_grpc_refuse(struct session *s, int http_status, const char *message)
+{
+	session_grpc_end(s, session_grpc_status_for_http(http_status),
+	    message);
+}
+
+/* The call ended by a cancel at or through this hop: its status, and the
+ * cancel message with its path, "[canceled path: core -> edge] ...". */
+void
+session_grpc_cancel(struct session *s, const struct cancel_record *r)
+{
+	char	 msg[512];
+
+	cancel_chain_message(r, msg, sizeof(msg));
+	session_grpc_end(s, grpc_status_for_cancel(r->kind, r->via), msg);
+}
+
+/*
+ * A peer's grpc-message that carries a cancel path gets this hop added as
+ * it passes, as a peer's SSE error does: "[canceled path: core] ..." from
+ * core reads "[canceled path: core -> edge] ..." after edge. Returns the
+ * new encoded value in out, or 0 when value carries no path.
+ */
+size_t
+session_grpc_extend_message(const char *value, size_t len, char *out,
+    size_t cap)
+{
+	static const char lead[] = "[canceled path: ";
+	char		 text[GRPC_MESSAGE_MAX], joined[GRPC_MESSAGE_MAX + 80];
+	const char	*end;
+	size_t		 n;
+	int		 k;
+
+	n = grpc_message_decode(value, len, text, sizeof(text));
+	if (n < sizeof(lead) || strncmp(text, lead, sizeof(lead) - 1) != 0 ||
+	    (end = memchr(text, ']', n)) == NULL)
+		return 0;
+	k = snprintf(joined, sizeof(joined), "%.*s -> %s%s",
+	    (int)(end - text), text, log_hop(), end);
+	if (k < 0 || (size_t)k >= sizeof(joined))
+		return 0;
+	return grpc_message_encode(joined, (size_t)k, out, cap);
+}
