@@ -1,6 +1,7 @@
 /* cancel_chain_note: the note body, its signature, and parsing what peers
  * send (notes toward the model, error bodies and SSE errors toward the
  * client). */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,9 +44,17 @@ cancel_note_json(struct jsonw *w, const struct cancel_record *r)
 static int
 cancel_hop_ok(const char *s)
 {
-	size_t	 n = strlen(s);
+	size_t	 n = strlen(s), i;
 
-	return n > 0 && n < CANCEL_HOP_MAX && strpbrk(s, "\"\\\r\n") == NULL;
+	/* What a hop can be called: a config name ([A-Za-z0-9._:-]), a host
+	 * name, "client", "upstream:NAME". Anything else in a peer's path is
+	 * not a hop of ours, and would not survive a record unchanged. */
+	if (n == 0 || n >= CANCEL_HOP_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && strchr("._:-", s[i]) == NULL)
+			return 0;
+	return 1;
 }
 
 /* Reads origin, cancel_path and ids from an object holding them. */

@@ -220,3 +220,28 @@ Test(cancel_chain, error_json_is_openai_shaped)
 	cJSON_Delete(root);
 	jsonw_free(&w);
 }
+
+/* A peer's path holds hop names only: bytes no hop name has are refused,
+ * so a note never writes a path that a record would have to change. */
+Test(cancel_chain, note_refuses_hops_no_hop_is_called)
+{
+	static const char *const bad[] = { "h\xc0", "a b", "h\\u00e9", "x;y" };
+	struct cancel_note n;
+	char	 body[512], err[128];
+	size_t	 i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(body, sizeof(body), "{\"request_id\":\"r\","
+		    "\"origin\":{\"kind\":\"admin\",\"hop\":\"h0\"},"
+		    "\"cancel_path\":[\"h0\",\"%s\"],\"phase\":\"request\","
+		    "\"from\":\"h1\"}", bad[i]);
+		cr_assert_eq(cancel_note_parse(body, strlen(body), &n, err,
+		    sizeof(err)), -1, "accepted hop %s", bad[i]);
+	}
+	snprintf(body, sizeof(body), "{\"request_id\":\"r\","
+	    "\"origin\":{\"kind\":\"admin\",\"hop\":\"h0\"},"
+	    "\"cancel_path\":[\"h0\",\"upstream:core-1.eu\"],"
+	    "\"phase\":\"request\",\"from\":\"h1\"}");
+	cr_assert_eq(cancel_note_parse(body, strlen(body), &n, err,
+	    sizeof(err)), 0, "%s", err);
+}
