@@ -626,6 +626,59 @@ conf_load_timeouts(struct conf_load *l, const cJSON *obj,
 	return 0;
 }
 
+/* Names a protocol as the config and the records spell it. */
+const char *
+conf_protocol_name(enum conf_protocol p)
+{
+	switch (p) {
+	case CONF_PROTOCOL_AUTO:
+		return "auto";
+	case CONF_PROTOCOL_HTTP1:
+		return "http/1.1";
+	case CONF_PROTOCOL_H2:
+		return "h2";
+	}
+	return "unknown";
+}
+
+/* upstreams.NAME.h2: the HTTP/2 connection set, with its defaults. */
+static int
+conf_load_upstream_h2(struct conf_load *l, const cJSON *obj,
+    struct conf_upstream *u)
+{
+	static const char *const keys[] = {
+		"max_streams_per_conn", "max_conns", "queue_max",
+		"ping_interval_ms", "ping_timeout_ms", "idle_ms", NULL
+	};
+	struct conf_ctx	*ctx = &l->ctx;
+	struct conf_h2	*h = &u->h2;
+	const cJSON	*it;
+	size_t		 mark;
+	int		 r;
+
+	h->max_streams_per_conn = 100;
+	h->max_conns = 8;
+	h->queue_max = 1024;
+	h->ping_interval_ms = 10000;
+	h->ping_timeout_ms = 5000;
+	h->idle_ms = 60000;
+	if ((it = conf_section(ctx, obj, "h2", keys, &mark, &r)) == NULL)
+		return r;
+	if (conf_json_int(ctx, it, "max_streams_per_conn", 1, 100000,
+	    &h->max_streams_per_conn) == -1 ||
+	    conf_json_int(ctx, it, "max_conns", 1, 1000, &h->max_conns) == -1 ||
+	    conf_json_int(ctx, it, "queue_max", 0, 1000000,
+	    &h->queue_max) == -1 ||
+	    conf_json_int(ctx, it, "ping_interval_ms", 0, CONF_MS_MAX,
+	    &h->ping_interval_ms) == -1 ||
+	    conf_json_int(ctx, it, "ping_timeout_ms", 1, CONF_MS_MAX,
+	    &h->ping_timeout_ms) == -1 ||
+	    conf_json_int(ctx, it, "idle_ms", 0, CONF_MS_MAX, &h->idle_ms) == -1)
+		return -1;
+	conf_path_pop(ctx, mark);
+	return 0;
+}
+
 /* One member of "upstreams"; the path is already upstreams.NAME. */
 /* The pool key: connections made for one upstream serve another (or the
  * same one after a reload) only when scheme, address and TLS settings all
@@ -658,11 +711,12 @@ conf_load_upstream(struct conf_load *l, const cJSON *obj,
 {
 	static const char *const keys[] = {
 		"url", "tls", "set_headers", "peer", "timeouts_ms",
-		"keepalive", "billing_stops_on_cancel", NULL
+		"keepalive", "billing_stops_on_cancel", "protocol", "h2", NULL
 	};
 	struct conf_ctx	*ctx = &l->ctx;
 	const cJSON	*it;
 	const char	*why;
+	char		*proto = NULL;
 	int64_t		 keepalive = 32;
 	size_t		 mark;
 	int		 r;
@@ -726,6 +780,25 @@ conf_load_upstream(struct conf_load *l, const cJSON *obj,
 			    "\"unknown\"");
 		conf_path_pop(ctx, mark);
 	}
+	if (conf_json_str(ctx, obj, "protocol", 0, &proto) == -1)
+		return -1;
+	if (proto != NULL) {
+		if (strcmp(proto, "auto") == 0)
+			u->protocol = CONF_PROTOCOL_AUTO;
+		else if (strcmp(proto, "http/1.1") == 0)
+			u->protocol = CONF_PROTOCOL_HTTP1;
+		else if (strcmp(proto, "h2") == 0)
+			u->protocol = CONF_PROTOCOL_H2;
+		else {
+			free(proto);
+			conf_path_key(ctx, "protocol");
+			return conf_err(ctx, "must be \"auto\", \"http/1.1\" "
+			    "or \"h2\"");
+		}
+		free(proto);
+	}
+	if (conf_load_upstream_h2(l, obj, u) == -1)
+		return -1;
 	return conf_upstream_pool_key(ctx, u);
 }
 

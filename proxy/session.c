@@ -292,6 +292,8 @@ session_upstream_connected(struct session *s)
 	if (s->up != NULL && !s->up->reused)
 		metrics_observe(&s->w->metrics.connect,
 		    clock_mono_us() - s->t_connect_us);
+	if (s->up != NULL)
+		s->up_protocol = s->up->proto->name;
 	upstream_send_request(s);
 	s->t_sent_us = clock_mono_us();
 	/*

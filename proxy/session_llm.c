@@ -249,6 +249,8 @@ session_extra_members(struct jsonw *w, const void *arg)
 
 	if (s->client_key != NULL)
 		jsonw_kstr(w, "client_key", s->client_key);
+	if (s->up_protocol != NULL)
+		jsonw_kstr(w, "upstream_protocol", s->up_protocol);
 	if (s->ntries > 0) {
 		jsonw_lkey(w, "tries");
 		jsonw_arr_open(w);
