@@ -68,7 +68,7 @@ static const char mock_usage_text[] =
 "      --h2-alpn             offer h2 by ALPN on TLS (HTTP/2 with prior\n"
 "                            knowledge is always served on any port)\n"
 "      --h2-refuse-stream N  HTTP/2: RST_STREAM(REFUSED_STREAM) the Nth stream\n"
-"                            of every connection\n"
+"                            the mock receives (counted over all connections)\n"
 "      --h2-goaway-after N   HTTP/2: GOAWAY once N streams came on a connection\n"
 "      --h2-no-ping-ack      HTTP/2: never answer a PING\n"
 "  -h, --help                show this help\n"

@@ -41,7 +41,7 @@ struct mock_settings {
 /* HTTP/2 behaviour from the command line (mock_h2.c). */
 struct mock_h2_opts {
 	int	 alpn;		/* offer h2 by ALPN on TLS */
-	int	 refuse_nth;	/* REFUSED_STREAM the Nth stream, 0: never */
+	int	 refuse_nth;	/* REFUSED_STREAM the server's Nth stream */
 	int	 goaway_after;	/* GOAWAY after N streams, 0: never */
 	int	 no_ping_ack;	/* leave PINGs unanswered */
 };
@@ -228,6 +228,7 @@ struct mock_server {
 	struct event		*reap_ev;
 	struct event		*accept_ev;	/* re-enables accept after EMFILE */
 	struct mock_h2_opts	 h2;
+	unsigned		 h2_streams;	/* HTTP/2 streams received */
 	uint64_t		 next_conn_id;
 	uint64_t		 next_resp_id;
 	unsigned		 nconns;

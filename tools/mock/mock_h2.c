@@ -12,6 +12,7 @@
 #include <event2/bufferevent.h>
 #include <nghttp2/nghttp2.h>
 
+#include "proxy/jsonw.h"
 #include "proxy/log.h"
 #include "tools/mock/mock.h"
 
@@ -26,6 +27,8 @@ struct mock_h2 {
 	TAILQ_HEAD(, mock_conn)	 streams;	/* not yet closed */
 	TAILQ_HEAD(, mock_h2_stream) all;	/* nghttp2 still knows them */
 	unsigned		 nstarted;
+	int32_t			 goaway_last;	/* streams above: refused */
+	int			 goaway_sent;
 	int			 in_recv, in_send, again, closing;
 };
 
@@ -283,6 +286,21 @@ mock_h2_stream_close(struct mock_conn *c, enum mock_end how)
 	mock_h2_send(h);
 }
 
+/* A record of what the mock did to a connection: refused, GOAWAY. */
+static void
+mock_h2_record(struct mock_conn *c, const char *event, int32_t id)
+{
+	struct jsonw	 w;
+	char		 stack[256];
+
+	jsonw_init(&w, stack, sizeof(stack));
+	log_record_begin(&w, LOG_LEVEL_INFO, event);
+	jsonw_kuint(&w, "conn", c->id);
+	jsonw_kint(&w, "stream_id", id);
+	log_record_end(&w);
+	jsonw_free(&w);
+}
+
 static int
 mock_h2_begin_headers_cb(nghttp2_session *ng, const nghttp2_frame *f,
     void *arg)
@@ -296,16 +314,24 @@ mock_h2_begin_headers_cb(nghttp2_session *ng, const nghttp2_frame *f,
 	if (f->hd.type != NGHTTP2_HEADERS ||
 	    f->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0;
+	if (h->goaway_sent && id > h->goaway_last) {
+		/* Came before our GOAWAY reached the client: not processed. */
+		nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, id,
+		    NGHTTP2_REFUSED_STREAM);
+		return 0;
+	}
 	h->nstarted++;
 	if (srv->h2.goaway_after > 0 &&
-	    h->nstarted == (unsigned)srv->h2.goaway_after)
+	    h->nstarted == (unsigned)srv->h2.goaway_after) {
+		mock_h2_record(c, "mock_h2_goaway", id);
 		nghttp2_submit_goaway(ng, NGHTTP2_FLAG_NONE, id,
 		    NGHTTP2_NO_ERROR, NULL, 0);
+		h->goaway_sent = 1;
+		h->goaway_last = id;
+	}
 	if (srv->h2.refuse_nth > 0 &&
-	    h->nstarted == (unsigned)srv->h2.refuse_nth) {
-		log_msg(LOG_LEVEL_INFO, "mock_h2_refused", "conn %llu: stream "
-		    "%d refused (--h2-refuse-stream)", (unsigned long long)c->id,
-		    id);
+	    ++srv->h2_streams == (unsigned)srv->h2.refuse_nth) {
+		mock_h2_record(c, "mock_h2_refused", id);
 		nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, id,
 		    NGHTTP2_REFUSED_STREAM);
 		return 0;
