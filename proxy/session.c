@@ -495,7 +495,7 @@ session_close(struct session *s, const struct session_end *e)
 	if (s->request_id[0] == '\0')
 		session_identity(s);	/* from what of the head arrived */
 
-	had_upstream = s->up != NULL || s->dns != NULL;
+	had_upstream = s->up != NULL || s->dns != NULL || s->up_stream != NULL;
 	if (!e->cancel && s->resp_done)
 		upstream_release(s);	/* kept if the connection allows */
 	else

@@ -115,6 +115,7 @@ struct upstream_h2_set {
 
 static void	h2_conn_die(struct h2_conn *, int rst, const char *detail);
 static void	h2_conn_free(struct h2_conn *);
+static void	h2_conn_close(struct h2_conn *, const char *why);
 static void	h2_group_grow(struct h2_group *, struct session *);
 static void	h2_group_drain(struct h2_group *);
 static void	h2_place(struct h2_conn *, struct upstream_stream *);
@@ -1407,9 +1408,20 @@ h2_let_go(struct session *s, int rst)
 		return;
 	h2_stream_detach(st);
 	if ((c = st->c) == NULL) {
-		TAILQ_REMOVE(&st->g->queue, st, entry);
-		st->g->nqueue--;
+		struct h2_group	*g = st->g;
+		struct h2_conn	*o, *on;
+
+		TAILQ_REMOVE(&g->queue, st, entry);
+		g->nqueue--;
 		h2_stream_free(st);
+		/* Nobody waits any more: connections still being opened for
+		 * them go too, as an HTTP/1.1 connect would. */
+		for (o = TAILQ_FIRST(&g->conns); g->nqueue == 0 && o != NULL;
+		    o = on) {
+			on = TAILQ_NEXT(o, gentry);
+			if (!o->ready && o->nstreams == 0 && !o->in_recv)
+				h2_conn_close(o, "no stream waits for it");
+		}
 		return;
 	}
 	if (c->dead || c->ng == NULL)
