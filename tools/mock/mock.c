@@ -145,6 +145,7 @@ mock_args_parse(int argc, char **argv, struct mock_args *a)
 	a->set.first_token_ms = 200;
 	a->set.interval_ms = 50;
 	a->set.tokens = 20;
+	memset(&a->h2, 0, sizeof(a->h2));
 
 	while ((ch = getopt_long(argc, argv, "l:f:i:n:o:c:k:H:hV", longopts,
 	    NULL)) != -1) {
