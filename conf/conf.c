@@ -657,7 +657,7 @@ conf_load_upstream_h2(struct conf_load *l, const cJSON *obj,
 	int		 r;
 
 	h->max_streams_per_conn = 100;
-	h->max_conns = 8;
+	h->max_conns = 64;
 	h->queue_max = 1024;
 	h->ping_interval_ms = 10000;
 	h->ping_timeout_ms = 5000;

@@ -25,7 +25,7 @@ const char	*conf_protocol_name(enum conf_protocol p);
 struct conf_h2 {
 	int64_t	 max_streams_per_conn;	/* default 100, also capped by the
 					 * server's MAX_CONCURRENT_STREAMS */
-	int64_t	 max_conns;		/* per worker, default 8 */
+	int64_t	 max_conns;		/* per worker, default 64 */
 	int64_t	 queue_max;		/* streams waiting for a connection,
 					 * per worker, default 1024 */
 	int64_t	 ping_interval_ms;	/* idle PING, default 10000, 0 off */

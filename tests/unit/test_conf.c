@@ -1469,7 +1469,7 @@ Test(conf, upstream_protocol)
 	cr_assert_eq(u->protocol, CONF_PROTOCOL_AUTO);
 	cr_assert_str_eq(conf_protocol_name(u->protocol), "auto");
 	cr_assert_eq(u->h2.max_streams_per_conn, 100);
-	cr_assert_eq(u->h2.max_conns, 8);
+	cr_assert_eq(u->h2.max_conns, 64);
 	cr_assert_eq(u->h2.queue_max, 1024);
 	cr_assert_eq(u->h2.ping_interval_ms, 10000);
 	cr_assert_eq(u->h2.ping_timeout_ms, 5000);
