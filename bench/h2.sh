@@ -132,8 +132,9 @@ EOF
 	"$NGINX" -p "$d/" -e "$d/error.log" -c "$d/nginx.conf" >>"$d/stderr" 2>&1 &
 	PIDS+=("$!")
 	wait_port "${PORT[nginx]}" "$!" nginx
-	PID[nginx]=$(cat "/proc/$!/task/$!/children" 2>/dev/null)
+	PID[nginx]=$(cat "/proc/$!/task/$!/children" 2>/dev/null | tr -d ' ')
 	[ -n "${PID[nginx]}" ] || fail "nginx has no worker"
+	PIDS+=("${PID[nginx]}")	# a killed master leaves its worker behind
 }
 
 for t in $TARGETS; do
@@ -153,24 +154,35 @@ conns_for() {	# target prefix
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR ? a[int((NR+1)/2)] : "-")}'; }
 
-declare -A C_CONNS C_P50 C_P99 C_OPEN CPU_EV BIG
-for t in $TARGETS; do
-	p50s="" p99s="" open=0
+declare -A C_CONNS C_P50 C_P99 C_OPEN S_P50 S_P99 CPU_EV BIG
+# Cancel rounds: gap 0 aborts all N at once (a burst: p50 is about the time
+# to work through half of them); gap 1000 aborts one every millisecond
+# with the others still open (the latency of one client's abort).
+cancel() {	# target gap prefix-letter
+	local t=$1 gap=$2 l=$3 r line p50s="" p99s="" open=0
 	for r in $(seq 1 "$REPS"); do
 		line=$("$T/loadgen" --mode cancel --target "127.0.0.1:${PORT[$t]}" \
 		    --mock-log "${LOG[$t]}" --n "$N" --events 3 --abort fin \
-		    --interval-ms 50 --tokens 100000 --prefix "c$r-$t-" \
-		    --label "$t" --scenario cancel --pid "${PID[$t]}" \
-		    --timeout-ms 120000 2>>"$T/loadgen.err" | grep '^RESULT')
+		    --interval-ms 50 --tokens 100000 --prefix "$l$r-$t-" \
+		    --abort-gap-us "$gap" --label "$t" --scenario cancel \
+		    --pid "${PID[$t]}" --timeout-ms 120000 2>>"$T/loadgen.err" |
+		    grep '^RESULT')
 		[ -n "$line" ] || { say "$t: cancel round $r failed"; continue; }
 		p50s="$p50s $(field "$line" p50_us)"
 		p99s="$p99s $(field "$line" p99_us)"
 		open=$(( open + $(field "$line" open) ))
-		[ "$r" = 1 ] && C_CONNS[$t]=$(conns_for "$t" "c1-$t-")
+		[ "$r" = 1 ] && [ "$l" = c ] && C_CONNS[$t]=$(conns_for "$t" "c1-$t-")
 	done
-	C_P50[$t]=$(echo $p50s | tr ' ' '\n' | median)
-	C_P99[$t]=$(echo $p99s | tr ' ' '\n' | median)
-	C_OPEN[$t]=$open
+	R_P50=$(echo $p50s | tr ' ' '\n' | median)
+	R_P99=$(echo $p99s | tr ' ' '\n' | median)
+	R_OPEN=$open
+}
+for t in $TARGETS; do
+	cancel "$t" 0 c
+	C_P50[$t]=$R_P50 C_P99[$t]=$R_P99 C_OPEN[$t]=$R_OPEN
+	cancel "$t" 1000 s
+	S_P50[$t]=$R_P50 S_P99[$t]=$R_P99
+	C_OPEN[$t]=$(( ${C_OPEN[$t]} + R_OPEN ))
 	line=$("$T/loadgen" --mode stream --target "127.0.0.1:${PORT[$t]}" \
 	    --ref "127.0.0.1:${MPORT[$t]}" --mock-log "${LOG[$t]}" \
 	    --mock-pid "${MPID[$t]}" --n "$CPU_N" --tokens "$CPU_TOKENS" \
@@ -185,7 +197,7 @@ for t in $TARGETS; do
 	else
 		CPU_EV[$t]="-"
 	fi
-	say "$t: connections ${C_CONNS[$t]:-?}, cancel p50 ${C_P50[$t]} us p99 ${C_P99[$t]} us, cpu/event ${CPU_EV[$t]} us"
+	say "$t: connections ${C_CONNS[$t]:-?}, burst p50 ${C_P50[$t]} p99 ${C_P99[$t]} us, one by one p50 ${S_P50[$t]} p99 ${S_P99[$t]} us, cpu/event ${CPU_EV[$t]} us"
 done
 
 big() {	# target
@@ -209,19 +221,22 @@ for t in $TARGETS; do
 done
 
 echo
-echo "$N concurrent streams per target, 1 worker/process each, ulimit -n $NOFILE"
-printf '| %-34s | %11s | %13s | %13s | %5s | %-28s |\n' target "upstream conns" \
-    "cancel p50 us" "cancel p99 us" open "CPU us per SSE event"
-printf '| %s | %s | %s | %s | %s | %s |\n' "---" "---" "---" "---" "---" "---"
+echo "$N concurrent streams per target, 1 worker/process each, ulimit -n $NOFILE;"
+echo "cancel latency in microseconds (median of $REPS rounds): the client's abort"
+echo "to the mock seeing its stream end; burst = all $N at once, 1by1 = one"
+echo "every millisecond; open = streams the mock never saw end."
+printf '| %-34s | %s | %s | %s | %s | %s | %s | %s |\n' target "upstream conns" \
+    "burst p50" "burst p99" "1by1 p50" "1by1 p99" open "CPU us per SSE event"
+printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "---" "---" "---" "---" "---" "---" "---" "---"
 for t in $TARGETS; do
 	case $t in
 	h2) name="cancelproxy, upstream h2" ;;
 	http1) name="cancelproxy, upstream http/1.1" ;;
 	nginx) name="nginx $("$NGINX" -v 2>&1 | sed 's/.*\///'), upstream http/1.1 keepalive" ;;
 	esac
-	printf '| %-34s | %14s | %13s | %13s | %5s | %-28s |\n' "$name" \
-	    "${C_CONNS[$t]:-?}" "${C_P50[$t]}" "${C_P99[$t]}" "${C_OPEN[$t]}" \
-	    "${CPU_EV[$t]}"
+	printf '| %-34s | %s | %s | %s | %s | %s | %s | %s |\n' "$name" \
+	    "${C_CONNS[$t]:-?}" "${C_P50[$t]}" "${C_P99[$t]}" "${S_P50[$t]}" \
+	    "${S_P99[$t]}" "${C_OPEN[$t]}" "${CPU_EV[$t]}"
 done
 for t in "${!BIG[@]}"; do
 	echo

@@ -208,6 +208,9 @@ struct mock_conn {
 	struct mock_conn	*parent;	/* NULL: a real connection */
 	struct mock_h2_stream	*h2s;		/* a stream's answer in frames */
 	TAILQ_ENTRY(mock_conn)	 sentry;	/* the connection's streams */
+	TAILQ_ENTRY(mock_conn)	 dentry;	/* its streams whose output ran
+						 * dry since the last look */
+	int			 on_drained;
 	int32_t			 stream_id;
 	uint32_t		 rst_code;	/* the client's RST_STREAM code */
 	const char		*h2_method;

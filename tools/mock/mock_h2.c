@@ -25,6 +25,7 @@ struct mock_h2 {
 	nghttp2_session		*ng;
 	struct mock_conn	*c;
 	TAILQ_HEAD(, mock_conn)	 streams;	/* not yet closed */
+	TAILQ_HEAD(, mock_conn)	 drained;	/* output ran dry: look at them */
 	TAILQ_HEAD(, mock_h2_stream) all;	/* nghttp2 still knows them */
 	unsigned		 nstarted;
 	int32_t			 goaway_last;	/* streams above: refused */
@@ -49,6 +50,17 @@ struct mock_h2_stream {
 };
 
 static void	mock_h2_send(struct mock_h2 *h);
+
+/* The stream's output ran dry (or its stream ended): mock_h2_send looks
+ * at it once, to end its answer or let its tokens go on. */
+static void
+mock_h2_mark_drained(struct mock_h2 *h, struct mock_conn *v)
+{
+	if (v == NULL || v->on_drained || v->state != MOCK_CONN_RESPONDING)
+		return;
+	v->on_drained = 1;
+	TAILQ_INSERT_TAIL(&h->drained, v, dentry);
+}
 
 /* An HTTP/2 error code's name: CANCEL, REFUSED_STREAM. */
 const char *
@@ -130,6 +142,8 @@ mock_h2_data_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
 	if (n > len)
 		n = len;
 	evbuffer_remove(s->out, buf, n);
+	if (evbuffer_get_length(s->out) == 0)
+		mock_h2_mark_drained(s->h, s->v);
 	if (s->complete && evbuffer_get_length(s->out) == 0)
 		*flags |= NGHTTP2_DATA_FLAG_EOF;
 	return (ssize_t)n;
@@ -265,6 +279,10 @@ mock_h2_stream_close(struct mock_conn *c, enum mock_end how)
 	enum mock_fault_kind	 f = c->resp.fault.kind;
 
 	TAILQ_REMOVE(&h->streams, c, sentry);
+	if (c->on_drained) {
+		TAILQ_REMOVE(&h->drained, c, dentry);
+		c->on_drained = 0;
+	}
 	if (s == NULL)
 		return;
 	s->v = NULL;
@@ -467,8 +485,8 @@ mock_h2_stream_close_cb(nghttp2_session *ng, int32_t id, uint32_t code,
 				    clock_mono_us());
 			}
 			mock_conn_close(v, MOCK_END_CLOSE);
-		}
-		/* NO_ERROR while answering: mock_h2_send finishes it. */
+		} else	/* NO_ERROR while answering: mock_h2_send ends it */
+			mock_h2_mark_drained(h, v);
 	}
 	evbuffer_free(s->out);
 	free(s);
@@ -479,7 +497,7 @@ mock_h2_stream_close_cb(nghttp2_session *ng, int32_t id, uint32_t code,
 static void
 mock_h2_send(struct mock_h2 *h)
 {
-	struct mock_conn	*c = h->c, *v, *next;
+	struct mock_conn	*c = h->c, *v;
 	struct evbuffer		*out;
 	const uint8_t		*data;
 	ssize_t			 n;
@@ -497,13 +515,12 @@ mock_h2_send(struct mock_h2 *h)
 		while (evbuffer_get_length(out) < MOCK_H2_OUT_HIGH &&
 		    (n = nghttp2_session_mem_send(h->ng, &data)) > 0)
 			evbuffer_add(out, data, (size_t)n);
-		for (v = TAILQ_FIRST(&h->streams); v != NULL && !h->closing;
-		    v = next) {
-			next = TAILQ_NEXT(v, sentry);
+		while ((v = TAILQ_FIRST(&h->drained)) != NULL &&
+		    !h->closing) {
+			TAILQ_REMOVE(&h->drained, v, dentry);
+			v->on_drained = 0;
 			if (v->state == MOCK_CONN_RESPONDING &&
-			    mock_conn_pending(v) == 0 && (v->h2s == NULL ||
-			    v->h2s->complete || v->resp.state ==
-			    MOCK_RESP_BLOCKED))
+			    mock_conn_pending(v) == 0)
 				mock_resp_drained(v);
 		}
 	} while (h->again && !h->closing && c->state != MOCK_CONN_CLOSED);
@@ -563,6 +580,7 @@ mock_h2_sniff(struct mock_conn *c)
 	nghttp2_session_callbacks_del(cb);
 	h->c = c;
 	TAILQ_INIT(&h->streams);
+	TAILQ_INIT(&h->drained);
 	TAILQ_INIT(&h->all);
 	c->h2 = h;
 	iv[0].settings_id = NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS;
