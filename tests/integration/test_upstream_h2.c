@@ -538,3 +538,105 @@ Test(upstream_h2, tls_http1_stays_http1, .timeout = 60)
 {
 	tls_case(1, ",\"protocol\":\"http/1.1\"", "http/1.1");
 }
+
+/* Flow control is the back-pressure: a client that does not read holds
+ * its own stream back; another stream on the same connection is not
+ * slowed, and the slow one still gets every byte once it reads. */
+Test(upstream_h2, slow_client_slows_only_its_stream, .timeout = 120)
+{
+	struct hproc	*mock, *proxy;
+	struct hconn	*slow, *fast;
+	struct hresp	*r;
+	const char	*hdrs[] = { "Content-Type: text/plain",
+			    "X-Request-Id: slow-1", NULL };
+	char		*body;
+	size_t		 len = 3 * 1024 * 1024, k;
+	int		 mport, port;
+	int64_t		 t0;
+	cJSON		*json;
+
+	body = hkeep(malloc(len + 1));
+	for (k = 0; k < len; k++)
+		body[k] = "0123456789abcdefghijklmnopqrstuvwxyz"[(k * 31 + k / 7) %
+		    36];
+	body[len] = '\0';
+	mock = hmock_start(&mport, NULL);
+	hassert(mock != NULL);
+	proxy = proxy_start(mport, "{}");
+	port = hproxy_port(proxy, 0);
+	slow = hconn_connect_rcvbuf("127.0.0.1", port, 4096);
+	hassert(slow != NULL);
+	hassert(hconn_send_str(slow, hreq_build("POST", "/debug/echo", hdrs,
+	    body)) == 0);
+	hsleep_ms(500);		/* the echo is stuck behind the slow reader */
+	t0 = hnow_ms();
+	{
+		const char *fh[] = { "X-Request-Id: fast-1",
+		    "X-Mock-Interval-Ms: 0", "X-Mock-Tokens: 200", NULL };
+
+		fast = hconn_connect("127.0.0.1", port);
+		hassert(fast != NULL);
+		hassert(hconn_send_str(fast, hreq_chat("mock-1", 1, fh)) == 0);
+	}
+	expect_tokens(fast, 200);
+	cr_assert_lt(hnow_ms() - t0, 3000 * hscale(),
+	    "the fast stream took %lld ms", (long long)(hnow_ms() - t0));
+	cr_assert_eq(hjson_num(mock_stream(mock, "fast-1"), "conn", -1),
+	    hjson_num(hproc_wait_match(mock, 0, "event", "mock_request",
+	    "request_id", "slow-1", NULL), "conn", -2),
+	    "the streams were not on one connection");
+	/* Its window is shut: the mock still holds most of the answer. */
+	cr_assert_null(hproc_find_record(mock, "mock_stream", "request_id",
+	    "slow-1"), "the slow stream's answer went out unread");
+	r = hconn_read_response(slow, 30000);
+	hassert(r != NULL, "the slow stream did not finish");
+	json = hresp_json(r);
+	hassert(json != NULL);
+	cr_assert_eq(strlen(hjson_str(json, "body")), len);
+	cr_assert(strcmp(hjson_str(json, "body"), body) == 0);
+	proxy_stop_clean(proxy);
+}
+
+/* A drain route reads on after the client left (bounded), then resets
+ * the stream with CANCEL; the connection stays. */
+Test(upstream_h2, drain_then_reset, .timeout = 60)
+{
+	struct hproc	*mock, *proxy;
+	struct hconn	*c, *other;
+	struct hresp	*r;
+	cJSON		*rec;
+	int		 mport, port;
+
+	mock = hmock_start(&mport, "--first-token-ms", "20", "--interval-ms",
+	    "20", "--tokens", "200", NULL);
+	hassert(mock != NULL);
+	proxy = hproxy_startf("{\"hop\":\"edge\",\"workers\":1,"
+	    "\"listen\":[{\"address\":\"127.0.0.1:0\"}],"
+	    "\"upstreams\":{\"mock\":{\"url\":\"http://127.0.0.1:%d\","
+	    "\"protocol\":\"h2\"}},"
+	    "\"routes\":[{\"path_prefix\":\"/\",\"upstream\":\"mock\","
+	    "\"on_client_disconnect\":\"drain\","
+	    "\"drain\":{\"max_ms\":300}}]}", mport);
+	hassert(proxy != NULL);
+	port = hproxy_port(proxy, 0);
+	other = send_chat(port, "drain-other", "X-Mock-Tokens: 40");
+	c = send_chat(port, "drain-1", NULL);
+	r = hconn_read_head(c, 0);
+	hassert(r != NULL);
+	hassert(hconn_read_event(c, r, 0) != NULL);
+	hconn_close_fin(c);
+	rec = mock_stream(mock, "drain-1");
+	cr_assert_str_eq(hjson_str(rec, "outcome"), "client_rst_stream");
+	cr_assert_str_eq(hjson_str(rec, "rst_code"), "CANCEL");
+	cr_assert_geq(hjson_num(rec, "elapsed_ms", 0), 300);
+	rec = hproc_wait_match(proxy, 0, "event", "cancel", "request_id",
+	    "drain-1", NULL);
+	hassert(rec != NULL);
+	cr_assert_str_eq(hjson_str(rec, "drain.ended_by"), "max_ms");
+	cr_assert_str_eq(hjson_str(rec, "upstream_protocol"), "h2");
+	expect_tokens(other, 40);
+	cr_assert_eq(hjson_num(mock_stream(mock, "drain-other"), "conn", -1),
+	    hjson_num(hproc_find_record(mock, "mock_stream", "request_id",
+	    "drain-1"), "conn", -2));
+	proxy_stop_clean(proxy);
+}
