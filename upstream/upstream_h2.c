@@ -86,6 +86,8 @@ struct h2_conn {
 	uint8_t			 in_recv;
 	uint8_t			 ping_out;
 	uint8_t			 counted_opening;
+	int			 broken;	/* nghttp2 could not send: the
+						 * tick closes it (nonzero: why) */
 	enum conf_protocol	 protocol;
 	struct conf_h2		 cfg;
 	int64_t			 connect_ms;
@@ -189,17 +191,15 @@ h2_flush(struct h2_conn *c)
 	const uint8_t	*data;
 	ssize_t		 n;
 
-	if (c->dead || c->ng == NULL || c->in_recv)
+	if (c->dead || c->ng == NULL || c->in_recv || c->broken)
 		return;
 	out = bufferevent_get_output(c->u.bev);
 	while ((n = nghttp2_session_mem_send(c->ng, &data)) > 0)
 		evbuffer_add(out, data, (size_t)n);
 	if (n < 0) {
-		char	 why[128];
-
-		snprintf(why, sizeof(why), "HTTP/2: %s",
-		    nghttp2_strerror((int)n));
-		h2_conn_die(c, 1, why);
+		/* Callers still hold c: the tick ends it from the loop. */
+		c->broken = (int)n;
+		event_active(c->tick, EV_TIMEOUT, 0);
 		return;
 	}
 	if (c->u.out.bev != NULL)
@@ -224,7 +224,7 @@ h2_pick(struct h2_group *g, uint64_t avoid)
 	struct h2_conn	*c;
 
 	TAILQ_FOREACH(c, &g->conns, gentry)
-		if (c->ready && !c->dead && c->goaway_last < 0 &&
+		if (c->ready && !c->dead && !c->broken && c->goaway_last < 0 &&
 		    c->serial != avoid && c->nstreams < h2_conn_limit(c))
 			return c;
 	return NULL;
@@ -716,6 +716,15 @@ h2_tick_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (c->dead)
 		return;
+	if (c->broken) {
+		char	 why[128];
+
+		snprintf(why, sizeof(why), "HTTP/2: %s",
+		    nghttp2_strerror(c->broken));
+		h2_conn_die(c, 1, why);
+		h2_conn_free(c);
+		return;
+	}
 	if (!c->ready) {
 		if (c->connect_ms > 0 &&
 		    now - c->t_open_us > (uint64_t)c->connect_ms * 1000) {
