@@ -33,6 +33,7 @@
 struct h2_conn;
 struct h2_group;
 
+
 /* One request on its way: queued, or a stream on a connection. It keeps
  * the request (head and body) so that a refused stream can be sent again;
  * once its session let go it lives until nghttp2 closes the stream. */
@@ -80,14 +81,11 @@ struct h2_conn {
 	struct upstream_stream_list dirty;
 	unsigned		 nstreams;
 	uint64_t		 serial;
-	int32_t			 goaway_last;	/* -1: no GOAWAY */
-	uint8_t			 ready;		/* the server's SETTINGS came */
+	enum upstream_h2_state	 state;		/* h2_conn_state_set() only */
+	int32_t			 goaway_last;	/* the server's GOAWAY said so */
 	uint8_t			 dead;
 	uint8_t			 in_recv;
-	uint8_t			 ping_out;
-	uint8_t			 counted_opening;
-	int			 broken;	/* nghttp2 could not send: the
-						 * tick closes it (nonzero: why) */
+	int			 send_error;	/* H2_BROKEN: nghttp2's why */
 	enum conf_protocol	 protocol;
 	struct conf_h2		 cfg;
 	int64_t			 connect_ms;
@@ -114,6 +112,39 @@ struct upstream_h2_set {
 	TAILQ_HEAD(, h2_group)	 groups;
 	uint64_t		 next_serial;
 };
+
+/* Moves c forward to st; the only writer of c->state. */
+static void
+h2_conn_state_set(struct h2_conn *c, enum upstream_h2_state st)
+{
+	if (st <= c->state) {
+		log_msg(LOG_LEVEL_ERROR, "upstream_h2_state", "upstream %s: "
+		    "%s after %s", c->u.key, upstream_h2_state_name(st),
+		    upstream_h2_state_name(c->state));
+		abort();
+	}
+	if (c->state == H2_OPENING)
+		c->g->nopening--;
+	c->state = st;
+}
+
+static const char *const upstream_h2_state_names[] = {
+	[H2_OPENING] = "opening",
+	[H2_READY] = "ready",
+	[H2_GOING_AWAY] = "going_away",
+	[H2_BROKEN] = "broken",
+	[H2_DEAD] = "dead",
+};
+
+/* Names a connection state for logs. */
+const char *
+upstream_h2_state_name(enum upstream_h2_state st)
+{
+	if ((size_t)st >= sizeof(upstream_h2_state_names) /
+	    sizeof(upstream_h2_state_names[0]))
+		return "unknown";
+	return upstream_h2_state_names[st];
+}
 
 static void	h2_conn_die(struct h2_conn *, int rst, const char *detail);
 static void	h2_conn_free(struct h2_conn *);
@@ -191,14 +222,15 @@ h2_flush(struct h2_conn *c)
 	const uint8_t	*data;
 	ssize_t		 n;
 
-	if (c->dead || c->ng == NULL || c->in_recv || c->broken)
+	if (c->state >= H2_BROKEN || c->ng == NULL || c->in_recv)
 		return;
 	out = bufferevent_get_output(c->u.bev);
 	while ((n = nghttp2_session_mem_send(c->ng, &data)) > 0)
 		evbuffer_add(out, data, (size_t)n);
 	if (n < 0) {
 		/* Callers still hold c: the tick ends it from the loop. */
-		c->broken = (int)n;
+		c->send_error = (int)n;
+		h2_conn_state_set(c, H2_BROKEN);
 		event_active(c->tick, EV_TIMEOUT, 0);
 		return;
 	}
@@ -224,8 +256,7 @@ h2_pick(struct h2_group *g, uint64_t avoid)
 	struct h2_conn	*c;
 
 	TAILQ_FOREACH(c, &g->conns, gentry)
-		if (c->ready && !c->dead && !c->broken && c->goaway_last < 0 &&
-		    c->serial != avoid && c->nstreams < h2_conn_limit(c))
+		if (c->state == H2_READY && c->serial != avoid && c->nstreams < h2_conn_limit(c))
 			return c;
 	return NULL;
 }
@@ -326,7 +357,7 @@ h2_on_header_cb(nghttp2_session *ng, const nghttp2_frame *f,
 	struct upstream_stream	*st;
 	struct session		*s;
 
-	if (c->dead)
+	if (c->state == H2_DEAD)
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	if (f->hd.type != NGHTTP2_HEADERS ||
 	    (st = nghttp2_session_get_stream_user_data(ng,
@@ -403,28 +434,27 @@ h2_on_frame_recv_cb(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 	struct h2_conn		*c = arg;
 	struct upstream_stream	*st = NULL;
 
-	if (c->dead)
+	if (c->state == H2_DEAD)
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	if (f->hd.stream_id != 0)
 		st = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
 	switch (f->hd.type) {
 	case NGHTTP2_SETTINGS:
-		if (!(f->hd.flags & NGHTTP2_FLAG_ACK) && !c->ready) {
-			c->ready = 1;
+		if (!(f->hd.flags & NGHTTP2_FLAG_ACK) &&
+		    c->state == H2_OPENING) {
+			h2_conn_state_set(c, H2_READY);
 			c->t_idle_us = clock_mono_us();
-			if (c->counted_opening) {
-				c->counted_opening = 0;
-				c->g->nopening--;
-			}
 			h2_group_drain(c->g);
 		}
 		break;
 	case NGHTTP2_PING:
 		if (f->hd.flags & NGHTTP2_FLAG_ACK)
-			c->ping_out = 0;
+			c->t_ping_us = 0;
 		break;
 	case NGHTTP2_GOAWAY:
 		c->goaway_last = f->goaway.last_stream_id;
+		if (c->state < H2_GOING_AWAY)
+			h2_conn_state_set(c, H2_GOING_AWAY);
 		log_msg(LOG_LEVEL_INFO, "upstream_h2_goaway", "upstream %s: "
 		    "GOAWAY %s, last stream %d", c->u.key,
 		    nghttp2_http2_strerror(f->goaway.error_code),
@@ -460,7 +490,7 @@ h2_on_data_chunk_cb(nghttp2_session *ng, uint8_t flags, int32_t id,
 	struct upstream_stream	*st;
 	struct session		*s;
 
-	if (c->dead)
+	if (c->state == H2_DEAD)
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	st = nghttp2_session_get_stream_user_data(ng, id);
 	if (st == NULL || (s = st->s) == NULL ||
@@ -580,14 +610,14 @@ h2_read_cb(struct bufferevent *bev, void *arg)
 	ssize_t			 n;
 	char			 why[128];
 
-	if (c->ng == NULL || c->dead)
+	if (c->ng == NULL || c->state == H2_DEAD)
 		return;
 	c->t_recv_us = clock_mono_us();
 	c->in_recv = 1;
-	while (!c->dead && evbuffer_peek(in, -1, NULL, &v, 1) >= 1 &&
+	while (c->state != H2_DEAD && evbuffer_peek(in, -1, NULL, &v, 1) >= 1 &&
 	    v.iov_len > 0) {
 		n = nghttp2_session_mem_recv(c->ng, v.iov_base, v.iov_len);
-		if (c->dead)
+		if (c->state == H2_DEAD)
 			break;
 		if (n < 0) {
 			c->in_recv = 0;
@@ -600,14 +630,14 @@ h2_read_cb(struct bufferevent *bev, void *arg)
 		h2_flush_dirty(c);
 	}
 	c->in_recv = 0;
-	if (c->dead) {
+	if (c->state == H2_DEAD) {
 		h2_conn_free(c);
 		return;
 	}
 	h2_flush(c);
-	if (!c->dead && c->goaway_last >= 0 && c->nstreams == 0)
+	if (c->state == H2_GOING_AWAY && c->nstreams == 0)
 		h2_conn_die(c, 0, "GOAWAY");
-	if (c->dead)
+	if (c->state == H2_DEAD)
 		h2_conn_free(c);
 }
 
@@ -626,16 +656,13 @@ h2_conn_die(struct h2_conn *c, int rst, const char *detail)
 	struct h2_group		*g = c->g;
 	struct upstream_stream	*st;
 	struct session		*s;
+	int			 was_opening = c->state == H2_OPENING;
 
-	if (c->dead)
+	if (c->state == H2_DEAD)
 		return;
-	c->dead = 1;
+	h2_conn_state_set(c, H2_DEAD);
 	TAILQ_REMOVE(&g->conns, c, gentry);
 	g->nconns--;
-	if (c->counted_opening) {
-		c->counted_opening = 0;
-		g->nopening--;
-	}
 	if (c->tick != NULL)
 		evtimer_del(c->tick);
 	while ((st = TAILQ_FIRST(&c->streams)) != NULL) {
@@ -654,7 +681,7 @@ h2_conn_die(struct h2_conn *c, int rst, const char *detail)
 			h2_session_fail(s, rst, detail);
 	}
 	c->nstreams = 0;
-	if (!c->ready && !TAILQ_EMPTY(&g->queue)) {
+	if (was_opening && !TAILQ_EMPTY(&g->queue)) {
 		/* Those waiting for it get another try or the error. */
 		if (g->nopening == 0 && h2_pick(g, 0) == NULL) {
 			while ((st = TAILQ_FIRST(&g->queue)) != NULL) {
@@ -699,7 +726,7 @@ h2_conn_free(struct h2_conn *c)
 static void
 h2_conn_close(struct h2_conn *c, const char *why)
 {
-	if (c->ng != NULL && !c->dead) {
+	if (c->ng != NULL && c->state < H2_BROKEN) {
 		nghttp2_session_terminate_session(c->ng, NGHTTP2_NO_ERROR);
 		h2_flush(c);
 	}
@@ -714,18 +741,18 @@ h2_tick_cb(evutil_socket_t fd, short what, void *arg)
 	struct h2_conn	*c = arg;
 	uint64_t	 now = clock_mono_us();
 
-	if (c->dead)
+	if (c->state == H2_DEAD)
 		return;
-	if (c->broken) {
+	if (c->state == H2_BROKEN) {
 		char	 why[128];
 
 		snprintf(why, sizeof(why), "HTTP/2: %s",
-		    nghttp2_strerror(c->broken));
+		    nghttp2_strerror(c->send_error));
 		h2_conn_die(c, 1, why);
 		h2_conn_free(c);
 		return;
 	}
-	if (!c->ready) {
+	if (c->state == H2_OPENING) {
 		if (c->connect_ms > 0 &&
 		    now - c->t_open_us > (uint64_t)c->connect_ms * 1000) {
 			h2_conn_die(c, 1, "HTTP/2 connect timed out");
@@ -733,7 +760,7 @@ h2_tick_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		return;
 	}
-	if (c->ping_out && now - c->t_ping_us >
+	if (c->t_ping_us != 0 && now - c->t_ping_us >
 	    (uint64_t)c->cfg.ping_timeout_ms * 1000) {
 		log_msg(LOG_LEVEL_WARN, "upstream_h2_ping_timeout", "upstream "
 		    "%s: no PING answer in %lld ms, closing the connection "
@@ -748,10 +775,9 @@ h2_tick_cb(evutil_socket_t fd, short what, void *arg)
 		h2_conn_close(c, "idle");
 		return;
 	}
-	if (c->cfg.ping_interval_ms > 0 && !c->ping_out &&
+	if (c->cfg.ping_interval_ms > 0 && c->t_ping_us == 0 &&
 	    now - c->t_recv_us >= (uint64_t)c->cfg.ping_interval_ms * 1000) {
 		if (nghttp2_submit_ping(c->ng, NGHTTP2_FLAG_NONE, NULL) == 0) {
-			c->ping_out = 1;
 			c->t_ping_us = now;
 			h2_flush(c);
 		}
@@ -827,7 +853,7 @@ h2_session_start(struct h2_conn *c)
 	nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0, win);
 	c->t_recv_us = clock_mono_us();
 	h2_flush(c);
-	return c->dead ? -1 : 0;
+	return c->state >= H2_BROKEN ? -1 : 0;
 }
 
 /* auto on TLS and the server chose HTTP/1.1: the connection goes to the
@@ -845,11 +871,7 @@ h2_fall_back_h1(struct h2_conn *c)
 	    c->u.key);
 	TAILQ_REMOVE(&g->conns, c, gentry);
 	g->nconns--;
-	if (c->counted_opening) {
-		c->counted_opening = 0;
-		g->nopening--;
-	}
-	c->dead = 1;
+	h2_conn_state_set(c, H2_DEAD);
 	if (c->tick != NULL) {
 		event_free(c->tick);
 		c->tick = NULL;
@@ -865,7 +887,6 @@ h2_fall_back_h1(struct h2_conn *c)
 			continue;
 		if (first == NULL) {
 			first = s;
-			c->dead = 0;
 			upstream_h1_adopt(s, &c->u);
 		} else
 			upstream_h1_start(s);
@@ -881,7 +902,7 @@ h2_event_cb(struct bufferevent *bev, short what, void *arg)
 	int		 err = EVUTIL_SOCKET_ERROR();
 	char		 detail[256];
 
-	if (c->dead)
+	if (c->state == H2_DEAD)
 		return;
 	if (what & BEV_EVENT_CONNECTED) {
 		const unsigned char	*alpn = NULL;
@@ -905,7 +926,7 @@ h2_event_cb(struct bufferevent *bev, short what, void *arg)
 			}
 		}
 		if (h2_session_start(c) == -1) {
-			if (!c->dead)
+			if (c->state != H2_DEAD)
 				h2_conn_die(c, 1, "cannot start HTTP/2");
 			h2_conn_free(c);
 		}
@@ -935,7 +956,7 @@ h2_event_cb(struct bufferevent *bev, short what, void *arg)
 	/* Whatever arrived before the close is read first. */
 	if (c->ng != NULL && evbuffer_get_length(bufferevent_get_input(bev)) > 0)
 		h2_read_cb(bev, c);
-	if (c->dead)
+	if (c->state == H2_DEAD)
 		return;
 	h2_conn_die(c, (what & BEV_EVENT_ERROR) != 0 || !c->u.connected, detail);
 	h2_conn_free(c);
@@ -1052,8 +1073,8 @@ h2_open(struct h2_group *g, struct session *s)
 	c->u.key_hash = up->pool_hash;
 	TAILQ_INSERT_TAIL(&g->conns, c, gentry);
 	g->nconns++;
+	c->state = H2_OPENING;
 	g->nopening++;
-	c->counted_opening = 1;
 	h2_tick_start(c);
 	if (up->tls) {
 		if ((c->ssl = upstream_ssl_new(s->rt, up)) == NULL) {
@@ -1428,12 +1449,13 @@ h2_let_go(struct session *s, int rst)
 		for (o = TAILQ_FIRST(&g->conns); g->nqueue == 0 && o != NULL;
 		    o = on) {
 			on = TAILQ_NEXT(o, gentry);
-			if (!o->ready && o->nstreams == 0 && !o->in_recv)
+			if (o->state == H2_OPENING && o->nstreams == 0 &&
+			    !o->in_recv)
 				h2_conn_close(o, "no stream waits for it");
 		}
 		return;
 	}
-	if (c->dead || c->ng == NULL)
+	if (c->state >= H2_BROKEN || c->ng == NULL)
 		return;
 	if (st->unconsumed > 0) {
 		nghttp2_session_consume_connection(c->ng, st->unconsumed);
@@ -1472,7 +1494,8 @@ upstream_h2_resume(struct session *s)
 	struct h2_conn		*c;
 
 	s->paused = 0;
-	if (st == NULL || (c = st->c) == NULL || c->dead || st->id <= 0 ||
+	if (st == NULL || (c = st->c) == NULL || c->state >= H2_BROKEN ||
+	    st->id <= 0 ||
 	    st->unconsumed == 0)
 		return;
 	nghttp2_session_consume(c->ng, st->id, st->unconsumed);
@@ -1507,7 +1530,7 @@ upstream_h2_free(struct upstream_h2_set *set)
 				h2_stream_detach(st);
 				h2_stream_free(st);
 			}
-			c->dead = 1;
+			h2_conn_state_set(c, H2_DEAD);
 			TAILQ_REMOVE(&g->conns, c, gentry);
 			h2_conn_free(c);
 		}
