@@ -640,3 +640,29 @@ Test(upstream_h2, drain_then_reset, .timeout = 60)
 	    "drain-1"), "conn", -2));
 	proxy_stop_clean(proxy);
 }
+
+/* A connection without streams for idle_ms is closed: a request within
+ * that time reuses it, one after it opens a new one. */
+Test(upstream_h2, idle_connection_is_closed, .timeout = 60)
+{
+	struct hproc	*mock, *proxy;
+	int		 mport, port;
+	double		 c1, c2, c3;
+
+	mock = hmock_start(&mport, "--first-token-ms", "5", "--interval-ms",
+	    "1", "--tokens", "3", NULL);
+	hassert(mock != NULL);
+	proxy = proxy_start(mport, "{\"idle_ms\":400}");
+	port = hproxy_port(proxy, 0);
+	expect_tokens(send_chat(port, "idle-1", NULL), 3);
+	c1 = hjson_num(mock_stream(mock, "idle-1"), "conn", -1);
+	hsleep_ms(100);
+	expect_tokens(send_chat(port, "idle-2", NULL), 3);
+	c2 = hjson_num(mock_stream(mock, "idle-2"), "conn", -2);
+	cr_assert_eq(c1, c2, "a warm connection was not reused");
+	hsleep_ms(400 * 3 * hscale());
+	expect_tokens(send_chat(port, "idle-3", NULL), 3);
+	c3 = hjson_num(mock_stream(mock, "idle-3"), "conn", -3);
+	cr_assert_neq(c2, c3, "the idle connection was still used");
+	proxy_stop_clean(proxy);
+}

@@ -179,8 +179,7 @@ mock_h2_rp_headers_complete(llhttp_t *p)
 		s->names[i][s->nlen[i]] = '\0';
 		if (strcmp(s->names[i], "connection") == 0 ||
 		    strcmp(s->names[i], "transfer-encoding") == 0 ||
-		    strcmp(s->names[i], "keep-alive") == 0 ||
-		    strcmp(s->names[i], "content-length") == 0)
+		    strcmp(s->names[i], "keep-alive") == 0)
 			continue;
 		nv[n].name = (uint8_t *)s->names[i];
 		nv[n].namelen = s->nlen[i];
