@@ -201,8 +201,9 @@ upstream_connect_addr(struct session *s, const struct sockaddr *sa,
 	if (up->tls) {
 		if ((ssl = upstream_ssl_new(s->rt, up)) == NULL)
 			goto fail;
-		/* This connection speaks HTTP/1.1 whatever the context offers. */
-		SSL_set_alpn_protos(ssl, (const unsigned char *)"\x08http/1.1", 9);
+		/* This one speaks HTTP/1.1 whatever the context offers. */
+		SSL_set_alpn_protos(ssl,
+		    (const unsigned char *)"\x08http/1.1", 9);
 		u->bev = bufferevent_openssl_socket_new(s->w->base, -1, ssl,
 		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
 		if (u->bev == NULL)

@@ -173,7 +173,8 @@ h2_group_get(struct upstream_h2_set *set, const struct conf_upstream *up)
 	struct h2_group	*g;
 
 	TAILQ_FOREACH(g, &set->groups, entry)
-		if (g->hash == up->pool_hash && strcmp(g->key, up->pool_key) == 0)
+		if (g->hash == up->pool_hash &&
+		    strcmp(g->key, up->pool_key) == 0)
 			return g;
 	if ((g = calloc(1, sizeof(*g))) == NULL)
 		return NULL;
@@ -256,7 +257,8 @@ h2_pick(struct h2_group *g, uint64_t avoid)
 	struct h2_conn	*c;
 
 	TAILQ_FOREACH(c, &g->conns, gentry)
-		if (c->state == H2_READY && c->serial != avoid && c->nstreams < h2_conn_limit(c))
+		if (c->state == H2_READY && c->serial != avoid &&
+		    c->nstreams < h2_conn_limit(c))
 			return c;
 	return NULL;
 }
@@ -812,6 +814,7 @@ h2_session_start(struct h2_conn *c)
 	nghttp2_session_callbacks *cb;
 	nghttp2_option		*opt;
 	nghttp2_settings_entry	 iv[3];
+	int64_t			 wanted;
 	int32_t			 win;
 	int			 r;
 
@@ -847,9 +850,9 @@ h2_session_start(struct h2_conn *c)
 	if (nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, 3) != 0)
 		return -1;
 	/* Room for every stream's window: a paused one slows no other. */
-	win = (int32_t)((int64_t)H2_STREAM_WINDOW * c->cfg.max_streams_per_conn
-	    + (16 << 20) > INT32_MAX / 2 ? INT32_MAX / 2 :
-	    (int64_t)H2_STREAM_WINDOW * c->cfg.max_streams_per_conn + (16 << 20));
+	wanted = (int64_t)H2_STREAM_WINDOW * c->cfg.max_streams_per_conn +
+	    (16 << 20);
+	win = (int32_t)(wanted > INT32_MAX / 2 ? INT32_MAX / 2 : wanted);
 	nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0, win);
 	c->t_recv_us = clock_mono_us();
 	h2_flush(c);
@@ -946,7 +949,8 @@ h2_event_cb(struct bufferevent *bev, short what, void *arg)
 				    "TLS handshake failed");
 		} else
 			snprintf(detail, sizeof(detail), "connect to %s:%u: %s",
-			    c->host, c->port, evutil_socket_error_to_string(err));
+			    c->host, c->port,
+			    evutil_socket_error_to_string(err));
 	} else if (what & BEV_EVENT_EOF)
 		snprintf(detail, sizeof(detail), "HTTP/2 connection closed "
 		    "by the upstream");
@@ -954,11 +958,13 @@ h2_event_cb(struct bufferevent *bev, short what, void *arg)
 		snprintf(detail, sizeof(detail), "HTTP/2 connection failed: %s",
 		    err ? evutil_socket_error_to_string(err) : "TLS error");
 	/* Whatever arrived before the close is read first. */
-	if (c->ng != NULL && evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+	if (c->ng != NULL &&
+	    evbuffer_get_length(bufferevent_get_input(bev)) > 0)
 		h2_read_cb(bev, c);
 	if (c->state == H2_DEAD)
 		return;
-	h2_conn_die(c, (what & BEV_EVENT_ERROR) != 0 || !c->u.connected, detail);
+	h2_conn_die(c, (what & BEV_EVENT_ERROR) != 0 || !c->u.connected,
+	    detail);
 	h2_conn_free(c);
 }
 

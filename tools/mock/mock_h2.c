@@ -79,7 +79,8 @@ mock_h2_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 
 	for (k = 0; k < 2; k++)
 		for (i = 0; i < inlen; i += 1u + in[i])
-			if (in[i] == strlen(prefs[k]) && i + 1u + in[i] <= inlen &&
+			if (in[i] == strlen(prefs[k]) &&
+			    i + 1u + in[i] <= inlen &&
 			    memcmp(in + i + 1, prefs[k], in[i]) == 0) {
 				*out = in + i + 1;
 				*outlen = in[i];
@@ -159,13 +160,14 @@ mock_h2_rp_headers_complete(llhttp_t *p)
 	nghttp2_data_provider	 prd;
 	char			 status[8];
 	int			 i, n = 0, k;
-	int			 head = s->v != NULL && s->v->resp.method != NULL &&
-				    strcmp(s->v->resp.method, "HEAD") == 0;
+	int			 head;
 
 	if (llhttp_get_status_code(p) < 200) {
 		s->nf = 0;
 		return 0;
 	}
+	head = s->v != NULL && s->v->resp.method != NULL &&
+	    strcmp(s->v->resp.method, "HEAD") == 0;
 	snprintf(status, sizeof(status), "%d", llhttp_get_status_code(p));
 	nv[n].name = (uint8_t *)":status";
 	nv[n].namelen = 7;
@@ -288,8 +290,10 @@ mock_h2_stream_close(struct mock_conn *c, enum mock_end how)
 	c->h2s = NULL;
 	if (h->closing)
 		return;
-	if (how != MOCK_END_RESET && c->resp.end_outcome == MOCK_OUTCOME_FAULT &&
-	    (f == MOCK_FAULT_CLOSE_AFTER || f == MOCK_FAULT_CLOSE_BEFORE_HEADERS)) {
+	if (how != MOCK_END_RESET &&
+	    c->resp.end_outcome == MOCK_OUTCOME_FAULT &&
+	    (f == MOCK_FAULT_CLOSE_AFTER ||
+	    f == MOCK_FAULT_CLOSE_BEFORE_HEADERS)) {
 		mock_conn_close(c->parent, MOCK_END_CLOSE);
 		return;
 	}
@@ -606,8 +610,9 @@ mock_h2_read(struct mock_conn *c)
 		n = nghttp2_session_mem_recv(h->ng, v.iov_base, v.iov_len);
 		if (n < 0) {
 			h->in_recv = 0;
-			log_msg(LOG_LEVEL_INFO, "mock_h2_error", "conn %llu: %s",
-			    (unsigned long long)c->id, nghttp2_strerror((int)n));
+			log_msg(LOG_LEVEL_INFO, "mock_h2_error",
+			    "conn %llu: %s", (unsigned long long)c->id,
+			    nghttp2_strerror((int)n));
 			mock_conn_close(c, MOCK_END_CLOSE);
 			return;
 		}
