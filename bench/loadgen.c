@@ -83,6 +83,7 @@ enum lg_outcome {
 	LG_OUT_COMPLETED,
 	LG_OUT_FIN,
 	LG_OUT_RST,
+	LG_OUT_RST_STREAM,	/* HTTP/2: the proxy reset the mock's stream */
 	LG_OUT_OTHER,
 };
 
@@ -490,6 +491,8 @@ mlog_line(char *line)
 		c->outcome = LG_OUT_FIN;
 	else if (strcmp(outc, "client_rst") == 0)
 		c->outcome = LG_OUT_RST;
+	else if (strcmp(outc, "client_rst_stream") == 0)
+		c->outcome = LG_OUT_RST_STREAM;
 	else if (strcmp(outc, "completed") == 0)
 		c->outcome = LG_OUT_COMPLETED;
 	else
@@ -1427,6 +1430,7 @@ main(int argc, char **argv)
 	int64_t		*lat;
 	int		 nlat = 0, i, aborted = 0, open_left = 0, early = 0;
 	int		 out_fin = 0, out_rst = 0, out_completed = 0;
+	int		 out_rst_stream = 0;
 	int		 out_other = 0, fin_races = 0, ready_at_abort;
 	FILE		*dump = NULL;
 	struct lg_conn	*c;
@@ -1528,6 +1532,9 @@ main(int argc, char **argv)
 		case LG_OUT_RST:
 			out_rst++;
 			break;
+		case LG_OUT_RST_STREAM:
+			out_rst_stream++;
+			break;
 		case LG_OUT_COMPLETED:
 			out_completed++;
 			break;
@@ -1535,7 +1542,8 @@ main(int argc, char **argv)
 			out_other++;
 			break;
 		}
-		if ((c->outcome == LG_OUT_FIN || c->outcome == LG_OUT_RST) &&
+		if ((c->outcome == LG_OUT_FIN || c->outcome == LG_OUT_RST ||
+		    c->outcome == LG_OUT_RST_STREAM) &&
 		    c->gone_us != 0) {
 			if (c->gone_us < c->t_abort)
 				early++;	/* gone before we left it */
@@ -1566,7 +1574,8 @@ main(int argc, char **argv)
 	/* One machine-readable line on stdout. */
 	printf("RESULT label=%s scenario=%s mode=%s abort=%s n=%d events=%d "
 	    "ready=%d failed=%d aborted=%d matched=%d open=%d early=%d "
-	    "completed=%d other=%d out_fin=%d out_rst=%d fin_race=%d "
+	    "completed=%d other=%d out_fin=%d out_rst=%d out_rst_stream=%d "
+	    "fin_race=%d "
 	    "p50_us=%" PRId64 " p90_us=%" PRId64 " p99_us=%" PRId64
 	    " max_us=%" PRId64 " min_us=%" PRId64 " ramp_ms=%.0f "
 	    "abort_spread_us=%" PRIu64 " wait_ms=%.0f "
@@ -1575,7 +1584,8 @@ main(int argc, char **argv)
 	    "wall_ms=%.0f",
 	    args.label, args.scenario, args.mode, args.abort_how, args.n,
 	    args.events, ready_at_abort, n_failed, aborted, nlat, open_left,
-	    early, out_completed, out_other, out_fin, out_rst, fin_races,
+	    early, out_completed, out_other, out_fin, out_rst, out_rst_stream,
+	    fin_races,
 	    pct(lat, nlat, 0.5), pct(lat, nlat, 0.9), pct(lat, nlat, 0.99),
 	    nlat ? lat[nlat - 1] : -1, nlat ? lat[0] : -1,
 	    (double)(t_ready_all - t_begin) / 1000.0,

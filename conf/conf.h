@@ -13,6 +13,27 @@ enum conf_disconnect {
 	CONF_DISCONNECT_DRAIN,		/* read on (bounded) to learn usage */
 };
 
+/* What an upstream's connections speak (upstreams.NAME.protocol). */
+enum conf_protocol {
+	CONF_PROTOCOL_AUTO,		/* TLS: ALPN h2,http/1.1; plain: 1.1 */
+	CONF_PROTOCOL_HTTP1,		/* "http/1.1" */
+	CONF_PROTOCOL_H2,		/* "h2": prior knowledge or ALPN h2 */
+};
+const char	*conf_protocol_name(enum conf_protocol p);
+
+/* HTTP/2 connections to one upstream (upstreams.NAME.h2). */
+struct conf_h2 {
+	int64_t	 max_streams_per_conn;	/* default 100, also capped by the
+					 * server's MAX_CONCURRENT_STREAMS */
+	int64_t	 max_conns;		/* per worker, default 64 */
+	int64_t	 queue_max;		/* streams waiting for a connection,
+					 * per worker, default 1024 */
+	int64_t	 ping_interval_ms;	/* idle PING, default 10000, 0 off */
+	int64_t	 ping_timeout_ms;	/* no PING ACK: dead, default 5000 */
+	int64_t	 idle_ms;		/* no streams this long: closed,
+					 * default 60000 */
+};
+
 enum conf_stream_usage {
 	CONF_STREAM_USAGE_PASS,		/* forward the request body as is */
 	CONF_STREAM_USAGE_INJECT,	/* ask OpenAI-style upstreams for usage */
@@ -67,6 +88,8 @@ struct conf_upstream {
 	struct conf_timeouts	 timeouts;	/* defaults 5000/120000/60000/0 */
 	int			 keepalive;	/* idle conns per worker, default 32 */
 	int			 billing_stops_on_cancel; /* 1, 0, -1 unknown */
+	enum conf_protocol	 protocol;	/* default auto */
+	struct conf_h2		 h2;
 	char			*pool_key;	/* where its connections go: equal
 						 * keys share pooled connections */
 	uint64_t		 pool_hash;	/* FNV-1a of pool_key */

@@ -178,6 +178,58 @@ conf_load_timeouts(struct conf_load *l, const cJSON *obj,
 	return 0;
 }
 
+static const struct conf_enum conf_protocol_names[] = {
+	{ "auto", CONF_PROTOCOL_AUTO },
+	{ "http/1.1", CONF_PROTOCOL_HTTP1 },
+	{ "h2", CONF_PROTOCOL_H2 },
+	{ NULL, 0 },
+};
+
+/* Names a protocol as the config and the records spell it. */
+const char *
+conf_protocol_name(enum conf_protocol p)
+{
+	return conf_enum_name(conf_protocol_names, (int)p);
+}
+
+/* upstreams.NAME.h2: the HTTP/2 connection set, with its defaults. */
+static int
+conf_load_upstream_h2(struct conf_load *l, const cJSON *obj,
+    struct conf_upstream *u)
+{
+	static const char *const keys[] = {
+		"max_streams_per_conn", "max_conns", "queue_max",
+		"ping_interval_ms", "ping_timeout_ms", "idle_ms", NULL
+	};
+	struct conf_ctx	*ctx = &l->ctx;
+	struct conf_h2	*h = &u->h2;
+	const cJSON	*it;
+	size_t		 mark;
+	int		 r;
+
+	h->max_streams_per_conn = 100;
+	h->max_conns = 64;
+	h->queue_max = 1024;
+	h->ping_interval_ms = 10000;
+	h->ping_timeout_ms = 5000;
+	h->idle_ms = 60000;
+	if ((it = conf_section(ctx, obj, "h2", keys, &mark, &r)) == NULL)
+		return r;
+	if (conf_json_int(ctx, it, "max_streams_per_conn", 1, 100000,
+	    &h->max_streams_per_conn) == -1 ||
+	    conf_json_int(ctx, it, "max_conns", 1, 1000, &h->max_conns) == -1 ||
+	    conf_json_int(ctx, it, "queue_max", 0, 1000000,
+	    &h->queue_max) == -1 ||
+	    conf_json_int(ctx, it, "ping_interval_ms", 0, CONF_MS_MAX,
+	    &h->ping_interval_ms) == -1 ||
+	    conf_json_int(ctx, it, "ping_timeout_ms", 1, CONF_MS_MAX,
+	    &h->ping_timeout_ms) == -1 ||
+	    conf_json_int(ctx, it, "idle_ms", 0, CONF_MS_MAX, &h->idle_ms) == -1)
+		return -1;
+	conf_path_pop(ctx, mark);
+	return 0;
+}
+
 /* One member of "upstreams"; the path is already upstreams.NAME. */
 /* The pool key: connections made for one upstream serve another (or the
  * same one after a reload) only when scheme, address and TLS settings all
@@ -210,11 +262,12 @@ conf_load_upstream(struct conf_load *l, const cJSON *obj,
 {
 	static const char *const keys[] = {
 		"url", "tls", "set_headers", "peer", "timeouts_ms",
-		"keepalive", "billing_stops_on_cancel", NULL
+		"keepalive", "billing_stops_on_cancel", "protocol", "h2", NULL
 	};
 	struct conf_ctx	*ctx = &l->ctx;
 	const cJSON	*it;
 	const char	*why;
+	int		 proto;
 	int64_t		 keepalive = 32;
 	size_t		 mark;
 	int		 r;
@@ -278,6 +331,13 @@ conf_load_upstream(struct conf_load *l, const cJSON *obj,
 			    "\"unknown\"");
 		conf_path_pop(ctx, mark);
 	}
+	proto = (int)u->protocol;
+	if (conf_json_enum(ctx, obj, "protocol", conf_protocol_names,
+	    &proto) == -1)
+		return -1;
+	u->protocol = (enum conf_protocol)proto;
+	if (conf_load_upstream_h2(l, obj, u) == -1)
+		return -1;
 	return conf_upstream_pool_key(ctx, u);
 }
 

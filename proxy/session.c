@@ -461,6 +461,8 @@ session_upstream_connected(struct session *s)
 	if (s->up != NULL && !s->up->reused)
 		metrics_observe(&s->w->metrics.connect,
 		    clock_mono_us() - s->t_connect_us);
+	if (s->up != NULL)
+		s->up_protocol = s->up->proto->name;
 	upstream_send_request(s);
 	s->t_sent_us = clock_mono_us();
 	/*
@@ -690,7 +692,7 @@ session_close(struct session *s, const struct session_end *e)
 	if (s->request_id[0] == '\0')
 		session_identity(s);	/* from what of the head arrived */
 
-	had_upstream = s->up != NULL || s->dns != NULL;
+	had_upstream = s->up != NULL || s->dns != NULL || s->up_stream != NULL;
 	if (!e->cancel && s->resp_done)
 		upstream_release(s);	/* kept if the connection allows */
 	else

@@ -20,6 +20,7 @@ struct evbuffer;
 struct jsonr;
 struct upstream_conn;
 struct upstream_dns;
+struct upstream_stream;
 
 #define SESSION_TRIES_MAX	8
 
@@ -140,6 +141,9 @@ struct session {
 	struct conf_upstream	*up_conf;
 	struct upstream_dns	*dns;		/* in-flight lookup */
 	struct upstream_conn	*up;		/* the upstream connection */
+	struct upstream_stream	*up_stream;	/* HTTP/2: its stream, queued
+						 * or on up */
+	const char		*up_protocol;	/* what up spoke: "h2" */
 	int			 retried;	/* a reused conn failed once */
 
 	/* The response. */

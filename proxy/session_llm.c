@@ -257,6 +257,8 @@ session_extra_members(struct jsonw *w, const void *arg)
 		jsonw_kstr(w, "cors", session_cors_result_name(s->cors_result));
 	if (s->trailers_dropped > 0)
 		jsonw_kuint(w, "trailers_dropped", s->trailers_dropped);
+	if (s->up_protocol != NULL)
+		jsonw_kstr(w, "upstream_protocol", s->up_protocol);
 	if (s->ntries > 0) {
 		jsonw_lkey(w, "tries");
 		jsonw_arr_open(w);

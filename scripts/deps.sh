@@ -4,7 +4,7 @@
 set -eu
 
 PKGS="build-essential cmake pkg-config libevent-dev libssl-dev libcjson-dev
-libcriterion-dev node-llhttp zlib1g-dev
+libcriterion-dev node-llhttp zlib1g-dev libnghttp2-dev
 libhiredis-dev redis-server curl ca-certificates openssl python3 valgrind"
 for opt in "$@"; do
 	case "$opt" in

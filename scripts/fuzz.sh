@@ -8,6 +8,7 @@
 # SECONDS is the time per target (default 60). TARGETs default to all:
 #   request   bytes from a client, through the real request path in-process
 #   response  bytes from an upstream, through the real response path
+#   h2upstream  HTTP/2 frames from an upstream, through upstream_h2.c
 #   sse       the SSE event splitter and the usage readers, directly
 #   conf      the config loader (conf_load on a file)
 #   note      cancel notes: cancel_note_parse, cancel_error_parse, verify
@@ -36,7 +37,7 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SECS=${1:-60}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-request response sse conf note logscan body record}
+TARGETS=${*:-request response h2upstream sse conf note logscan body record}
 B=${FUZZ_BUILD_DIR:-$ROOT/build-fuzz}
 # The targets run from their own directory: a relative path would break.
 case "$B" in /*) ;; *) B="$PWD/$B" ;; esac
@@ -54,7 +55,7 @@ if ! echo 'int LLVMFuzzerTestOneInput(const char *d, long n){return 0;}' |
 	exit 2
 fi
 
-PKGS="libevent libevent_openssl libevent_pthreads openssl libcjson hiredis"
+PKGS="libevent libevent_openssl libevent_pthreads openssl libcjson hiredis libnghttp2"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 CFLAGS="-g -O1 -std=gnu11 -fno-omit-frame-pointer $SAN -D_GNU_SOURCE
   -DCANCELPROXY_VERSION=\"fuzz\" -I$ROOT -I$LLHTTP_INC
@@ -111,7 +112,7 @@ ar rcs "$B/libcp.a" $LIBOBJS
 # target -> the extra sources it needs
 extra() {
 	case $1 in
-	request|response|record) echo "$ROOT/tests/fuzz/fuzz_rig.c";;
+	request|response|record|h2upstream) echo "$ROOT/tests/fuzz/fuzz_rig.c";;
 	logscan) echo "$ROOT/tools/log/logtool_scan.c";;
 	*) echo "";;
 	esac

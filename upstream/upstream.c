@@ -201,6 +201,9 @@ upstream_connect_addr(struct session *s, const struct sockaddr *sa,
 	if (up->tls) {
 		if ((ssl = upstream_ssl_new(s->rt, up)) == NULL)
 			goto fail;
+		/* This one speaks HTTP/1.1 whatever the context offers. */
+		SSL_set_alpn_protos(ssl,
+		    (const unsigned char *)"\x08http/1.1", 9);
 		u->bev = bufferevent_openssl_socket_new(s->w->base, -1, ssl,
 		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
 		if (u->bev == NULL)
@@ -252,12 +255,31 @@ fail:
 	    "cannot set up the upstream connection");
 }
 
+/* Picks the protocol: a test's override, else the upstream's "protocol"
+ * ("auto" on TLS tries h2 by ALPN; HTTP/1.1 on plain). */
 int
 upstream_start(struct session *s)
 {
 	const struct upstream_proto *p = s->w->upstream_proto;
 
-	return (p != NULL ? p : &upstream_h1)->start(s);
+	if (p != NULL)
+		return p->start(s);
+	if (s->up_conf->protocol == CONF_PROTOCOL_H2 ||
+	    (s->up_conf->protocol == CONF_PROTOCOL_AUTO && s->up_conf->tls))
+		return upstream_h2.start(s);
+	return upstream_h1.start(s);
+}
+
+/* Gives a connected TLS connection that chose HTTP/1.1 to s. */
+void
+upstream_h1_adopt(struct session *s, struct upstream_conn *u)
+{
+	u->proto = &upstream_h1;
+	u->connected = 1;
+	if (u->fd < 0)
+		u->fd = bufferevent_getfd(u->bev);
+	upstream_attach(s, u);
+	session_upstream_connected(s);
 }
 
 /* HTTP/1.1: an idle pooled connection, or resolve and connect anew. */
@@ -287,7 +309,9 @@ upstream_abort(struct session *s)
 		if (d->req != NULL)
 			evdns_getaddrinfo_cancel(d->req);
 	}
-	if (s->up != NULL)
+	if (s->up_stream != NULL)
+		upstream_h2_cancel(s);
+	else if (s->up != NULL)
 		s->up->proto->cancel(s);
 }
 

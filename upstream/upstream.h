@@ -43,6 +43,7 @@ struct upstream_proto {
 };
 
 extern const struct upstream_proto upstream_h1;
+extern const struct upstream_proto upstream_h2;
 
 /* One connection to an upstream; owned by a session or by the pool. */
 struct upstream_conn {

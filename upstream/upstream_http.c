@@ -16,7 +16,7 @@
 static void	upstream_response_init(struct session *);
 
 /* Whether the client's field i is replaced by set_headers or by us. */
-static int
+int
 upstream_header_replaced(const struct session *s, size_t i)
 {
 	static const char *const ours[] = {

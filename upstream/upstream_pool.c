@@ -24,7 +24,15 @@ struct upstream_pool {
 	struct upstream_pool_key	*keys;	/* those with idle connections */
 	size_t				 nkeys;
 	size_t				 capkeys;
+	struct upstream_h2_set		*h2;	/* HTTP/2 connections */
 };
+
+/* The pool's slot for the worker's HTTP/2 connections. */
+struct upstream_h2_set **
+upstream_pool_h2(struct upstream_pool *p)
+{
+	return &p->h2;
+}
 
 
 struct upstream_pool *
@@ -51,6 +59,7 @@ upstream_pool_free(struct upstream_pool *p)
 		TAILQ_REMOVE(&p->idle, u, entry);
 		upstream_conn_close(u);
 	}
+	upstream_h2_free(p->h2);
 	for (i = 0; i < p->nkeys; i++)
 		free(p->keys[i].key);
 	free(p->keys);

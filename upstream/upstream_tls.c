@@ -19,7 +19,14 @@ upstream_tls_ctx_new(const struct conf_upstream *up, char *err, size_t errlen)
 	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF |
 	    SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-	SSL_CTX_set_alpn_protos(ctx, (const unsigned char *)"\x08http/1.1", 9);
+	if (up->protocol == CONF_PROTOCOL_H2)
+		SSL_CTX_set_alpn_protos(ctx, (const unsigned char *)"\x02h2", 3);
+	else if (up->protocol == CONF_PROTOCOL_AUTO)
+		SSL_CTX_set_alpn_protos(ctx,
+		    (const unsigned char *)"\x02h2\x08http/1.1", 12);
+	else
+		SSL_CTX_set_alpn_protos(ctx,
+		    (const unsigned char *)"\x08http/1.1", 9);
 	if (up->tls_verify) {
 		if (up->tls_ca_file != NULL) {
 			if (SSL_CTX_load_verify_locations(ctx, up->tls_ca_file,

@@ -28,6 +28,8 @@ struct fuzz_rig {
 	int		 lfd;			/* the upstream listener */
 	int		 port;
 	int		 cfd;			/* the client's end, or -1 */
+	int		 cold[FUZZ_CLIENTS_MAX];	/* earlier clients' ends */
+	int		 ncold;
 	int		 creading;
 	int		 up[FUZZ_UP_MAX];	/* accepted, -1 when closed */
 	int		 answered[FUZZ_UP_MAX];
@@ -157,6 +159,11 @@ fuzz_rig_client(struct fuzz_rig *g)
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	sin.sin_port = htons(40000);
+	/* An earlier client stays connected (and unread) until the end. */
+	if (g->cfd != -1 && g->ncold < FUZZ_CLIENTS_MAX)
+		g->cold[g->ncold++] = g->cfd;
+	else if (g->cfd != -1)
+		close(g->cfd);
 	g->cfd = sv[1];
 	g->creading = 1;
 	/* On failure downstream_accept() closes sv[0] itself. */
@@ -352,6 +359,9 @@ fuzz_rig_finish(struct fuzz_rig *g)
 
 	fuzz_rig_pump(g);
 	fuzz_rig_client_close(g, 0);
+	for (i = 0; i < g->ncold; i++)
+		close(g->cold[i]);
+	g->ncold = 0;
 	fuzz_rig_pump(g);
 	fuzz_rig_upstream_close(g, 1);
 	fuzz_rig_pump(g);

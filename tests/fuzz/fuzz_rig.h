@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #define FUZZ_UP_MAX	16	/* upstream connections per input */
+#define FUZZ_CLIENTS_MAX 8	/* client connections per input */
 
 /* What the test's upstream answers on its connection number idx (0 is the
  * first the proxy opened), once it has received bytes; NULL: the default
@@ -30,7 +31,9 @@ struct fuzz_rig;
  * the port of the rig's upstream listener; exits on failure. */
 struct fuzz_rig	*fuzz_rig_init(const char *config_fmt);
 
-/* Opens a client connection; the rig keeps the test's end. */
+/* Opens a client connection; the rig keeps the test's end. The calls
+ * below act on the newest client; earlier ones stay connected, unread,
+ * until fuzz_rig_finish() closes them (at most FUZZ_CLIENTS_MAX). */
 void		 fuzz_rig_client(struct fuzz_rig *g);
 /* Sends bytes from the client; 0, or -1 when the proxy closed. */
 int		 fuzz_rig_send(struct fuzz_rig *g, const void *p, size_t n);

@@ -328,3 +328,68 @@ put("record", "bad_model", b"\x00chat\x00gpt-4o\xc0\xaf\x00ua\xed\xa0\x80"
     b"\x00r-3")
 put("record", "escapes", b"\x02x?a=%ff\x00m\\u00e9\\\\\x00\xf0\x9f\x98\x80"
     b"\x00")
+
+# ---- h2upstream: byte 0 the mode, then HTTP/2 frames from the server ----
+
+
+def frame(ftype, flags, sid, payload=b""):
+    n = len(payload)
+    return bytes([n >> 16, (n >> 8) & 255, n & 255, ftype, flags,
+                  (sid >> 24) & 127, (sid >> 16) & 255, (sid >> 8) & 255,
+                  sid & 255]) + payload
+
+
+def hpack(fields):
+    """Literal fields without indexing and without Huffman coding."""
+    out = b""
+    for name, value in fields:
+        name, value = name.encode(), value.encode()
+        out += bytes([0, len(name)]) + name + bytes([len(value)]) + value
+    return out
+
+
+def u32(v):
+    return bytes([(v >> 24) & 255, (v >> 16) & 255, (v >> 8) & 255, v & 255])
+
+
+SETTINGS_ACK = frame(4, 1, 0)
+SSE_HEAD = [(":status", "200"), ("content-type", "text/event-stream")]
+EVENT = 'data: {"choices":[{"delta":{"content":"hi"}}]}\n\n'
+USAGE = ('data: {"choices":[],"usage":{"prompt_tokens":3,'
+         '"completion_tokens":1}}\n\ndata: [DONE]\n\n')
+
+
+def h2_answer(sid, fin=True):
+    return (frame(1, 4, sid, hpack(SSE_HEAD)) +
+            frame(0, 0, sid, EVENT.encode()) +
+            frame(0, 1 if fin else 0, sid, USAGE.encode()))
+
+
+put("h2upstream", "one_stream", bytes([4]) + SETTINGS_ACK + h2_answer(1))
+put("h2upstream", "four_streams", bytes([7]) + SETTINGS_ACK +
+    h2_answer(1) + h2_answer(3) + h2_answer(5) + h2_answer(7))
+put("h2upstream", "split_frames", bytes([4 | 16]) + SETTINGS_ACK +
+    h2_answer(1))
+put("h2upstream", "json_answer", bytes([0]) + SETTINGS_ACK +
+    frame(1, 4, 1, hpack([(":status", "200"),
+                          ("content-type", "application/json"),
+                          ("content-length", "2")])) +
+    frame(0, 1, 1, b"{}"))
+put("h2upstream", "refused", bytes([4]) + SETTINGS_ACK +
+    frame(3, 0, 1, u32(7)))
+put("h2upstream", "rst_mid_stream", bytes([5]) + SETTINGS_ACK +
+    h2_answer(1, fin=False) + frame(3, 0, 1, u32(2)) + h2_answer(3))
+put("h2upstream", "goaway", bytes([6]) + SETTINGS_ACK +
+    frame(7, 0, 0, u32(1) + u32(0)) + h2_answer(1))
+put("h2upstream", "ping_window", bytes([4]) + SETTINGS_ACK +
+    frame(6, 0, 0, b"12345678") + frame(8, 0, 0, u32(65536)) +
+    frame(8, 0, 1, u32(1000)) + h2_answer(1))
+put("h2upstream", "interim_trailers", bytes([4]) + SETTINGS_ACK +
+    frame(1, 4, 1, hpack([(":status", "103"), ("link", "</a>")])) +
+    h2_answer(1, fin=False) + frame(1, 5, 1, hpack([("x-t", "1")])))
+put("h2upstream", "client_leaves", bytes([4 | 32 | 64]) + SETTINGS_ACK +
+    h2_answer(1, fin=False) + h2_answer(1, fin=False)[9 + 40:] +
+    frame(0, 1, 1, b"data: x\n\n"))
+put("h2upstream", "max_streams_1", bytes([5]) +
+    frame(4, 0, 0, bytes([0, 3]) + u32(1)) + SETTINGS_ACK + h2_answer(1) +
+    h2_answer(3))

@@ -1610,3 +1610,56 @@ Test(conf, cors_found_by_path)
 	cr_assert_null(conf_cors_find(c, "/v1/models", 10));
 	conf_unref(c);
 }
+
+Test(conf, upstream_protocol)
+{
+	struct conf		*c;
+	struct conf_upstream	*u;
+
+	c = load_q("{" BASE "}");
+	u = &c->upstreams[0];
+	cr_assert_eq(u->protocol, CONF_PROTOCOL_AUTO);
+	cr_assert_str_eq(conf_protocol_name(u->protocol), "auto");
+	cr_assert_eq(u->h2.max_streams_per_conn, 100);
+	cr_assert_eq(u->h2.max_conns, 64);
+	cr_assert_eq(u->h2.queue_max, 1024);
+	cr_assert_eq(u->h2.ping_interval_ms, 10000);
+	cr_assert_eq(u->h2.ping_timeout_ms, 5000);
+	cr_assert_eq(u->h2.idle_ms, 60000);
+	conf_unref(c);
+
+	c = load_q(UP("'protocol': 'h2', 'h2': {'max_streams_per_conn': 7, "
+	    "'max_conns': 2, 'queue_max': 0, 'ping_interval_ms': 0, "
+	    "'ping_timeout_ms': 300, 'idle_ms': 1500}"));
+	u = &c->upstreams[0];
+	cr_assert_eq(u->protocol, CONF_PROTOCOL_H2);
+	cr_assert_str_eq(conf_protocol_name(u->protocol), "h2");
+	cr_assert_eq(u->h2.max_streams_per_conn, 7);
+	cr_assert_eq(u->h2.max_conns, 2);
+	cr_assert_eq(u->h2.queue_max, 0);
+	cr_assert_eq(u->h2.ping_interval_ms, 0);
+	cr_assert_eq(u->h2.ping_timeout_ms, 300);
+	cr_assert_eq(u->h2.idle_ms, 1500);
+	conf_unref(c);
+
+	c = load_q(UP("'protocol': 'http/1.1'"));
+	cr_assert_eq(c->upstreams[0].protocol, CONF_PROTOCOL_HTTP1);
+	cr_assert_str_eq(conf_protocol_name(c->upstreams[0].protocol),
+	    "http/1.1");
+	conf_unref(c);
+
+	expect_q(UP("'protocol': 'h3'"),
+	    "upstreams.u.protocol: must be \"auto\", \"http/1.1\" or \"h2\"");
+	expect_q(UP("'protocol': 'HTTP/1.1'"),
+	    "upstreams.u.protocol: must be \"auto\", \"http/1.1\" or \"h2\"");
+	expect_q(UP("'h2': {'max_streams_per_conn': 0}"),
+	    "upstreams.u.h2.max_streams_per_conn: must be >= 1");
+	expect_q(UP("'h2': {'max_conns': 1001}"),
+	    "upstreams.u.h2.max_conns: must be <= 1000");
+	expect_q(UP("'h2': {'ping_timeout_ms': 0}"),
+	    "upstreams.u.h2.ping_timeout_ms: must be >= 1");
+	expect_q(UP("'h2': {'streams': 4}"),
+	    "upstreams.u.h2.streams: unknown key");
+	expect_q(UP("'h2': 4"),
+	    "upstreams.u.h2: must be an object, not a number");
+}

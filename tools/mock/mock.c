@@ -40,12 +40,14 @@ struct mock_args {
 	const char		*tls_key;
 	const char		*hop;
 	struct mock_settings	 set;
+	struct mock_h2_opts	 h2;
 };
 
 static const char mock_usage_text[] =
 "usage: cancelproxy-mock [--listen ADDR] [--first-token-ms N] [--interval-ms N]\n"
 "                        [--tokens N] [--log PATH] [--tls-cert FILE --tls-key FILE]\n"
-"                        [--hop NAME]\n"
+"                        [--hop NAME] [--h2-alpn] [--h2-refuse-stream N]\n"
+"                        [--h2-goaway-after N] [--h2-no-ping-ack]\n"
 "\n"
 "A streaming model server (OpenAI chat completions and Responses, Anthropic\n"
 "Messages) for demos, tests and benchmarks.\n"
@@ -63,6 +65,12 @@ static const char mock_usage_text[] =
 "  -c, --tls-cert FILE       serve HTTPS with this certificate chain (PEM)\n"
 "  -k, --tls-key FILE        ... and this private key (PEM)\n"
 "  -H, --hop NAME            the hop name in every record (default mock)\n"
+"      --h2-alpn             offer h2 by ALPN on TLS (HTTP/2 with prior\n"
+"                            knowledge is always served on any port)\n"
+"      --h2-refuse-stream N  HTTP/2: RST_STREAM(REFUSED_STREAM) the Nth stream\n"
+"                            the mock receives (counted over all connections)\n"
+"      --h2-goaway-after N   HTTP/2: GOAWAY once N streams came on a connection\n"
+"      --h2-no-ping-ack      HTTP/2: never answer a PING\n"
 "  -h, --help                show this help\n"
 "  -V, --version             show the version\n"
 "\n"
@@ -120,6 +128,10 @@ mock_args_parse(int argc, char **argv, struct mock_args *a)
 		{ "tls-cert",		required_argument,	NULL, 'c' },
 		{ "tls-key",		required_argument,	NULL, 'k' },
 		{ "hop",		required_argument,	NULL, 'H' },
+		{ "h2-alpn",		no_argument,		NULL, 1001 },
+		{ "h2-refuse-stream",	required_argument,	NULL, 1002 },
+		{ "h2-goaway-after",	required_argument,	NULL, 1003 },
+		{ "h2-no-ping-ack",	no_argument,		NULL, 1004 },
 		{ "help",		no_argument,		NULL, 'h' },
 		{ "version",		no_argument,		NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -133,6 +145,7 @@ mock_args_parse(int argc, char **argv, struct mock_args *a)
 	a->set.first_token_ms = 200;
 	a->set.interval_ms = 50;
 	a->set.tokens = 20;
+	memset(&a->h2, 0, sizeof(a->h2));
 
 	while ((ch = getopt_long(argc, argv, "l:f:i:n:o:c:k:H:hV", longopts,
 	    NULL)) != -1) {
@@ -167,6 +180,22 @@ mock_args_parse(int argc, char **argv, struct mock_args *a)
 		case 'H':
 			a->hop = optarg;
 			break;
+		case 1001:
+			a->h2.alpn = 1;
+			break;
+		case 1002:
+			if (mock_parse_uint(optarg, INT_MAX, &a->h2.refuse_nth) ==
+			    -1)
+				goto bad_number;
+			break;
+		case 1003:
+			if (mock_parse_uint(optarg, INT_MAX,
+			    &a->h2.goaway_after) == -1)
+				goto bad_number;
+			break;
+		case 1004:
+			a->h2.no_ping_ack = 1;
+			break;
 		case 'h':
 			mock_usage(stdout);
 			exit(0);
@@ -193,8 +222,9 @@ mock_args_parse(int argc, char **argv, struct mock_args *a)
 bad_number:
 	fprintf(stderr, "cancelproxy-mock: --%s %s: expected a number in "
 	    "0..%d\n", ch == 'f' ? "first-token-ms" : ch == 'i' ?
-	    "interval-ms" : "tokens", optarg, ch == 'n' ? MOCK_MAX_TOKENS :
-	    MOCK_MAX_DELAY_MS);
+	    "interval-ms" : ch == 1002 ? "h2-refuse-stream" : ch == 1003 ?
+	    "h2-goaway-after" : "tokens", optarg, ch == 'n' ? MOCK_MAX_TOKENS :
+	    ch > 1000 ? INT_MAX : MOCK_MAX_DELAY_MS);
 	exit(2);
 }
 
@@ -474,6 +504,7 @@ main(int argc, char **argv)
 	TAILQ_INIT(&srv.conns);
 	TAILQ_INIT(&srv.dead);
 	srv.defaults = a.set;
+	srv.h2 = a.h2;
 	srv.next_conn_id = 1;
 	srv.next_resp_id = ((uint64_t)time(NULL) << 20) ^
 	    ((uint64_t)getpid() << 40);
@@ -495,6 +526,8 @@ main(int argc, char **argv)
 		    "failed");
 		goto out;
 	}
+	if (srv.ssl_ctx != NULL && srv.h2.alpn)
+		SSL_CTX_set_alpn_select_cb(srv.ssl_ctx, mock_h2_alpn_cb, NULL);
 	evconnlistener_set_error_cb(srv.listener, mock_accept_error_cb);
 
 	/*

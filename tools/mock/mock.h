@@ -38,6 +38,17 @@ struct mock_settings {
 	int	 tokens;
 };
 
+/* HTTP/2 behaviour from the command line (mock_h2.c). */
+struct mock_h2_opts {
+	int	 alpn;		/* offer h2 by ALPN on TLS */
+	int	 refuse_nth;	/* REFUSED_STREAM the server's Nth stream */
+	int	 goaway_after;	/* GOAWAY after N streams, 0: never */
+	int	 no_ping_ack;	/* leave PINGs unanswered */
+};
+
+struct mock_h2;
+struct mock_h2_stream;
+
 /* How a response body is delimited on the wire. */
 enum mock_framing {
 	MOCK_FRAMING_DEFAULT,	/* chunked for streams, Content-Length otherwise */
@@ -74,6 +85,10 @@ enum mock_outcome {
 	MOCK_OUTCOME_CLIENT_FIN,
 	MOCK_OUTCOME_CLIENT_RST,
 	MOCK_OUTCOME_FAULT,
+	MOCK_OUTCOME_CLIENT_RST_STREAM,	/* HTTP/2: the client reset the stream */
+	MOCK_OUTCOME_CONN_CLOSED,	/* HTTP/2: the mock closed the connection
+					 * under it (another stream's fault) */
+	MOCK_OUTCOME_REFUSED,		/* HTTP/2: --h2-refuse-stream */
 };
 const char	*mock_outcome_name(enum mock_outcome outcome);
 
@@ -187,6 +202,18 @@ struct mock_conn {
 	unsigned		 nrequests;
 	llhttp_t		 parser;
 	struct event		 timer;		/* token ticks, endless header lines */
+	/* HTTP/2: on the connection, its session; on a stream (a mock_conn of
+	 * its own, with no socket), the connection and the stream. */
+	struct mock_h2		*h2;
+	struct mock_conn	*parent;	/* NULL: a real connection */
+	struct mock_h2_stream	*h2s;		/* a stream's answer in frames */
+	TAILQ_ENTRY(mock_conn)	 sentry;	/* the connection's streams */
+	TAILQ_ENTRY(mock_conn)	 dentry;	/* its streams whose output ran
+						 * dry since the last look */
+	int			 on_drained;
+	int32_t			 stream_id;
+	uint32_t		 rst_code;	/* the client's RST_STREAM code */
+	const char		*h2_method;
 	struct mock_req		 req;
 	struct mock_resp	 resp;
 };
@@ -203,6 +230,8 @@ struct mock_server {
 	struct mock_conns	 dead;		/* closed, freed by reap_ev */
 	struct event		*reap_ev;
 	struct event		*accept_ev;	/* re-enables accept after EMFILE */
+	struct mock_h2_opts	 h2;
+	unsigned		 h2_streams;	/* HTTP/2 streams received */
 	uint64_t		 next_conn_id;
 	uint64_t		 next_resp_id;
 	unsigned		 nconns;
@@ -234,6 +263,35 @@ const char *mock_req_str(struct mock_conn *c, int64_t off);
 int64_t	 mock_req_save(struct mock_conn *c, const char *s, size_t len);
 void	 mock_resp_end(struct mock_conn *c, enum mock_outcome outcome,
 	    enum mock_end how);
+
+/* mock_h2.c: HTTP/2 connections; each stream is a mock_conn of its own
+ * whose HTTP/1.1 answer is turned into HEADERS and DATA frames. */
+int	 mock_h2_sniff(struct mock_conn *c);
+void	 mock_h2_read(struct mock_conn *c);
+void	 mock_h2_write(struct mock_conn *c);
+void	 mock_h2_gone(struct mock_conn *c, enum mock_outcome outcome,
+	    uint64_t now);
+void	 mock_h2_stream_write(struct mock_conn *c, const struct iovec *iov,
+	    int n);
+size_t	 mock_h2_stream_pending(struct mock_conn *c);
+void	 mock_h2_stream_close(struct mock_conn *c, enum mock_end how);
+void	 mock_h2_conn_close(struct mock_conn *c);
+void	 mock_h2_free(struct mock_conn *c);
+int	 mock_h2_alpn_cb(SSL *ssl, const unsigned char **out,
+	    unsigned char *outlen, const unsigned char *in, unsigned int inlen,
+	    void *arg);
+/* The output not yet written (the socket's, or the stream's). */
+size_t	 mock_conn_pending(struct mock_conn *c);
+/* An HTTP/2 error code's name: CANCEL, REFUSED_STREAM. */
+const char *mock_h2_code_name(uint32_t code);
+/* mock_http.c, shared with mock_h2.c. */
+int	 mock_req_add_header(struct mock_conn *c, const char *name,
+	    size_t nlen, const char *value, size_t vlen);
+int	 mock_req_set_url(struct mock_conn *c, const char *url, size_t n);
+int	 mock_req_add_body(struct mock_conn *c, const char *at, size_t n);
+void	 mock_http_answer(struct mock_conn *c, const char *method,
+	    int http10, int keep_alive);
+void	 mock_resp_drained(struct mock_conn *c);
 
 /* mock_stream.c: generated answers, token timing, faults, the records. */
 int	 mock_stream_settings(struct mock_conn *c, const char **err);

@@ -196,6 +196,51 @@ mock_req_header(struct mock_conn *c, const char *name)
 	return NULL;
 }
 
+/* HTTP/2: one request field as it came in a HEADERS frame. */
+int
+mock_req_add_header(struct mock_conn *c, const char *name, size_t nlen,
+    const char *value, size_t vlen)
+{
+	struct mock_req	*q = &c->req;
+	struct mock_hdr	*nh;
+	size_t		 ncap;
+
+	if (q->nhdrs == MOCK_MAX_HEADERS)
+		return -1;
+	if (q->nhdrs == q->hdrs_cap) {
+		ncap = q->hdrs_cap ? q->hdrs_cap * 2 : MOCK_HDRS_MIN;
+		if ((nh = reallocarray(q->hdrs, ncap, sizeof(*nh))) == NULL)
+			return -1;
+		q->hdrs = nh;
+		q->hdrs_cap = ncap;
+	}
+	nh = &q->hdrs[q->nhdrs];
+	nh->name_off = (uint32_t)q->arena_len;
+	nh->name_len = (uint32_t)nlen;
+	if (mock_arena_append(c, name, nlen, MOCK_MAX_HEADER_BYTES) == -1 ||
+	    mock_arena_append(c, "", 1, MOCK_MAX_HEADER_BYTES) == -1)
+		return -1;
+	nh->value_off = (uint32_t)q->arena_len;
+	nh->value_len = (uint32_t)vlen;
+	if (mock_arena_append(c, value, vlen, MOCK_MAX_HEADER_BYTES) == -1 ||
+	    mock_arena_append(c, "", 1, MOCK_MAX_HEADER_BYTES) == -1)
+		return -1;
+	q->nhdrs++;
+	return 0;
+}
+
+/* HTTP/2: the :path. */
+int
+mock_req_set_url(struct mock_conn *c, const char *url, size_t n)
+{
+	c->req.url_off = (uint32_t)c->req.arena_len;
+	c->req.url_len = (uint32_t)n;
+	if (mock_arena_append(c, url, n, MOCK_MAX_HEADER_BYTES) == -1 ||
+	    mock_arena_append(c, "", 1, MOCK_MAX_HEADER_BYTES) == -1)
+		return -1;
+	return 0;
+}
+
 /* The connection a parser belongs to. */
 static struct mock_conn *
 mock_parser_conn(llhttp_t *p)
@@ -353,7 +398,13 @@ mock_on_headers_complete(llhttp_t *p)
 static int
 mock_on_body(llhttp_t *p, const char *at, size_t n)
 {
-	struct mock_conn	*c = mock_parser_conn(p);
+	return mock_req_add_body(mock_parser_conn(p), at, n);
+}
+
+/* Appends request body bytes; -1 past the limit. */
+int
+mock_req_add_body(struct mock_conn *c, const char *at, size_t n)
+{
 	struct mock_req		*q = &c->req;
 	size_t			 ncap;
 	char			*nb;
@@ -418,6 +469,10 @@ mock_conn_write(struct mock_conn *c, const struct iovec *iov, int n)
 	for (i = 0; i < n; i++)
 		total += iov[i].iov_len;
 	c->resp.bytes_out += total;
+	if (c->parent != NULL) {
+		mock_h2_stream_write(c, iov, n);
+		return;
+	}
 	out = bufferevent_get_output(c->bev);
 	if (!c->tls && evbuffer_get_length(out) == 0) {
 		memset(&mh, 0, sizeof(mh));
@@ -438,6 +493,17 @@ mock_conn_write(struct mock_conn *c, const struct iovec *iov, int n)
 		    iov[i].iov_len - skip);
 		skip = 0;
 	}
+}
+
+/* The output not yet written (the socket's, or the stream's). */
+size_t
+mock_conn_pending(struct mock_conn *c)
+{
+	if (c->parent != NULL)
+		return mock_h2_stream_pending(c);
+	if (c->bev == NULL)
+		return 0;
+	return evbuffer_get_length(bufferevent_get_output(c->bev));
 }
 
 /* Writes one contiguous piece. */
@@ -650,6 +716,17 @@ mock_http_route(struct mock_conn *c)
 static void
 mock_http_dispatch(struct mock_conn *c)
 {
+	mock_http_answer(c, llhttp_method_name(llhttp_get_method(&c->parser)),
+	    llhttp_get_http_major(&c->parser) == 1 &&
+	    llhttp_get_http_minor(&c->parser) == 0,
+	    llhttp_should_keep_alive(&c->parser) && !c->overflowed);
+}
+
+/* Answers a complete request (HTTP/1.1 or one HTTP/2 stream). */
+void
+mock_http_answer(struct mock_conn *c, const char *method, int http10,
+    int keep_alive)
+{
 	struct mock_resp	*r = &c->resp;
 	struct mock_server	*srv = c->srv;
 	const char		*err = NULL, *idpfx;
@@ -661,10 +738,9 @@ mock_http_dispatch(struct mock_conn *c)
 	r->model_off = -1;
 	r->start_us = clock_mono_us();
 	r->created = time(NULL);
-	r->method = llhttp_method_name(llhttp_get_method(&c->parser));
-	r->http10 = llhttp_get_http_major(&c->parser) == 1 &&
-	    llhttp_get_http_minor(&c->parser) == 0;
-	r->keep_alive = llhttp_should_keep_alive(&c->parser) && !c->overflowed;
+	r->method = method;
+	r->http10 = http10;
+	r->keep_alive = keep_alive;
 	r->set = srv->defaults;
 	r->endpoint = mock_http_route(c);
 	/* The id prefixes of the real APIs: chatcmpl-, msg_, resp_. */
@@ -782,6 +858,13 @@ mock_http_read_cb(struct bufferevent *bev, void *arg)
 	struct mock_conn	*c = arg;
 	struct evbuffer		*in = bufferevent_get_input(bev);
 
+	if (c->h2 != NULL) {
+		mock_h2_read(c);
+		return;
+	}
+	if (c->state == MOCK_CONN_READING && c->nrequests == 0 &&
+	    mock_h2_sniff(c))
+		return;		/* HTTP/2 (or not enough bytes to tell) */
 	if (c->state == MOCK_CONN_READING) {
 		mock_http_parse(c);
 		return;
@@ -802,8 +885,20 @@ mock_http_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct mock_conn	*c = arg;
 
-	if (c->state != MOCK_CONN_RESPONDING ||
-	    evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+	if (c->h2 != NULL) {
+		mock_h2_write(c);
+		return;
+	}
+	if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+		return;
+	mock_resp_drained(c);
+}
+
+/* Everything written: end a finished response or resume a blocked one. */
+void
+mock_resp_drained(struct mock_conn *c)
+{
+	if (c->state != MOCK_CONN_RESPONDING)
 		return;
 	if (c->resp.state == MOCK_RESP_DRAINING)
 		mock_resp_finish(c);
@@ -827,6 +922,8 @@ mock_http_event_cb(struct bufferevent *bev, short what, void *arg)
 	outcome = (what & BEV_EVENT_EOF) ? MOCK_OUTCOME_CLIENT_FIN :
 	    MOCK_OUTCOME_CLIENT_RST;
 	c->peer_gone = 1;
+	if (c->h2 != NULL)
+		mock_h2_gone(c, outcome, now);
 	if (c->state == MOCK_CONN_RESPONDING && !c->resp.no_record)
 		mock_record_stream(c, outcome, now);
 	else if ((what & BEV_EVENT_ERROR) && err != ECONNRESET &&
@@ -850,7 +947,7 @@ mock_resp_end(struct mock_conn *c, enum mock_outcome outcome,
 	r->end_outcome = outcome;
 	r->end = how;
 	r->state = MOCK_RESP_DRAINING;
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+	if (mock_conn_pending(c) == 0)
 		mock_resp_finish(c);
 }
 
@@ -863,6 +960,10 @@ mock_resp_finish(struct mock_conn *c)
 
 	if (!r->no_record)
 		mock_record_stream(c, r->end_outcome, 0);
+	if (c->parent != NULL) {
+		mock_conn_close(c, how);	/* one stream, one answer */
+		return;
+	}
 	if (how == MOCK_END_KEEP && (!r->keep_alive || c->overflowed))
 		how = MOCK_END_CLOSE;
 	if (how != MOCK_END_KEEP) {
@@ -952,6 +1053,15 @@ mock_conn_close(struct mock_conn *c, enum mock_end how)
 		evbuffer_free(c->resp.sink);
 		c->resp.sink = NULL;
 	}
+	if (c->parent != NULL) {
+		/* A stream: ends on its connection, freed with the dead. */
+		mock_h2_stream_close(c, how);
+		TAILQ_INSERT_TAIL(&srv->dead, c, entry);
+		event_active(srv->reap_ev, EV_TIMEOUT, 0);
+		return;
+	}
+	if (c->h2 != NULL)
+		mock_h2_conn_close(c);
 	if (how == MOCK_END_RESET) {
 		lg.l_onoff = 1;
 		lg.l_linger = 0;
@@ -980,6 +1090,7 @@ mock_http_reap_cb(evutil_socket_t fd, short what, void *arg)
 
 	while ((c = TAILQ_FIRST(&srv->dead)) != NULL) {
 		TAILQ_REMOVE(&srv->dead, c, entry);
+		mock_h2_free(c);
 		free(c->req.arena);
 		free(c->req.hdrs);
 		free(c->req.body);

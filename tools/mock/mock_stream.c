@@ -84,6 +84,12 @@ mock_outcome_name(enum mock_outcome outcome)
 		return "client_rst";
 	case MOCK_OUTCOME_FAULT:
 		return "fault";
+	case MOCK_OUTCOME_CLIENT_RST_STREAM:
+		return "client_rst_stream";
+	case MOCK_OUTCOME_CONN_CLOSED:
+		return "conn_closed";
+	case MOCK_OUTCOME_REFUSED:
+		return "refused";
 	}
 	return "unknown";
 }
@@ -286,7 +292,8 @@ mock_record_stream(struct mock_conn *c, enum mock_outcome outcome,
 	char			 stack[1024];
 	uint64_t		 end = gone_us ? gone_us : clock_mono_us();
 	int			 gone = outcome == MOCK_OUTCOME_CLIENT_FIN ||
-				    outcome == MOCK_OUTCOME_CLIENT_RST;
+				    outcome == MOCK_OUTCOME_CLIENT_RST ||
+				    outcome == MOCK_OUTCOME_CLIENT_RST_STREAM;
 
 	jsonw_init(&w, stack, sizeof(stack));
 	log_record_begin(&w, LOG_LEVEL_INFO, "mock_stream");
@@ -325,6 +332,13 @@ mock_record_stream(struct mock_conn *c, enum mock_outcome outcome,
 		jsonw_null(&w);
 	jsonw_kuint(&w, "bytes_out", r->bytes_out);
 	jsonw_kuint(&w, "conn", c->id);
+	if (c->parent != NULL) {
+		jsonw_kstr(&w, "protocol", "h2");
+		jsonw_kint(&w, "stream_id", c->stream_id);
+		if (outcome == MOCK_OUTCOME_CLIENT_RST_STREAM)
+			jsonw_kstr(&w, "rst_code",
+			    mock_h2_code_name(c->rst_code));
+	}
 	log_record_end(&w);
 	jsonw_free(&w);
 }
@@ -477,8 +491,7 @@ mock_stream_tick(struct mock_conn *c)
 	struct mock_resp	*r = &c->resp;
 
 	/* A client that does not read gets no more than ~64 KiB queued. */
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) >
-	    MOCK_OUTPUT_HIGH) {
+	if (mock_conn_pending(c) > MOCK_OUTPUT_HIGH) {
 		r->state = MOCK_RESP_BLOCKED;
 		return;
 	}
@@ -655,8 +668,7 @@ mock_stream_endless_tick(struct mock_conn *c)
 	char			 line[96];
 	int			 n;
 
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) <=
-	    MOCK_OUTPUT_HIGH) {
+	if (mock_conn_pending(c) <= MOCK_OUTPUT_HIGH) {
 		n = snprintf(line, sizeof(line), "X-Mock-Endless-%u: "
 		    "still-going\r\n", ++r->endless_lines);
 		mock_conn_add(c, line, (size_t)n);
