@@ -77,8 +77,10 @@ session_new(struct worker *w, struct client *c)
 	s->t_start_us = clock_mono_us();
 	s->t_request_by_us = -1;
 	s->grpc_deadline_us = -1;
+	s->grpc_status = -1;
 	headers_init(&s->req_headers);
 	headers_init(&s->resp_headers);
+	headers_init(&s->resp_trailers);
 	usage_init(&s->usage);
 	TAILQ_INSERT_TAIL(&w->sessions, s, entry);
 	metrics_live(&w->metrics, 1);
@@ -97,6 +99,7 @@ session_free(struct session *s)
 		evbuffer_free(s->scratch);
 	headers_free(&s->req_headers);
 	headers_free(&s->resp_headers);
+	headers_free(&s->resp_trailers);
 	free(s->target);
 	free(s->model);
 	free(s->grpc_method);

@@ -132,7 +132,7 @@ struct session {
 
 	/* gRPC (session_grpc.c). */
 	uint8_t			 grpc;		/* application/grpc */
-	int			 grpc_status;	/* this hop's, 0: none made */
+	int			 grpc_status;	/* what the client got, -1: none */
 	char			*grpc_method;	/* "/package.Service/Method" */
 	int64_t			 grpc_deadline_us; /* grpc-timeout, -1: none */
 
@@ -148,6 +148,9 @@ struct session {
 
 	/* The response. */
 	struct header_list	 resp_headers;
+	struct header_list	 resp_trailers;	/* the upstream's, if any */
+	uint32_t		 up_reset_code;	/* an upstream RST_STREAM's
+						 * HTTP/2 code + 1, 0: none */
 	int			 resp_status;	/* the upstream's */
 	int64_t			 resp_length;	/* its body's, -1: not known */
 	int			 status;	/* sent to the client, 0 = none */
@@ -370,6 +373,9 @@ void		 session_grpc_refuse(struct session *s, int http_status,
 		    const char *message);
 void		 session_grpc_cancel(struct session *s,
 		    const struct cancel_record *r);
+/* The upstream's trailers to send on: the gRPC status noted, a peer's
+ * cancel path in grpc-message extended with this hop. */
+const struct header_list *session_grpc_trailers(struct session *s);
 /* A peer's grpc-message with this hop added to its cancel path, encoded
  * into out; 0 when it carries no path. */
 size_t		 session_grpc_extend_message(const char *value, size_t len,

@@ -141,14 +141,60 @@ session_grpc_refuse(struct session *s, int http_status, const char *message)
 }
 
 /* The call ended by a cancel at or through this hop: its status, and the
- * cancel message with its path, "[canceled path: core -> edge] ...". */
+ * cancel message with its path, "[canceled path: core -> edge] ...". A
+ * stream the upstream reset without trailers gets the status gRPC maps
+ * from the reset's code. */
 void
 session_grpc_cancel(struct session *s, const struct cancel_record *r)
 {
 	char	 msg[512];
+	int	 status = grpc_status_for_cancel(r->kind, r->via);
 
+	if (s->up_reset_code != 0 && (r->kind == CANCEL_KIND_UPSTREAM_CLOSED ||
+	    r->kind == CANCEL_KIND_UPSTREAM_ERROR))
+		status = grpc_status_for_reset(s->up_reset_code - 1);
 	cancel_chain_message(r, msg, sizeof(msg));
-	session_grpc_end(s, grpc_status_for_cancel(r->kind, r->via), msg);
+	session_grpc_end(s, status, msg);
+}
+
+/*
+ * The upstream's trailers on their way to the client: a gRPC status is
+ * noted for the records, and a grpc-message that carries a cancel path
+ * gets this hop added. Returns the list to send.
+ */
+const struct header_list *
+session_grpc_trailers(struct session *s)
+{
+	struct header_list *hl = &s->resp_trailers, out;
+	const char	*v;
+	char		 ext[GRPC_MESSAGE_MAX];
+	size_t		 i, len, n = 0;
+
+	if (!s->grpc)
+		return hl;
+	if ((v = headers_get(hl, "grpc-status", NULL)) != NULL)
+		s->grpc_status = atoi(v);
+	if ((v = headers_get(hl, "grpc-message", &len)) == NULL ||
+	    (n = session_grpc_extend_message(v, len, ext, sizeof(ext))) == 0)
+		return hl;
+	headers_init(&out);
+	for (i = 0; i < hl->n; i++) {
+		int msg = headers_name_is(hl, i, "grpc-message");
+
+		if (headers_add_name(&out, headers_name(hl, i),
+		    hl->h[i].nlen) == -1)
+			goto fail;
+		headers_name_done(&out);
+		if (headers_add_value(&out, msg ? ext : headers_value(hl, i),
+		    msg ? n : hl->h[i].vlen) == -1)
+			goto fail;
+	}
+	headers_free(hl);
+	*hl = out;
+	return hl;
+fail:
+	headers_free(&out);
+	return hl;
 }
 
 /*

@@ -251,7 +251,7 @@ session_extra_members(struct jsonw *w, const void *arg)
 		jsonw_kstr(w, "client_key", s->client_key);
 	if (s->grpc_method != NULL)
 		jsonw_kstr(w, "grpc_method", s->grpc_method);
-	if (s->grpc_status != 0)
+	if (s->grpc_status >= 0)
 		jsonw_kint(w, "grpc_status", s->grpc_status);
 	if (s->cors_result != CORS_NONE)
 		jsonw_kstr(w, "cors", session_cors_result_name(s->cors_result));

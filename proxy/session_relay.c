@@ -247,7 +247,8 @@ session_on_response_complete(struct session *s)
 	}
 	session_flush_body(s);
 	if (s->client != NULL)
-		s->client->proto->end(s, NULL);
+		s->client->proto->end(s, s->resp_trailers.n > 0 ?
+		    session_grpc_trailers(s) : NULL);
 	s->resp_done = 1;
 	session_close(s, &e);
 }

@@ -22,6 +22,7 @@
 #include <event2/event.h>
 #include <event2/util.h>
 
+#include "cancel_chain/cancel_grpc.h"
 #include "proxy/log.h"
 #include "proxy/session.h"
 #include "upstream/upstream_priv.h"
@@ -363,8 +364,21 @@ h2_on_header_cb(nghttp2_session *ng, const nghttp2_frame *f,
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	if (f->hd.type != NGHTTP2_HEADERS ||
 	    (st = nghttp2_session_get_stream_user_data(ng,
-	    f->hd.stream_id)) == NULL || (s = st->s) == NULL || st->head_seen)
-		return 0;		/* trailers, or nobody to tell */
+	    f->hd.stream_id)) == NULL || (s = st->s) == NULL)
+		return 0;		/* nobody to tell */
+	if (st->head_seen) {
+		/* Trailers (gRPC's status lives there): kept for the end. */
+		if (nlen > 0 && name[0] == ':')
+			return 0;
+		if (s->resp_trailers.len + nlen + vlen > H2_MAX_HEADER_BYTES ||
+		    headers_add_name(&s->resp_trailers, (const char *)name,
+		    nlen) == -1)
+			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+		headers_name_done(&s->resp_trailers);
+		return headers_add_value(&s->resp_trailers,
+		    (const char *)value, vlen) == -1 ?
+		    NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE : 0;
+	}
 	if (nlen == 7 && memcmp(name, ":status", 7) == 0) {
 		char	 buf[4];
 
@@ -562,6 +576,7 @@ h2_on_stream_close_cb(nghttp2_session *ng, int32_t id, uint32_t code,
 	if (s != NULL && !st->done) {
 		snprintf(why, sizeof(why), "RST_STREAM %s",
 		    nghttp2_http2_strerror(code));
+		s->up_reset_code = code + 1;	/* a gRPC status maps from it */
 		h2_session_fail(s, 1, why);
 	}
 	h2_stream_free(st);
@@ -1306,6 +1321,15 @@ h2_build(struct session *s, struct upstream_stream *st)
 		    s->req_headers.h[i].nlen,
 		    headers_value(&s->req_headers, i),
 		    s->req_headers.h[i].vlen);
+	}
+	if (s->grpc) {
+		char	 gt[GRPC_TIMEOUT_MAX];
+
+		/* gRPC servers refuse a request without it. */
+		h2_nvb_lit(&b, "te", "trailers");
+		/* The client's deadline, less the time spent here. */
+		if (session_grpc_timeout_out(s, gt) > 0)
+			h2_nvb_lit(&b, "grpc-timeout", gt);
 	}
 	for (i = 0; i < up->nset_headers; i++)
 		h2_nvb_add(&b, up->set_headers[i].name,

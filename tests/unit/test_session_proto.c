@@ -632,7 +632,7 @@ Test(session_proto, grpc_call_passes_with_its_method_in_the_record)
 	cr_assert_not_null(r = record("request"));
 	cr_assert_str_eq(str(r, "grpc_method"), "/v1/pkg.Svc/Generate");
 	cr_assert_null(cJSON_GetObjectItem(r, "grpc_status"),
-	    "this hop made no status");
+	    "no status was sent: the upstream gave no trailers");
 	cJSON_Delete(r);
 }
 
@@ -720,4 +720,49 @@ Test(session_proto, grpc_message_gets_this_hop_added_to_its_path)
 	    "timeout at core after 500 ms");
 	cr_assert_eq(session_grpc_extend_message("plain", 5, out,
 	    sizeof(out)), 0, "a message without a path passes as it is");
+}
+
+Test(session_proto, grpc_trailers_pass_and_a_peers_path_gets_this_hop)
+{
+	struct session	*s = grpc_call("/v1/pkg.Svc/Generate", NULL);
+	cJSON		*r;
+
+	session_upstream_connected(s);
+	cr_assert_eq(session_on_response_head(s, 200, -1), 0);
+	cr_assert_eq(session_on_body(s, "\0\0\0\0\1x", 6), 0);
+	session_flush_body(s);
+	add_field(&s->resp_trailers, "grpc-status", "4");
+	add_field(&s->resp_trailers, "grpc-message", "[canceled path: core] "
+	    "first byte timeout at core after 500 ms");
+	add_field(&s->resp_trailers, "x-custom", "kept");
+	session_on_response_complete(s);
+	cr_assert_str_eq(calls, "start main;send;head 200;body 6;end grpc 4;"
+	    "release;detach;");
+	{
+		size_t		 len;
+		const char	*v = headers_get(&s->resp_trailers,
+		    "grpc-message", &len);
+		char		 text[256];
+
+		cr_assert_not_null(v);
+		grpc_message_decode(v, len, text, sizeof(text));
+		cr_assert_str_eq(text, "[canceled path: core -> unit] first "
+		    "byte timeout at core after 500 ms");
+		cr_assert_str_eq(headers_get(&s->resp_trailers, "x-custom",
+		    NULL), "kept");
+	}
+	cr_assert_not_null(r = record("request"));
+	cr_assert_eq(num(r, "grpc_status"), 4, "the status the client got");
+	cJSON_Delete(r);
+}
+
+Test(session_proto, grpc_upstream_reset_maps_its_code)
+{
+	struct session	*s = grpc_call("/v1/pkg.Svc/Generate", NULL);
+
+	session_upstream_connected(s);
+	s->up_reset_code = 0xb + 1;		/* ENHANCE_YOUR_CALM */
+	session_upstream_closed(s, 1);
+	cr_assert(strstr(calls, "head 200 trailers-only grpc 8;") != NULL,
+	    "%s", calls);
 }
