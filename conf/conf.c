@@ -416,11 +416,52 @@ conf_same_addr(const struct conf_listen *a, const struct conf_listen *b)
 	    memcmp(&a6->sin6_addr, &b6->sin6_addr, sizeof(a6->sin6_addr)) == 0;
 }
 
+/* listen[].protocols: a non-empty array of "h2" and "http/1.1". */
+static int
+conf_load_protocols(struct conf_ctx *ctx, const cJSON *obj,
+    struct conf_listen *ls)
+{
+	const cJSON	*arr, *it;
+	size_t		 mark, mark2, i;
+	uint8_t		 bit;
+
+	ls->protocols = CONF_PROTO_H1 | CONF_PROTO_H2;
+	if ((arr = cJSON_GetObjectItemCaseSensitive(obj, "protocols")) == NULL)
+		return 0;
+	mark = conf_path_key(ctx, "protocols");
+	if (!cJSON_IsArray(arr))
+		return conf_err(ctx, "must be an array, not %s",
+		    conf_json_type(arr));
+	if (cJSON_GetArraySize(arr) == 0)
+		return conf_err(ctx, "must name at least one protocol");
+	ls->protocols = 0;
+	for (i = 0, it = arr->child; it != NULL; it = it->next, i++) {
+		mark2 = conf_path_index(ctx, i);
+		if (!cJSON_IsString(it))
+			return conf_err(ctx, "must be a string, not %s",
+			    conf_json_type(it));
+		if (strcmp(it->valuestring, "h2") == 0)
+			bit = CONF_PROTO_H2;
+		else if (strcmp(it->valuestring, "http/1.1") == 0)
+			bit = CONF_PROTO_H1;
+		else
+			return conf_err(ctx, "unknown protocol (\"h2\" or "
+			    "\"http/1.1\")");
+		if (ls->protocols & bit)
+			return conf_err(ctx, "listed twice");
+		ls->protocols |= bit;
+		conf_path_pop(ctx, mark2);
+	}
+	conf_path_pop(ctx, mark);
+	return 0;
+}
+
 static int
 conf_load_listener(struct conf_load *l, const cJSON *obj,
     struct conf_listen *ls)
 {
-	static const char *const keys[] = { "address", "tls", NULL };
+	static const char *const keys[] = { "address", "tls", "protocols",
+		NULL };
 	static const char *const tls_keys[] = { "cert", "key", NULL };
 	struct conf_ctx	*ctx = &l->ctx;
 	const cJSON	*tls, *it;
@@ -429,7 +470,8 @@ conf_load_listener(struct conf_load *l, const cJSON *obj,
 
 	if (conf_json_is_object(ctx, obj, 0) == -1 ||
 	    conf_json_keys(ctx, obj, keys) == -1 ||
-	    conf_load_address(l, obj, ls) == -1)
+	    conf_load_address(l, obj, ls) == -1 ||
+	    conf_load_protocols(ctx, obj, ls) == -1)
 		return -1;
 	if ((tls = conf_section(ctx, obj, "tls", tls_keys, &mark, &r)) == NULL)
 		return r;
@@ -1224,12 +1266,18 @@ conf_load_limits(struct conf_load *l, const cJSON *root)
 {
 	static const char *const keys[] = {
 		"max_connections", "max_header_bytes", "max_body_bytes",
-		"header_timeout_ms", NULL
+		"header_timeout_ms", "http2", NULL
+	};
+	static const char *const h2keys[] = {
+		"max_concurrent_streams", "max_header_fields",
+		"max_control_frames_per_second", "reset_burst",
+		"reset_rate_per_second", "send_timeout_ms", NULL
 	};
 	struct conf_ctx		*ctx = &l->ctx;
 	struct conf_limits	*lim = &l->c->limits;
-	const cJSON		*obj;
-	size_t			 mark = 0;
+	struct conf_http2	*h2 = &lim->http2;
+	const cJSON		*obj, *o2;
+	size_t			 mark = 0, mark2 = 0;
 	int			 r;
 
 	if ((obj = conf_section(ctx, root, "limits", keys, &mark,
@@ -1244,6 +1292,26 @@ conf_load_limits(struct conf_load *l, const cJSON *root)
 	    conf_json_int(ctx, obj, "header_timeout_ms", 1, CONF_MS_MAX,
 	    &lim->header_timeout_ms) == -1)
 		return -1;
+	if ((o2 = conf_section(ctx, obj, "http2", h2keys, &mark2, &r)) ==
+	    NULL) {
+		if (r == -1)
+			return -1;
+	} else {
+		if (conf_json_int(ctx, o2, "max_concurrent_streams", 1, 10000,
+		    &h2->max_concurrent_streams) == -1 ||
+		    conf_json_int(ctx, o2, "max_header_fields", 1, 10000,
+		    &h2->max_header_fields) == -1 ||
+		    conf_json_int(ctx, o2, "max_control_frames_per_second", 1,
+		    1000000, &h2->max_control_frames) == -1 ||
+		    conf_json_int(ctx, o2, "reset_burst", 1, 1000000,
+		    &h2->reset_burst) == -1 ||
+		    conf_json_int(ctx, o2, "reset_rate_per_second", 1, 1000000,
+		    &h2->reset_rate) == -1 ||
+		    conf_json_int(ctx, o2, "send_timeout_ms", 1, CONF_MS_MAX,
+		    &h2->send_timeout_ms) == -1)
+			return -1;
+		conf_path_pop(ctx, mark2);
+	}
 	conf_path_pop(ctx, mark);
 	return 0;
 }
@@ -1362,6 +1430,12 @@ conf_defaults(struct conf *c, const char *file)
 	c->limits.max_header_bytes = 32768;
 	c->limits.max_body_bytes = 8388608;
 	c->limits.header_timeout_ms = 10000;
+	c->limits.http2.max_concurrent_streams = 128;
+	c->limits.http2.max_header_fields = 100;
+	c->limits.http2.max_control_frames = 200;
+	c->limits.http2.reset_burst = 1000;
+	c->limits.http2.reset_rate = 33;
+	c->limits.http2.send_timeout_ms = 60000;
 	c->shutdown_drain_ms = 30000;
 	if ((c->path = strdup(file)) == NULL ||
 	    (c->cancel_api_prefix = strdup("/v1/cancel/")) == NULL ||

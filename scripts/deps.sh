@@ -4,14 +4,16 @@
 set -eu
 
 PKGS="build-essential cmake pkg-config libevent-dev libssl-dev libcjson-dev
-libcriterion-dev node-llhttp zlib1g-dev
+libcriterion-dev node-llhttp zlib1g-dev libnghttp2-dev
 libhiredis-dev redis-server curl ca-certificates openssl python3 valgrind"
 for opt in "$@"; do
 	case "$opt" in
 	--bench) PKGS="$PKGS nginx-light haproxy wrk jq" ;;
 	# What some tests drive: a browser for the HTML report, man/groff
-	# for the man pages, clang for the fuzz targets.
-	--tests) PKGS="$PKGS chromium groff man-db clang libclang-rt-14-dev" ;;
+	# for the man pages, clang for the fuzz targets, nghttp and
+	# python3-h2 for the HTTP/2 tests.
+	--tests) PKGS="$PKGS chromium groff man-db clang libclang-rt-14-dev
+	    nghttp2-client python3-h2" ;;
 	# Node for the OpenAI SDK tests, unless a node is already on PATH.
 	--sdk) command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs npm" ;;
 	esac
