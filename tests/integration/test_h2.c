@@ -1,0 +1,664 @@
+/* HTTP/2 from the client: curl (prior knowledge and ALPN over TLS), nghttp
+ * with several streams, and python3-h2 frame by frame (h2/h2client.py):
+ * RST_STREAM in every phase, the connection's FIN, RST and GOAWAY with
+ * streams open, the flood defences, a window that never opens, and
+ * shutdown with GOAWAY. Asserts on what the client got, the proxy's
+ * records and what the mock saw. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define H2_SCRIPT	CP_SOURCE_DIR "/tests/integration/h2/h2client.py"
+
+#define H2_CONFIG \
+	"{\"hop\":\"edge\",\"workers\":1," \
+	"\"listen\":[{\"address\":\"127.0.0.1:0\"%s}]," \
+	"\"upstreams\":{\"mock\":{\"url\":\"%s://127.0.0.1:%d\"%s}}," \
+	"\"routes\":[{\"path_prefix\":\"/v1/\",\"upstream\":\"mock\"}]," \
+	"\"limits\":{\"http2\":{\"send_timeout_ms\":1500}}%s}"
+
+struct rig {
+	struct hproc	*mock;
+	struct hproc	*proxy;
+	int		 mock_port;
+	int		 port;
+};
+
+static void
+rig_start_with(struct rig *r, const char *listen_extra, const char *tail)
+{
+	r->mock = hmock_start(&r->mock_port, "--first-token-ms", "0",
+	    "--interval-ms", "10", "--tokens", "5", NULL);
+	cr_assert_not_null(r->mock, "mock did not start");
+	r->proxy = hproxy_startf(H2_CONFIG, listen_extra, "http", r->mock_port,
+	    "", tail);
+	cr_assert_not_null(r->proxy, "proxy did not start");
+	if ((r->port = hproxy_port(r->proxy, 0)) <= 0)
+		r->port = hproxy_port(r->proxy, 1);
+	cr_assert_gt(r->port, 0);
+}
+
+static void
+rig_start(struct rig *r)
+{
+	rig_start_with(r, "", "");
+}
+
+static void
+proxy_stop_clean(struct hproc *proxy)
+{
+	hassert(hproc_stop(proxy, 0) == 0, "the proxy did not exit cleanly");
+}
+
+/* Runs h2client.py SCENARIO PORT ARGS... (NULL-ended). */
+static struct hproc *
+client_run(int port, const char *scenario, ...)
+{
+	const char	*argv[16];
+	const char	*a;
+	va_list		 ap;
+	int		 n = 0;
+	struct hproc	*p;
+
+	argv[n++] = "/usr/bin/python3";
+	argv[n++] = H2_SCRIPT;
+	argv[n++] = scenario;
+	argv[n++] = hstrf("%d", port);
+	va_start(ap, scenario);
+	while ((a = va_arg(ap, const char *)) != NULL && n < 15)
+		argv[n++] = a;
+	va_end(ap);
+	argv[n] = NULL;
+	p = hproc_start(argv, NULL);
+	cr_assert_not_null(p, "cannot run h2client.py");
+	hproc_set_name(p, hstrf("h2client-%s", scenario));
+	return p;
+}
+
+/* The client's "h2_done" record; fails the test on an h2_error. */
+static cJSON *
+client_done(struct hproc *cl, int timeout_ms)
+{
+	cJSON	*rec = hproc_wait_record(cl, "h2_done", NULL, NULL,
+	    timeout_ms > 0 ? timeout_ms : 30000);
+
+	hassert(hproc_find_record(cl, "h2_error", NULL, NULL) == NULL,
+	    "the h2 client failed");
+	hassert(rec != NULL, "the h2 client did not finish");
+	return rec;
+}
+
+/* A stream the client read whole: 200, ended with END_STREAM. */
+static void
+expect_stream_ok(struct hproc *cl, int sid, int events)
+{
+	cJSON	*rec = hproc_find_record(cl, "h2_stream", "stream",
+	    hstrf("%d", sid));
+
+	hassert(rec != NULL, "no report for stream %d", sid);
+	cr_assert_eq(hjson_num(rec, "status", 0), 200, "stream %d: %s", sid,
+	    hjson_print(rec));
+	cr_assert_str_eq(hjson_text(rec, "ended"), "true", "stream %d: %s",
+	    sid, hjson_print(rec));
+	if (events > 0)
+		cr_assert_geq(hjson_num(rec, "events", 0), events);
+}
+
+/* VmRSS of a process in KiB. */
+static long
+rss_kib(struct hproc *p)
+{
+	FILE	*f = fopen(hstrf("/proc/%d/status", (int)hproc_pid(p)), "r");
+	char	 line[256];
+	long	 kib = -1;
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "VmRSS:", 6) == 0)
+			kib = atol(line + 6);
+	fclose(f);
+	return kib;
+}
+
+/* The proxy still serves HTTP/2: a fresh connection, two whole streams. */
+static void
+expect_still_serving(struct rig *r)
+{
+	struct hproc	*cl = client_run(r->port, "streams", "2", "3", NULL);
+
+	client_done(cl, 0);
+	expect_stream_ok(cl, 1, 3);
+	expect_stream_ok(cl, 3, 3);
+}
+
+Test(h2, curl_prior_knowledge, .timeout = 60)
+{
+	struct rig	 r;
+	struct hproc	*curl;
+	cJSON		*rec;
+	const char	*argv[] = { "curl", "-sS", "-i", "--http2-prior-knowledge",
+	    "-H", "content-type: application/json", "-d",
+	    "{\"model\":\"mock-1\",\"stream\":true}", NULL, NULL };
+
+	rig_start(&r);
+	argv[8] = hstrf("http://127.0.0.1:%d/v1/chat/completions", r.port);
+	curl = hproc_start(argv, NULL);
+	hassert(hproc_wait_line(curl, "HTTP/2 200", 0) != NULL);
+	hassert(hproc_wait_line(curl, "via: 2 edge", 0) != NULL);
+	hassert(hproc_wait_line(curl, "data: [DONE]", 0) != NULL);
+	cr_assert_eq(hproc_wait_exit(curl, 0), 0);
+	rec = hproc_wait_record(r.proxy, "request", NULL, NULL, 0);
+	hassert(rec != NULL);
+	cr_assert_str_eq(hjson_str(rec, "protocol"), "h2");
+	cr_assert_eq(hjson_num(rec, "stream_id", 0), 1);
+	cr_assert_eq(hjson_num(rec, "status", 0), 200);
+	cr_assert_str_eq(hjson_str(rec, "outcome"), "completed");
+	cr_assert_eq(hjson_num(rec, "sse_events", 0), 7);
+	/* The model got HTTP/1.1 with this hop in Via, from "2". */
+	rec = hproc_wait_record(r.mock, "mock_request", NULL, NULL, 0);
+	hassert(rec != NULL);
+	cr_assert_not_null(strstr(hjson_str(rec, "via"), "2 edge"),
+	    "via %s", hjson_str(rec, "via"));
+	proxy_stop_clean(r.proxy);
+}
+
+/* TLS offers h2 and http/1.1 by ALPN; both work on one listener. */
+Test(h2, curl_tls_alpn, .timeout = 60)
+{
+	struct rig	 r;
+	struct hcert	 cert;
+	struct hproc	*curl;
+	cJSON		*rec;
+	const char	*url;
+
+	cr_assert_eq(hcert_make(NULL, "localhost", &cert), 0);
+	rig_start_with(&r, hstrf(",\"tls\":{\"cert\":\"%s\",\"key\":\"%s\"}",
+	    cert.cert, cert.key), "");
+	r.port = hproxy_port(r.proxy, 1);
+	url = hstrf("https://localhost:%d/v1/chat/completions", r.port);
+	{
+		const char *argv[] = { "curl", "-sS", "-i", "--http2",
+		    "--cacert", cert.ca, "-d", "{\"stream\":true}", "-H",
+		    "content-type: application/json", url, NULL };
+
+		curl = hproc_start(argv, NULL);
+		hassert(hproc_wait_line(curl, "HTTP/2 200", 0) != NULL);
+		hassert(hproc_wait_line(curl, "data: [DONE]", 0) != NULL);
+		cr_assert_eq(hproc_wait_exit(curl, 0), 0);
+	}
+	rec = hproc_wait_record(r.proxy, "request", NULL, NULL, 0);
+	hassert(rec != NULL);
+	cr_assert_str_eq(hjson_str(rec, "protocol"), "h2");
+	{
+		const char *argv[] = { "curl", "-sS", "-i", "--http1.1",
+		    "--cacert", cert.ca, "-d", "{\"stream\":true}", "-H",
+		    "content-type: application/json", url, NULL };
+
+		curl = hproc_start(argv, NULL);
+		hassert(hproc_wait_line(curl, "HTTP/1.1 200", 0) != NULL);
+		cr_assert_eq(hproc_wait_exit(curl, 0), 0);
+	}
+	rec = hproc_wait_record(r.proxy, "request", NULL, NULL, 0);
+	hassert(rec != NULL);
+	cr_assert_str_eq(hjson_str(rec, "protocol"), "http/1.1");
+	cr_assert_null(hjson_get(rec, "stream_id"));
+	proxy_stop_clean(r.proxy);
+}
+
+/* A listener with "protocols": ["http/1.1"] does not speak HTTP/2: the
+ * preface goes to the HTTP/1.1 parser, and no h2 stream exists. */
+Test(h2, listener_without_h2, .timeout = 60)
+{
+	struct rig	 r;
+	struct hproc	*curl;
+	const char	*argv[] = { "curl", "-sS", "--http2-prior-knowledge",
+	    "-o", "/dev/null", "-w", "code=%{http_code}\n", NULL, NULL };
+
+	rig_start_with(&r, ",\"protocols\":[\"http/1.1\"]", "");
+	argv[7] = hstrf("http://127.0.0.1:%d/v1/models", r.port);
+	curl = hproc_start(argv, NULL);
+	hproc_wait_exit(curl, 0);
+	hsleep_ms(200);
+	cr_assert_eq(hproc_count_match(r.proxy, "request", "protocol", "h2"),
+	    0);
+	cr_assert_eq(hproc_count(r.mock, "mock_request"), 0);
+	proxy_stop_clean(r.proxy);
+}
+
+/* nghttp: five streams on one connection, each its own session. */
+Test(h2, nghttp_streams, .timeout = 60)
+{
+	struct rig	 r;
+	struct hproc	*ng;
+	cJSON		*rec;
+	const char	*data = htmp_write("body.json",
+	    "{\"model\":\"mock-1\",\"stream\":true}");
+	const char	*argv[] = { "nghttp", "-n", "-m", "5", "-d", data,
+	    "-H", "content-type: application/json", NULL, NULL };
+	int		 i, j, ids[5];
+	double		 conn = -1;
+
+	rig_start(&r);
+	argv[8] = hstrf("http://127.0.0.1:%d/v1/chat/completions", r.port);
+	ng = hproc_start(argv, NULL);
+	cr_assert_eq(hproc_wait_exit(ng, 0), 0);
+	for (i = 0; i < 5; i++) {
+		rec = hproc_wait_record(r.proxy, "request", NULL, NULL, 0);
+		hassert(rec != NULL, "request record %d missing", i);
+		cr_assert_str_eq(hjson_str(rec, "protocol"), "h2");
+		cr_assert_eq(hjson_num(rec, "status", 0), 200);
+		/* One connection, a distinct odd stream id each. */
+		if (conn < 0)
+			conn = hjson_num(rec, "connection", -1);
+		cr_assert_eq(hjson_num(rec, "connection", -2), conn);
+		ids[i] = (int)hjson_num(rec, "stream_id", 0);
+		cr_assert_eq(ids[i] % 2, 1, "stream id %d", ids[i]);
+		for (j = 0; j < i; j++)
+			cr_assert_neq(ids[i], ids[j]);
+	}
+	cr_assert_eq(hproc_count(r.mock, "mock_request"), 5);
+	proxy_stop_clean(r.proxy);
+}
+
+/* Ten streams at once on one connection all finish (a browser's six
+ * connection limit does not apply). */
+Test(h2, ten_concurrent_streams, .timeout = 60)
+{
+	struct rig	 r;
+	struct hproc	*cl;
+	int		 i;
+
+	rig_start(&r);
+	cl = client_run(r.port, "streams", "10", "20", NULL);
+	client_done(cl, 0);
+	for (i = 0; i < 10; i++)
+		expect_stream_ok(cl, 1 + 2 * i, 20);
+	cr_assert_eq(hproc_count_match(r.proxy, "request", "protocol", "h2"),
+	    10);
+	proxy_stop_clean(r.proxy);
+}
+
+/* The cancel record of one RST_STREAM, with the stream id and phase. */
+static cJSON *
+expect_rst_cancel(struct rig *r, const char *phase, int sid)
+{
+	cJSON	*rec = hproc_wait_match(r->proxy, 0, "event", "cancel",
+	    "phase", phase, NULL);
+
+	hassert(rec != NULL, "no cancel record in phase %s", phase);
+	cr_assert_str_eq(hjson_str(rec, "detected_via"), "rst_stream");
+	cr_assert_str_eq(hjson_str(rec, "origin.kind"), "client_disconnect");
+	cr_assert_str_eq(hjson_str(rec, "direction"), "upstream");
+	cr_assert_str_eq(hjson_str(rec, "protocol"), "h2");
+	cr_assert_eq(hjson_num(rec, "stream_id", 0), sid);
+	return rec;
+}
+
+static void
+rst_in_phase(const char *client_phase, const char *phase, int sid,
+    int upstream)
+{
+	struct rig	 r;
+	struct hproc	*cl;
+	cJSON		*rec, *done;
+
+	rig_start(&r);
+	cl = client_run(r.port, "rst", client_phase, "1", NULL);
+	done = client_done(cl, 0);
+	rec = expect_rst_cancel(&r, phase, sid);
+	if (upstream) {
+		cr_assert_geq(hjson_num(rec, "detect_to_close_us", -1), 0);
+		hassert(hmock_wait_closed(r.mock, hjson_str(rec,
+		    "request_id")) != NULL, "the mock never saw its stream "
+		    "closed");
+	}
+	/* The other stream on the connection went on to its end. */
+	expect_stream_ok(cl, sid == 1 ? 3 : 1, 3);
+	cr_assert_str_eq(hjson_text(done, "closed"), "false");
+	cr_assert_eq(hproc_count_match(r.proxy, "cancel", "detected_via",
+	    "rst_stream"), 1);
+	proxy_stop_clean(r.proxy);
+}
+
+Test(h2, rst_while_request_body_arrives, .timeout = 60)
+{
+	rst_in_phase("body", "request", 3, 0);
+}
+
+Test(h2, rst_while_waiting_first_byte, .timeout = 60)
+{
+	rst_in_phase("waiting", "waiting_first_byte", 3, 1);
+}
+
+Test(h2, rst_while_streaming, .timeout = 60)
+{
+	rst_in_phase("streaming", "streaming", 3, 1);
+}
+
+/* The client's window is shut: the stream's buffer fills to its bound,
+ * its upstream is paused, the socket is still read, and the RST_STREAM
+ * closes the model's stream at once. */
+Test(h2, rst_while_paused_by_window, .timeout = 60)
+{
+	struct rig	 r;
+	struct hproc	*cl;
+	cJSON		*rec;
+
+	rig_start(&r);
+	cl = client_run(r.port, "rst", "paused", "1", NULL);
+	client_done(cl, 0);
+	rec = expect_rst_cancel(&r, "streaming", 1);
+	cr_assert_geq(hjson_num(rec, "detect_to_close_us", -1), 0);
+	/* What was read from the model stayed near the pause bound. */
+	cr_assert_lt(hjson_num(rec, "bytes_out", -1), 256 * 1024, "%s",
+	    hjson_print(rec));
+	hassert(hmock_wait_closed(r.mock, hjson_str(rec, "request_id")) !=
+	    NULL);
+	expect_stream_ok(cl, 3, 3);
+	proxy_stop_clean(r.proxy);
+}
+
+/* Connecting: the upstream accepts TCP but never answers the TLS
+ * handshake, so the stream stays in its connect phase. */
+Test(h2, rst_while_connecting, .timeout = 60)
+{
+	struct hproc	*proxy, *cl;
+	cJSON		*rec;
+	int		 lfd, lport, port;
+
+	lfd = hnet_listen("127.0.0.1", &lport);
+	cr_assert_geq(lfd, 0);
+	proxy = hproxy_startf(H2_CONFIG, "", "https", lport,
+	    ",\"timeouts_ms\":{\"connect\":30000}", "");
+	cr_assert_not_null(proxy);
+	port = hproxy_port(proxy, 0);
+	cl = client_run(port, "rst", "connecting", "0", NULL);
+	client_done(cl, 0);
+	rec = hproc_wait_match(proxy, 0, "event", "cancel", NULL);
+	hassert(rec != NULL);
+	cr_assert_str_eq(hjson_str(rec, "phase"), "connecting");
+	cr_assert_str_eq(hjson_str(rec, "detected_via"), "rst_stream");
+	cr_assert_eq(hjson_num(rec, "stream_id", 0), 1);
+	cr_assert_geq(hjson_num(rec, "detect_to_close_us", -1), 0);
+	hassert(hproc_stop(proxy, 0) == 0);
+}
+
+/* The whole connection goes with three streams open: three cancel
+ * records, three closes at the mock. */
+static void
+leave_with_streams(const char *how, const char *via)
+{
+	struct rig	 r;
+	struct hproc	*cl;
+	cJSON		*rec;
+	int		 i, seen = 0;
+
+	r.mock = hmock_start(&r.mock_port, "--first-token-ms", "60000", NULL);
+	cr_assert_not_null(r.mock);
+	r.proxy = hproxy_startf(H2_CONFIG, "", "http", r.mock_port, "", "");
+	cr_assert_not_null(r.proxy);
+	r.port = hproxy_port(r.proxy, 0);
+	cl = client_run(r.port, "leave", how, "3", NULL);
+	client_done(cl, 0);
+	for (i = 0; i < 3; i++) {
+		rec = hproc_wait_match(r.proxy, 0, "event", "cancel", NULL);
+		hassert(rec != NULL, "cancel record %d missing", i);
+		cr_assert_str_eq(hjson_str(rec, "detected_via"), via);
+		cr_assert_str_eq(hjson_str(rec, "phase"), "waiting_first_byte");
+		cr_assert_geq(hjson_num(rec, "detect_to_close_us", -1), 0);
+		seen |= 1 << (((int)hjson_num(rec, "stream_id", 0) - 1) / 2);
+		hassert(hmock_wait_closed(r.mock, hjson_str(rec,
+		    "request_id")) != NULL);
+	}
+	cr_assert_eq(seen, 7, "streams 1, 3 and 5 (mask %x)", seen);
+	proxy_stop_clean(r.proxy);
+}
+
+Test(h2, connection_fin_with_streams, .timeout = 60)
+{
+	leave_with_streams("fin", "eof");
+}
+
+Test(h2, connection_rst_with_streams, .timeout = 60)
+{
+	leave_with_streams("rst", "rst");
+}
+
+Test(h2, goaway_with_streams, .timeout = 60)
+{
+	leave_with_streams("goaway", "goaway");
+}
+
+/* A flood of one kind: the connection is closed, nothing reached the
+ * model, memory is back near where it was, and the proxy serves on. */
+static void
+flood(const char *kind)
+{
+	struct rig	 r;
+	struct hproc	*cl;
+	cJSON		*rec;
+	long		 before, after;
+
+	rig_start(&r);
+	expect_still_serving(&r);
+	before = rss_kib(r.proxy);
+	cl = client_run(r.port, "flood", kind, "20000", NULL);
+	client_done(cl, 0);
+	rec = hproc_wait_record(cl, "h2_flood", NULL, NULL, 0);
+	hassert(rec != NULL);
+	cr_assert_str_eq(hjson_text(rec, "closed"), "true", "%s",
+	    hjson_print(rec));
+	/* The flood's answers are a few frames, not one per frame sent. */
+	cr_assert_lt(hjson_num(rec, "got", 1e9), 64 * 1024, "%s",
+	    hjson_print(rec));
+	cr_assert_eq(hproc_count(r.mock, "mock_request"), 2);
+	expect_still_serving(&r);
+	after = rss_kib(r.proxy);
+	cr_log_info("%s flood: RSS %ld KiB before, %ld KiB after", kind,
+	    before, after);
+	if (hscale() == 1)
+		cr_assert_lt(after - before, 4096, "RSS grew %ld KiB",
+		    after - before);
+	proxy_stop_clean(r.proxy);
+}
+
+Test(h2, ping_flood, .timeout = 60)
+{
+	flood("ping");
+}
+
+Test(h2, settings_flood, .timeout = 60)
+{
+	flood("settings");
+}
+
+Test(h2, empty_data_flood, .timeout = 60)
+{
+	flood("empty_data");
+}
+
+Test(h2, continuation_flood, .timeout = 60)
+{
+	flood("continuation");
+}
+
+/* CVE-2023-44487: HEADERS and RST_STREAM at once, thousands of times. No
+ * upstream connection is made for them, and the connection is sent away
+ * by nghttp2's reset limit. */
+Test(h2, rapid_reset, .timeout = 90)
+{
+	struct rig	 r;
+	struct hproc	*cl;
+	cJSON		*rec;
+	long		 before, after;
+
+	rig_start(&r);
+	before = rss_kib(r.proxy);
+	cl = client_run(r.port, "rapid_reset", "5000", NULL);
+	client_done(cl, 60000);
+	rec = hproc_wait_record(cl, "h2_flood", NULL, NULL, 0);
+	hassert(rec != NULL);
+	cr_assert(hjson_get(rec, "goaway") != NULL &&
+	    hjson_num(rec, "goaway", -1) >= 0, "no GOAWAY: %s",
+	    hjson_print(rec));
+	cr_assert_lt(hjson_num(rec, "sent", 1e9), 5000, "all sent: %s",
+	    hjson_print(rec));
+	cr_assert_eq(hproc_count(r.mock, "mock_request"), 0,
+	    "the flood reached the model");
+	expect_still_serving(&r);
+	after = rss_kib(r.proxy);
+	cr_log_info("rapid reset: RSS %ld KiB before, %ld KiB after", before,
+	    after);
+	if (hscale() == 1)
+		cr_assert_lt(after - before, 8192);
+	proxy_stop_clean(r.proxy);
+}
+
+/* The decoded header list counts: an HPACK bomb and too many fields get
+ * 431 on their stream, and the connection serves on. */
+static void
+headers_refused(const char *kind, const char *code)
+{
+	struct rig	 r;
+	struct hproc	*cl;
+	cJSON		*rec;
+
+	rig_start(&r);
+	cl = client_run(r.port, "headers", kind, NULL);
+	client_done(cl, 0);
+	rec = hproc_find_record(cl, "h2_stream", "stream", "1");
+	hassert(rec != NULL);
+	cr_assert_eq(hjson_num(rec, "status", 0), 431, "%s", hjson_print(rec));
+	cr_assert_not_null(strstr(hjson_str(rec, "body"), code));
+	expect_stream_ok(cl, 3, 1);
+	rec = hproc_wait_match(r.proxy, 0, "event", "request", "status", "431",
+	    NULL);
+	hassert(rec != NULL);
+	cr_assert_eq(hproc_count(r.mock, "mock_request"), 1);
+	proxy_stop_clean(r.proxy);
+}
+
+Test(h2, hpack_bomb, .timeout = 60)
+{
+	headers_refused("bomb", "header_too_large");
+}
+
+Test(h2, too_many_header_fields, .timeout = 60)
+{
+	headers_refused("many", "too_many_headers");
+}
+
+/* Windows that never open: after send_timeout_ms (1.5 s here) each
+ * stream is reset and its model stream closed; the connection goes on. */
+Test(h2, zero_window_send_timeout, .timeout = 60)
+{
+	struct rig	 r;
+	struct hproc	*cl;
+	cJSON		*rec;
+	int		 i;
+
+	r.mock = hmock_start(&r.mock_port, "--first-token-ms", "0",
+	    "--interval-ms", "10", "--tokens", "5", NULL);
+	cr_assert_not_null(r.mock);
+	r.proxy = hproxy_startf(H2_CONFIG, "", "http", r.mock_port, "", "");
+	cr_assert_not_null(r.proxy);
+	r.port = hproxy_port(r.proxy, 0);
+	cl = client_run(r.port, "zero_window", "2", NULL);
+	client_done(cl, 0);
+	for (i = 0; i < 2; i++) {
+		rec = hproc_wait_match(r.proxy, 0, "event", "cancel", NULL);
+		hassert(rec != NULL);
+		cr_assert_str_eq(hjson_str(rec, "detected_via"), "timer");
+		cr_assert_str_eq(hjson_str(rec, "phase"), "streaming");
+		cr_assert_lt(hjson_num(rec, "bytes_out", -1), 256 * 1024);
+		hassert(hmock_wait_closed(r.mock, hjson_str(rec,
+		    "request_id")) != NULL);
+		rec = hproc_find_record(cl, "h2_stream", "stream",
+		    hstrf("%d", 1 + 2 * i));
+		hassert(rec != NULL);
+		cr_assert(hjson_get(rec, "reset") != NULL &&
+		    hjson_num(rec, "reset", -1) >= 0, "not reset: %s",
+		    hjson_print(rec));
+	}
+	expect_stream_ok(cl, 5, 1);
+	proxy_stop_clean(r.proxy);
+}
+
+/* nghttp -v: M streams on one connection, frames printed. */
+static struct hproc *
+nghttp_run(int port, int m)
+{
+	const char	*data = htmp_write("body.json",
+	    "{\"model\":\"mock-1\",\"stream\":true}");
+	const char	*argv[] = { "nghttp", "-v", "-m", hstrf("%d", m), "-d",
+	    data, "-H", "content-type: application/json",
+	    hstrf("http://127.0.0.1:%d/v1/chat/completions", port), NULL };
+
+	return hproc_start(argv, NULL);
+}
+
+/* SIGTERM: GOAWAY to the client, the open streams drain to their end,
+ * and the proxy exits. */
+Test(h2, shutdown_goaway_drains, .timeout = 60)
+{
+	struct rig	 r;
+	struct hproc	*ng;
+	int		 i;
+
+	r.mock = hmock_start(&r.mock_port, "--first-token-ms", "0",
+	    "--interval-ms", "50", "--tokens", "20", NULL);
+	cr_assert_not_null(r.mock);
+	r.proxy = hproxy_startf(H2_CONFIG, "", "http", r.mock_port, "",
+	    ",\"shutdown\":{\"drain_ms\":10000}");
+	cr_assert_not_null(r.proxy);
+	r.port = hproxy_port(r.proxy, 0);
+	ng = nghttp_run(r.port, 2);
+	for (i = 0; i < 2; i++)
+		hassert(hproc_wait_record(r.mock, "mock_request", NULL, NULL,
+		    0));
+	hsleep_ms(200);
+	hproc_signal(r.proxy, SIGTERM);
+	hassert(hproc_wait_line(ng, "recv GOAWAY frame", 0) != NULL);
+	cr_assert_eq(hproc_wait_exit(ng, 0), 0);
+	for (i = 0; i < 2; i++) {
+		cJSON *rec = hproc_wait_record(r.proxy, "request", NULL, NULL,
+		    0);
+
+		hassert(rec != NULL);
+		cr_assert_str_eq(hjson_str(rec, "outcome"), "completed");
+		cr_assert_eq(hjson_num(rec, "sse_events", 0), 22);
+	}
+	cr_assert_eq(hproc_wait_exit(r.proxy, 0), 0);
+}
+
+/* Past shutdown.drain_ms the open streams are cancelled with origin
+ * shutdown, each with its record. */
+Test(h2, shutdown_cancels_after_drain, .timeout = 60)
+{
+	struct rig	 r;
+	struct hproc	*ng;
+	int		 i;
+
+	r.mock = hmock_start(&r.mock_port, "--first-token-ms", "60000", NULL);
+	cr_assert_not_null(r.mock);
+	r.proxy = hproxy_startf(H2_CONFIG, "", "http", r.mock_port, "",
+	    ",\"shutdown\":{\"drain_ms\":300}");
+	cr_assert_not_null(r.proxy);
+	r.port = hproxy_port(r.proxy, 0);
+	ng = nghttp_run(r.port, 2);
+	for (i = 0; i < 2; i++)
+		hassert(hproc_wait_record(r.mock, "mock_request", NULL, NULL,
+		    0));
+	hproc_signal(r.proxy, SIGTERM);
+	hassert(hproc_wait_line(ng, "recv GOAWAY frame", 0) != NULL);
+	for (i = 0; i < 2; i++)
+		hassert(hproc_wait_match(r.proxy, 0, "event", "cancel",
+		    "origin.kind", "shutdown", "protocol", "h2", NULL) != NULL,
+		    "shutdown cancel %d missing", i);
+	cr_assert_eq(hproc_wait_exit(r.proxy, 0), 0);
+	hproc_wait_exit(ng, 0);
+}
