@@ -223,7 +223,12 @@ downstream_on_headers_complete(llhttp_t *p)
 	if (c->http_minor == 1 && headers_count(&s->req_headers, "host") != 1)
 		return downstream_refuse(c, 400, "bad_host",
 		    "an HTTP/1.1 request needs exactly one Host header");
-	if (headers_get(&s->req_headers, "upgrade", NULL) != NULL)
+	/* Upgrade: h2c alone is declined by answering over HTTP/1.1 (RFC
+	 * 9113 dropped it; HTTP/2 is prior knowledge or ALPN); the field is
+	 * hop-by-hop and not forwarded. Other upgrades are refused. */
+	if ((v = headers_get(&s->req_headers, "upgrade", &vlen)) != NULL &&
+	    (headers_count(&s->req_headers, "upgrade") != 1 || vlen != 3 ||
+	    strncasecmp(v, "h2c", 3) != 0))
 		return downstream_refuse(c, 400, "upgrade_not_supported",
 		    "protocol upgrades are not proxied");
 	if (s->target_len == 0 || s->target[0] != '/')

@@ -17,7 +17,7 @@
 	"{\"hop\":\"edge\",\"workers\":1," \
 	"\"listen\":[{\"address\":\"127.0.0.1:0\"%s}]," \
 	"\"upstreams\":{\"mock\":{\"url\":\"%s://127.0.0.1:%d\"%s}}," \
-	"\"routes\":[{\"path_prefix\":\"/v1/\",\"upstream\":\"mock\"}]," \
+	"\"routes\":[{\"path_prefix\":\"/\",\"upstream\":\"mock\"}]," \
 	"\"limits\":{\"http2\":{\"send_timeout_ms\":1500}}%s}"
 
 struct rig {
@@ -226,6 +226,33 @@ Test(h2, listener_without_h2, .timeout = 60)
 	cr_assert_eq(hproc_count_match(r.proxy, "request", "protocol", "h2"),
 	    0);
 	cr_assert_eq(hproc_count(r.mock, "mock_request"), 0);
+	proxy_stop_clean(r.proxy);
+}
+
+/* curl --http2 on plain TCP asks for Upgrade: h2c; it is answered over
+ * HTTP/1.1 and the Upgrade fields are not forwarded. */
+Test(h2, upgrade_h2c_served_as_http11, .timeout = 60)
+{
+	struct rig	 r;
+	struct hproc	*curl;
+	cJSON		*rec;
+	const char	*argv[] = { "curl", "-sS", "-i", "--http2", NULL, NULL };
+
+	rig_start(&r);
+	argv[4] = hstrf("http://127.0.0.1:%d/debug/echo", r.port);
+	curl = hproc_start(argv, NULL);
+	hassert(hproc_wait_line(curl, "HTTP/1.1 200", 0) != NULL);
+	cr_assert_eq(hproc_wait_exit(curl, 0), 0);
+	rec = hproc_wait_record(r.proxy, "request", NULL, NULL, 0);
+	hassert(rec != NULL);
+	cr_assert_str_eq(hjson_str(rec, "protocol"), "http/1.1");
+	cr_assert_eq(hjson_num(rec, "status", 0), 200);
+	/* The echo of what the mock received: no Upgrade, no settings. */
+	rec = hproc_find_record(curl, NULL, "path", "/debug/echo");
+	hassert(rec != NULL, "no echo from the mock");
+	cr_assert_null(strstr(hjson_print(rec), "h2c"), "%s", hjson_print(rec));
+	cr_assert_null(strstr(hjson_print(rec), "HTTP2-Settings"), "%s",
+	    hjson_print(rec));
 	proxy_stop_clean(r.proxy);
 }
 

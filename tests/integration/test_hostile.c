@@ -487,8 +487,8 @@ REFUSE(http_version_garbage, "GET /v1/models HTTP/1.x\r\nHost: a\r\n\r\n",
     400, 505)
 REFUSE(http_version_lowercase, "GET /v1/models http/1.1\r\nHost: a\r\n\r\n",
     400, 505)
-REFUSE(h2_prior_knowledge_preface, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
-    400, 505)
+/* The HTTP/2 preface is HTTP/2 on a listener that speaks it (the
+ * default): test_h2.c covers it, and a listener without h2. */
 
 /* ---- methods and targets ---- */
 
@@ -504,8 +504,7 @@ REFUSE(authority_form_target, "GET other:80 HTTP/1.1\r\nHost: a\r\n\r\n",
 REFUSE(upgrade_websocket, GET "Connection: Upgrade\r\nUpgrade: websocket\r\n"
     "Sec-WebSocket-Version: 13\r\n"
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", 400)
-REFUSE(upgrade_h2c, GET "Connection: Upgrade, HTTP2-Settings\r\n"
-    "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n", 400)
+/* Upgrade: h2c is answered over HTTP/1.1: test_h2.c, curl --http2. */
 REFUSE(upgrade_without_connection_token, GET "Upgrade: websocket\r\n\r\n",
     400)
 REFUSE(unknown_method, "BREW /v1/models HTTP/1.1\r\nHost: a\r\n\r\n",
