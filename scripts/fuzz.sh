@@ -7,6 +7,7 @@
 #
 # SECONDS is the time per target (default 60). TARGETs default to all:
 #   request   bytes from a client, through the real request path in-process
+#   h2        HTTP/2 frames from a client after the preface, in-process
 #   response  bytes from an upstream, through the real response path
 #   sse       the SSE event splitter and the usage readers, directly
 #   conf      the config loader (conf_load on a file)
@@ -32,7 +33,7 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SECS=${1:-60}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-request response sse conf note logscan}
+TARGETS=${*:-request h2 response sse conf note logscan}
 B=${FUZZ_BUILD_DIR:-$ROOT/build-fuzz}
 # The targets run from their own directory: a relative path would break.
 case "$B" in /*) ;; *) B="$PWD/$B" ;; esac
@@ -50,7 +51,8 @@ if ! echo 'int LLVMFuzzerTestOneInput(const char *d, long n){return 0;}' |
 	exit 2
 fi
 
-PKGS="libevent libevent_openssl libevent_pthreads openssl libcjson hiredis"
+PKGS="libevent libevent_openssl libevent_pthreads openssl libcjson hiredis
+  libnghttp2"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 CFLAGS="-g -O1 -std=gnu11 -fno-omit-frame-pointer $SAN -D_GNU_SOURCE
   -DCANCELPROXY_VERSION=\"fuzz\" -I$ROOT -I$LLHTTP_INC
@@ -107,7 +109,7 @@ ar rcs "$B/libcp.a" $LIBOBJS
 # target -> the extra sources it needs
 extra() {
 	case $1 in
-	request|response) echo "$ROOT/tests/fuzz/fuzz_rig.c";;
+	request|response|h2) echo "$ROOT/tests/fuzz/fuzz_rig.c";;
 	logscan) echo "$ROOT/tools/log/logtool_scan.c";;
 	*) echo "";;
 	esac
