@@ -218,10 +218,8 @@ downstream_sniff(struct client *c)
 	if (!h2) {
 		/* HTTP/1.1 where the listener allows it; a preface on a
 		 * listener without h2 is the HTTP/1.1 parser's to refuse. */
-		if (!(protos & CONF_PROTO_H1) && !c->tls) {
+		if (!(protos & CONF_PROTO_H1))
 			downstream_close(c, CANCEL_VIA_EOF);
-			return 0;
-		}
 		return 0;
 	}
 	if (downstream_h2_start(c) == -1) {

@@ -396,6 +396,7 @@ worker_apply_reload(struct worker *w, struct runtime *rt, const int *keep,
     const int *fds)
 {
 	struct evconnlistener	**nl;
+	struct client		*c;
 	size_t			 i, n = rt->conf->nlisten;
 	int			 used[256] = { 0 };
 
@@ -431,6 +432,12 @@ worker_apply_reload(struct worker *w, struct runtime *rt, const int *keep,
 	w->nlisteners = n;
 	runtime_unref(w->rt);
 	w->rt = rt;
+	/* HTTP/2 connections keep the settings they started with: GOAWAY
+	 * asks their clients to come back on the new config once their
+	 * streams are over. */
+	TAILQ_FOREACH(c, &w->clients, entry)
+		if (c->h2 != NULL)
+			downstream_drain(c);
 }
 
 static void
