@@ -18,7 +18,7 @@
 	"\"listen\":[{\"address\":\"127.0.0.1:0\"%s}]," \
 	"\"upstreams\":{\"mock\":{\"url\":\"%s://127.0.0.1:%d\"%s}}," \
 	"\"routes\":[{\"path_prefix\":\"/\",\"upstream\":\"mock\"}]," \
-	"\"limits\":{\"http2\":{\"send_timeout_ms\":1500}}%s}"
+	"\"limits\":{\"http2\":{\"send_timeout_ms\":3000}}%s}"
 
 struct rig {
 	struct hproc	*mock;
@@ -579,7 +579,7 @@ Test(h2, too_many_header_fields, .timeout = 60)
 	headers_refused("many", "too_many_headers");
 }
 
-/* Windows that never open: after send_timeout_ms (1.5 s here) each
+/* Windows that never open: after send_timeout_ms (3 s here) each
  * stream is reset and its model stream closed; the connection goes on. */
 Test(h2, zero_window_send_timeout, .timeout = 60)
 {
@@ -688,4 +688,93 @@ Test(h2, shutdown_cancels_after_drain, .timeout = 60)
 		    "shutdown cancel %d missing", i);
 	cr_assert_eq(hproc_wait_exit(r.proxy, 0), 0);
 	hproc_wait_exit(ng, 0);
+}
+
+/* GET /streams shows each HTTP/2 stream with its connection and stream
+ * id; an admin cancel by request id ends exactly that stream (the SSE
+ * error, then END_STREAM) and its sibling goes on. */
+Test(h2, admin_lists_and_cancels_one_stream, .timeout = 60)
+{
+	struct rig	 r;
+	struct hproc	*cl;
+	struct hresp	*ans;
+	const cJSON	*list, *st;
+	cJSON		*rec;
+	int		 i, admin;
+	double		 conn = -1;
+
+	r.mock = hmock_start(&r.mock_port, "--first-token-ms", "0", NULL);
+	cr_assert_not_null(r.mock);
+	r.proxy = hproxy_startf(H2_CONFIG, "", "http", r.mock_port, "",
+	    ",\"admin\":{\"address\":\"127.0.0.1:0\"}");
+	cr_assert_not_null(r.proxy);
+	r.port = hproxy_port(r.proxy, 0);
+	rec = hproc_wait_record(r.proxy, "listening", "role", "admin", 0);
+	hassert(rec != NULL, "no admin listener");
+	admin = atoi(strrchr(hjson_str(rec, "address"), ':') + 1);
+	cl = client_run(r.port, "admin", NULL);
+	hassert(hproc_wait_record(cl, "h2_sent", NULL, NULL, 0) != NULL);
+	ans = hhttp_exchange("127.0.0.1", admin, hreq_build("GET", "/streams",
+	    NULL, NULL), 0);
+	hassert(ans != NULL && ans->status == 200, "GET /streams failed");
+	list = hjson_get(hresp_json(ans), "streams");
+	cr_assert_eq(cJSON_GetArraySize(list), 2, "%s", ans->body);
+	for (i = 0; i < 2; i++) {
+		st = cJSON_GetArrayItem(list, i);
+		cr_assert_str_eq(hjson_str(st, "protocol"), "h2");
+		cr_assert(hjson_num(st, "stream_id", 0) == 1 ||
+		    hjson_num(st, "stream_id", 0) == 3, "%s", ans->body);
+		if (conn < 0)
+			conn = hjson_num(st, "connection", -1);
+		cr_assert_eq(hjson_num(st, "connection", -2), conn);
+	}
+	ans = hhttp_exchange("127.0.0.1", admin, hreq_build("POST",
+	    "/streams/h2-two/cancel", NULL, ""), 0);
+	hassert(ans != NULL && ans->status == 202, "admin cancel failed");
+	client_done(cl, 0);
+	rec = hproc_find_record(cl, "h2_stream", "stream", "3");
+	hassert(rec != NULL);
+	cr_assert_str_eq(hjson_text(rec, "ended"), "true", "%s",
+	    hjson_print(rec));
+	cr_assert_not_null(strstr(hjson_str(rec, "body"), "\"code\":\"admin\""),
+	    "%s", hjson_print(rec));
+	rec = hproc_find_record(cl, "h2_admin", NULL, NULL);
+	hassert(rec != NULL);
+	cr_assert_gt(hjson_num(rec, "one_after", 0), hjson_num(rec,
+	    "one_before", 0), "stream one stopped: %s", hjson_print(rec));
+	rec = hproc_wait_match(r.proxy, 0, "event", "cancel", "request_id",
+	    "h2-two", NULL);
+	hassert(rec != NULL);
+	cr_assert_str_eq(hjson_str(rec, "origin.kind"), "admin");
+	cr_assert_eq(hjson_num(rec, "stream_id", 0), 3);
+	proxy_stop_clean(r.proxy);
+}
+
+/* A reload sends GOAWAY to HTTP/2 connections (they keep the settings
+ * they started with); their open stream finishes. */
+Test(h2, reload_sends_goaway, .timeout = 60)
+{
+	struct rig	 r;
+	struct hproc	*ng;
+	cJSON		*rec;
+	const char	*cfg;
+
+	r.mock = hmock_start(&r.mock_port, "--first-token-ms", "0",
+	    "--interval-ms", "50", "--tokens", "20", NULL);
+	cr_assert_not_null(r.mock);
+	cfg = hstrf(H2_CONFIG, "", "http", r.mock_port, "", "");
+	r.proxy = hproxy_start(cfg);
+	cr_assert_not_null(r.proxy);
+	r.port = hproxy_port(r.proxy, 0);
+	ng = nghttp_run(r.port, 1);
+	hassert(hproc_wait_record(r.mock, "mock_request", NULL, NULL, 0));
+	cr_assert_eq(hproxy_rewrite(r.proxy, cfg), 0);
+	hproc_signal(r.proxy, SIGHUP);
+	hassert(hproc_wait_line(ng, "recv GOAWAY frame", 0) != NULL);
+	cr_assert_eq(hproc_wait_exit(ng, 0), 0);
+	rec = hproc_wait_record(r.proxy, "request", NULL, NULL, 0);
+	hassert(rec != NULL);
+	cr_assert_str_eq(hjson_str(rec, "outcome"), "completed");
+	cr_assert_eq(hjson_num(rec, "sse_events", 0), 22);
+	proxy_stop_clean(r.proxy);
 }

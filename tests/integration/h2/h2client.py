@@ -180,7 +180,7 @@ def scenario_rst(port, phase, keep="1"):
         c.wait(lambda: sid in c.status, 10)
         # Window 0: nothing of the body can come; the proxy's buffer for
         # the stream fills and its upstream is paused.
-        c.wait(lambda: False, 1.5)
+        c.wait(lambda: False, 1.0)
         out("h2_sent", stream=sid, got=len(c.body.get(sid, b"")))
         other = c.request(tokens(3))
         c.conn.increment_flow_control_window(1 << 20, other)
@@ -352,6 +352,25 @@ def scenario_zero_window(port, n="2"):
     out("h2_done", goaway=c.goaway)
 
 
+def scenario_admin(port):
+    """Two long streams named h2-one and h2-two; waits for the test to
+    cancel h2-two from outside (admin API), then shows h2-one went on."""
+    c = Client(port)
+    one = c.request(tokens(100000, 0, 20) + [("x-request-id", "h2-one")])
+    two = c.request(tokens(100000, 0, 20) + [("x-request-id", "h2-two")])
+    c.wait(lambda: c.events(one) >= 2 and c.events(two) >= 2, 10)
+    out("h2_sent", streams=[one, two])
+    c.wait(lambda: c.ended.get(two) or two in c.reset, 20)
+    before = c.events(one)
+    c.wait(lambda: False, 0.5)
+    out("h2_admin", one_before=before, one_after=c.events(one))
+    c.report(one)
+    c.report(two)
+    c.rst(one)
+    c.pump(0.2)
+    out("h2_done", goaway=c.goaway, closed=c.closed)
+
+
 def main():
     if len(sys.argv) < 3:
         raise SystemExit(__doc__)
@@ -364,6 +383,7 @@ def main():
         "flood": scenario_flood,
         "headers": scenario_headers,
         "zero_window": scenario_zero_window,
+        "admin": scenario_admin,
     }.get(name)
     if fn is None:
         raise SystemExit("unknown scenario " + name)
