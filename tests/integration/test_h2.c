@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -254,6 +255,55 @@ Test(h2, upgrade_h2c_served_as_http11, .timeout = 60)
 	cr_assert_null(strstr(hjson_print(rec), "HTTP2-Settings"), "%s",
 	    hjson_print(rec));
 	proxy_stop_clean(r.proxy);
+}
+
+/* Failures this hop makes are HTTP/2 answers: before the head a 502 with
+ * the JSON body and Proxy-Status; mid-stream the SSE error event, then
+ * END_STREAM (curl sees a clean end). */
+Test(h2, errors_before_and_after_the_head, .timeout = 60)
+{
+	struct hproc	*proxy, *mock, *curl;
+	cJSON		*rec;
+	int		 lfd, lport, mport, port;
+	const char	*argv[] = { "curl", "-sS", "-i", "--http2-prior-knowledge",
+	    "-H", "content-type: application/json", "-H", NULL, "-d",
+	    "{\"model\":\"mock-1\",\"stream\":true}", NULL, NULL };
+
+	/* A port that refuses: listen, then close. */
+	lfd = hnet_listen("127.0.0.1", &lport);
+	cr_assert_geq(lfd, 0);
+	close(lfd);
+	proxy = hproxy_startf(H2_CONFIG, "", "http", lport, "", "");
+	cr_assert_not_null(proxy);
+	port = hproxy_port(proxy, 0);
+	argv[7] = "x-request-id: h2-refused";
+	argv[10] = hstrf("http://127.0.0.1:%d/v1/chat/completions", port);
+	curl = hproc_start(argv, NULL);
+	hassert(hproc_wait_line(curl, "HTTP/2 502", 0) != NULL);
+	hassert(hproc_wait_line(curl, "proxy-status: edge; error=", 0) != NULL);
+	cr_assert_eq(hproc_wait_exit(curl, 0), 0);
+	rec = hproc_find_record(curl, NULL, "error.code", NULL);
+	hassert(rec != NULL, "no JSON error body");
+	hassert(hproc_stop(proxy, 0) == 0);
+
+	mock = hmock_start(&mport, "--first-token-ms", "0", "--interval-ms",
+	    "10", NULL);
+	cr_assert_not_null(mock);
+	proxy = hproxy_startf(H2_CONFIG, "", "http", mport, "", "");
+	cr_assert_not_null(proxy);
+	port = hproxy_port(proxy, 0);
+	argv[7] = "x-mock-fault: close_after:3";
+	argv[10] = hstrf("http://127.0.0.1:%d/v1/chat/completions", port);
+	curl = hproc_start(argv, NULL);
+	hassert(hproc_wait_line(curl, "HTTP/2 200", 0) != NULL);
+	hassert(hproc_wait_line(curl, "event: error", 0) != NULL);
+	cr_assert_eq(hproc_wait_exit(curl, 0), 0, "the stream did not end "
+	    "cleanly");
+	rec = hproc_wait_match(proxy, 0, "event", "cancel", NULL);
+	hassert(rec != NULL);
+	cr_assert_str_eq(hjson_str(rec, "origin.kind"), "upstream_closed");
+	cr_assert_str_eq(hjson_str(rec, "protocol"), "h2");
+	hassert(hproc_stop(proxy, 0) == 0);
 }
 
 /* nghttp: five streams on one connection, each its own session. */
@@ -747,6 +797,14 @@ Test(h2, admin_lists_and_cancels_one_stream, .timeout = 60)
 	hassert(rec != NULL);
 	cr_assert_str_eq(hjson_str(rec, "origin.kind"), "admin");
 	cr_assert_eq(hjson_num(rec, "stream_id", 0), 3);
+	ans = hhttp_exchange("127.0.0.1", admin, hreq_build("GET", "/metrics",
+	    NULL, NULL), 0);
+	hassert(ans != NULL && ans->status == 200);
+	cr_assert_not_null(strstr(ans->body,
+	    "cancelproxy_streams_total{protocol=\"h2\"} 2\n"), "%s", ans->body);
+	cr_assert_not_null(strstr(ans->body,
+	    "cancelproxy_streams_total{protocol=\"http/1.1\"} "), "%s",
+	    ans->body);
 	proxy_stop_clean(r.proxy);
 }
 
