@@ -4,8 +4,10 @@
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh --sdk --tests
-# The official OpenAI SDK for the real-client tests (npm registry).
-if [ ! -d tests/sdk/node_modules/openai ]; then
+# The official OpenAI SDK and puppeteer-core (which drives Debian's
+# chromium) for the real-client tests (npm registry).
+if [ ! -d tests/sdk/node_modules/openai ] ||
+    [ ! -d tests/sdk/node_modules/puppeteer-core ]; then
 	(cd tests/sdk && npm ci --no-audit --no-fund --loglevel=error)
 fi
 ./scripts/build.sh "$@"
