@@ -977,6 +977,29 @@ downstream_h2_body_room(struct session *s)
 	return 0;		/* frames are made when nghttp2 sends */
 }
 
+/*
+ * Appends buf to out by copying into out's own chains. Moving the chains
+ * would keep each read's whole allocation for a few bytes of it (one SSE
+ * event per read): a stream held at its 64 KiB mark by a shut window then
+ * costs a megabyte of chains.
+ */
+static void
+h2_buffer_pack(struct evbuffer *out, struct evbuffer *buf)
+{
+	struct evbuffer_iovec v[4];
+	int		 i, n;
+
+	while (evbuffer_get_length(buf) > 0) {
+		n = evbuffer_peek(buf, -1, NULL, v, 4);
+		if (n > 4)
+			n = 4;
+		for (i = 0; i < n; i++) {
+			evbuffer_add(out, v[i].iov_base, v[i].iov_len);
+			evbuffer_drain(buf, v[i].iov_len);
+		}
+	}
+}
+
 static void
 downstream_h2_send_body(struct session *s, struct evbuffer *buf)
 {
@@ -995,7 +1018,7 @@ downstream_h2_send_body(struct session *s, struct evbuffer *buf)
 			h2_timer_arm(st, s->rt->conf->limits.http2.
 			    send_timeout_ms);
 	}
-	evbuffer_add_buffer(st->out, buf);
+	h2_buffer_pack(st->out, buf);
 	if (st->deferred) {
 		st->deferred = 0;
 		nghttp2_session_resume_data(s->client->h2->ng, st->id);
