@@ -19,7 +19,8 @@
 	"\"listen\":[{\"address\":\"127.0.0.1:0\"%s}]," \
 	"\"upstreams\":{\"mock\":{\"url\":\"%s://127.0.0.1:%d\"%s}}," \
 	"\"routes\":[{\"path_prefix\":\"/\",\"upstream\":\"mock\"}]," \
-	"\"limits\":{\"http2\":{\"send_timeout_ms\":3000}}%s}"
+	"\"limits\":{\"header_timeout_ms\":2000," \
+	"\"http2\":{\"send_timeout_ms\":3000}}%s}"
 
 struct rig {
 	struct hproc	*mock;
@@ -870,5 +871,57 @@ Test(h2, reload_sends_goaway, .timeout = 60)
 	hassert(rec != NULL);
 	cr_assert_str_eq(hjson_str(rec, "outcome"), "completed");
 	cr_assert_eq(hjson_num(rec, "sse_events", 0), 22);
+	proxy_stop_clean(r.proxy);
+}
+
+/* The client's own cancel call, sent on another stream of the same
+ * connection, ends exactly the stream it names. */
+Test(h2, cancel_api_on_the_same_connection, .timeout = 60)
+{
+	struct rig	 r;
+	struct hproc	*cl;
+	cJSON		*rec;
+
+	rig_start(&r);
+	cl = client_run(r.port, "cancel_api", NULL);
+	client_done(cl, 0);
+	rec = hproc_find_record(cl, "h2_stream", "stream", "3");
+	hassert(rec != NULL);
+	cr_assert_eq(hjson_num(rec, "status", 0), 202, "%s", hjson_print(rec));
+	rec = hproc_find_record(cl, "h2_stream", "stream", "1");
+	hassert(rec != NULL);
+	cr_assert_str_eq(hjson_text(rec, "ended"), "true", "%s",
+	    hjson_print(rec));
+	cr_assert_not_null(strstr(hjson_str(rec, "body"), "client_cancel"),
+	    "%s", hjson_print(rec));
+	rec = hproc_wait_match(r.proxy, 0, "event", "cancel", "request_id",
+	    "h2-victim", NULL);
+	hassert(rec != NULL);
+	cr_assert_str_eq(hjson_str(rec, "origin.kind"), "client_cancel");
+	cr_assert_eq(hjson_num(rec, "stream_id", 0), 1);
+	hassert(hmock_wait_closed(r.mock, "h2-victim") != NULL);
+	proxy_stop_clean(r.proxy);
+}
+
+/* A body that never comes: that stream gets 408 after header_timeout_ms
+ * (2 s here), the other stream on the connection is served. */
+Test(h2, request_timeout_per_stream, .timeout = 60)
+{
+	struct rig	 r;
+	struct hproc	*cl;
+	cJSON		*rec;
+
+	rig_start(&r);
+	cl = client_run(r.port, "stall_body", NULL);
+	client_done(cl, 0);
+	rec = hproc_find_record(cl, "h2_stream", "stream", "1");
+	hassert(rec != NULL);
+	cr_assert_eq(hjson_num(rec, "status", 0), 408, "%s", hjson_print(rec));
+	expect_stream_ok(cl, 3, 3);
+	rec = hproc_wait_match(r.proxy, 0, "event", "request", "status", "408",
+	    NULL);
+	hassert(rec != NULL);
+	cr_assert_str_eq(hjson_str(rec, "protocol"), "h2");
+	cr_assert_eq(hproc_count(r.mock, "mock_request"), 1);
 	proxy_stop_clean(r.proxy);
 }

@@ -402,6 +402,34 @@ def scenario_no_read(port, n="8", secs="5"):
     out("h2_done")
 
 
+def scenario_cancel_api(port):
+    """A long stream, then on the same connection the client's own cancel
+    call for it (POST /v1/cancel/ID): 202 on the second stream, the first
+    ends with the SSE error."""
+    c = Client(port)
+    victim = c.request(tokens(100000, 0, 20) + [("x-request-id", "h2-victim")])
+    c.wait(lambda: c.events(victim) >= 2, 10)
+    call = c.request(body=b"", path="/v1/cancel/h2-victim")
+    c.wait(lambda: (c.ended.get(victim) or victim in c.reset) and
+           (c.ended.get(call) or call in c.reset), 10)
+    c.report(victim)
+    c.report(call)
+    out("h2_done", goaway=c.goaway, closed=c.closed)
+
+
+def scenario_stall_body(port):
+    """A request head whose body never comes: the stream alone gets 408
+    after header_timeout_ms; another stream goes on meanwhile."""
+    c = Client(port)
+    sid = c.request(tokens(5), body=BODY[:5], end=False)
+    other = c.request(tokens(3))
+    c.wait(lambda: sid in c.status and (c.ended.get(sid) or sid in c.reset)
+           and c.ended.get(other), 15)
+    c.report(sid)
+    c.report(other)
+    out("h2_done", goaway=c.goaway, closed=c.closed)
+
+
 def main():
     if len(sys.argv) < 3:
         raise SystemExit(__doc__)
@@ -416,6 +444,8 @@ def main():
         "zero_window": scenario_zero_window,
         "admin": scenario_admin,
         "no_read": scenario_no_read,
+        "cancel_api": scenario_cancel_api,
+        "stall_body": scenario_stall_body,
     }.get(name)
     if fn is None:
         raise SystemExit("unknown scenario " + name)
