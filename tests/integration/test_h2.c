@@ -946,3 +946,66 @@ Test(h2, request_timeout_per_stream, .timeout = 60)
 	cr_assert_eq(hproc_count(r.mock, "mock_request"), 1);
 	proxy_stop_clean(r.proxy);
 }
+
+#define FLEET_CONFIG \
+	"{\"hop\":\"%s\",\"workers\":2," \
+	"\"listen\":[{\"address\":\"127.0.0.1:0\"}]," \
+	"\"upstreams\":{\"mock\":{\"url\":\"http://127.0.0.1:%d\"}}," \
+	"\"routes\":[{\"path_prefix\":\"/\",\"upstream\":\"mock\"}]," \
+	"\"cluster\":{\"redis\":{\"address\":\"127.0.0.1:%d\"}}}"
+
+/* The Redis fleet cancel: a cancel call sent to instance b reaches the
+ * HTTP/2 stream held by instance a and resets exactly that stream. */
+Test(h2, fleet_cancel_resets_one_stream, .timeout = 90)
+{
+	struct hproc	*redis, *mock, *a, *b, *cl;
+	struct hresp	*ans;
+	cJSON		*rec;
+	int		 rport, mport, fd, i;
+	struct hproc	*inst[2];
+
+	if (access("/usr/bin/redis-server", X_OK) != 0)
+		cr_skip_test("redis-server is not installed");
+	fd = hnet_listen("127.0.0.1", &rport);
+	close(fd);
+	{
+		const char *argv[] = { "redis-server", "--port",
+		    hstrf("%d", rport), "--bind", "127.0.0.1", "--save", "",
+		    "--appendonly", "no", "--protected-mode", "no", NULL };
+
+		redis = hproc_start(argv, NULL);
+		hassert(redis != NULL && hproc_wait_line(redis,
+		    "Ready to accept connections", 0) != NULL);
+	}
+	mock = hmock_start(&mport, "--first-token-ms", "0", NULL);
+	cr_assert_not_null(mock);
+	for (i = 0; i < 2; i++) {
+		inst[i] = hproxy_startf(FLEET_CONFIG, i ? "b" : "a", mport,
+		    rport);
+		cr_assert_not_null(inst[i]);
+		hassert(hproc_wait_record(inst[i], "cluster", NULL, NULL, 0),
+		    "the cluster link never came up");
+	}
+	a = inst[0];
+	b = inst[1];
+	cl = client_run(hproxy_port(a, 0), "admin", NULL);
+	hassert(hproc_wait_record(cl, "h2_sent", NULL, NULL, 0) != NULL);
+	ans = hhttp_exchange("127.0.0.1", hproxy_port(b, 0), hreq_build("POST",
+	    "/v1/cancel/h2-two", NULL, ""), 0);
+	hassert(ans != NULL && ans->status == 202, "cancel via b: %d",
+	    ans ? ans->status : -1);
+	client_done(cl, 0);
+	rec = hproc_wait_match(a, 0, "event", "cancel", "request_id", "h2-two",
+	    NULL);
+	hassert(rec != NULL, "instance a did not cancel");
+	cr_assert_str_eq(hjson_str(rec, "origin.kind"), "client_cancel");
+	cr_assert_eq(hjson_num(rec, "stream_id", 0), 3);
+	rec = hproc_find_record(cl, "h2_admin", NULL, NULL);
+	hassert(rec != NULL);
+	cr_assert_gt(hjson_num(rec, "one_after", 0), hjson_num(rec,
+	    "one_before", 0), "stream one stopped: %s", hjson_print(rec));
+	cr_assert_eq(hproc_count(b, "cancel"), 0);
+	hassert(hproc_stop(a, 0) == 0);
+	hassert(hproc_stop(b, 0) == 0);
+	hproc_stop(redis, 0);
+}
