@@ -1271,7 +1271,8 @@ conf_load_limits(struct conf_load *l, const cJSON *root)
 	static const char *const h2keys[] = {
 		"max_concurrent_streams", "max_header_fields",
 		"max_control_frames_per_second", "reset_burst",
-		"reset_rate_per_second", "send_timeout_ms", NULL
+		"reset_rate_per_second", "send_timeout_ms",
+		"max_connection_body_bytes", NULL
 	};
 	struct conf_ctx		*ctx = &l->ctx;
 	struct conf_limits	*lim = &l->c->limits;
@@ -1308,7 +1309,9 @@ conf_load_limits(struct conf_load *l, const cJSON *root)
 		    conf_json_int(ctx, o2, "reset_rate_per_second", 1, 1000000,
 		    &h2->reset_rate) == -1 ||
 		    conf_json_int(ctx, o2, "send_timeout_ms", 1, CONF_MS_MAX,
-		    &h2->send_timeout_ms) == -1)
+		    &h2->send_timeout_ms) == -1 ||
+		    conf_json_int(ctx, o2, "max_connection_body_bytes", 0,
+		    1099511627776LL, &h2->max_connection_body_bytes) == -1)
 			return -1;
 		conf_path_pop(ctx, mark2);
 	}
@@ -1436,6 +1439,7 @@ conf_defaults(struct conf *c, const char *file)
 	c->limits.http2.reset_burst = 1000;
 	c->limits.http2.reset_rate = 33;
 	c->limits.http2.send_timeout_ms = 60000;
+	c->limits.http2.max_connection_body_bytes = 67108864;
 	c->shutdown_drain_ms = 30000;
 	if ((c->path = strdup(file)) == NULL ||
 	    (c->cancel_api_prefix = strdup("/v1/cancel/")) == NULL ||

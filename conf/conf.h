@@ -104,6 +104,8 @@ struct conf_limits {
 		int64_t	 reset_rate;		/* refilled per second: 33 */
 		int64_t	 send_timeout_ms;	/* a stream with bytes queued
 						 * and no window: 60000 */
+		int64_t	 max_connection_body_bytes; /* request bodies held
+						 * at once: 67108864 */
 	}	 http2;
 };
 

@@ -449,6 +449,19 @@ h2_frame_recv_cb(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 	return 0;
 }
 
+/* Request body bytes the connection's sessions hold now. */
+static size_t
+h2_body_held(struct client *c)
+{
+	struct h2_stream *st;
+	size_t		 n = 0;
+
+	TAILQ_FOREACH(st, &c->h2->streams, entry)
+		if (st->s != NULL && st->s->body != NULL)
+			n += evbuffer_get_length(st->s->body);
+	return n;
+}
+
 static int
 h2_data_chunk_cb(nghttp2_session *ng, uint8_t flags, int32_t stream_id,
     const uint8_t *data, size_t len, void *arg)
@@ -467,6 +480,16 @@ h2_data_chunk_cb(nghttp2_session *ng, uint8_t flags, int32_t stream_id,
 	    s->rt->conf->limits.max_body_bytes) {
 		session_refuse(s, 413, "body_too_large",
 		    "request body exceeds max_body_bytes");
+		return 0;
+	}
+	/* Bodies are held whole until routed and sent: one connection's
+	 * streams together hold at most this much. */
+	if ((int64_t)(h2_body_held(c) + len) >
+	    c->rt->conf->limits.http2.max_connection_body_bytes) {
+		s->retry_after = 1;
+		session_refuse(s, 503, "connection_body_limit", "this "
+		    "connection's request bodies exceed "
+		    "max_connection_body_bytes; send fewer at once");
 		return 0;
 	}
 	if (evbuffer_add(s->body, data, len) == -1) {

@@ -20,7 +20,8 @@
 	"\"upstreams\":{\"mock\":{\"url\":\"%s://127.0.0.1:%d\"%s}}," \
 	"\"routes\":[{\"path_prefix\":\"/\",\"upstream\":\"mock\"}]," \
 	"\"limits\":{\"header_timeout_ms\":2000," \
-	"\"http2\":{\"send_timeout_ms\":3000}}%s}"
+	"\"http2\":{\"send_timeout_ms\":3000," \
+	"\"max_connection_body_bytes\":100000}}%s}"
 
 struct rig {
 	struct hproc	*mock;
@@ -1008,4 +1009,26 @@ Test(h2, fleet_cancel_resets_one_stream, .timeout = 90)
 	hassert(hproc_stop(a, 0) == 0);
 	hassert(hproc_stop(b, 0) == 0);
 	hproc_stop(redis, 0);
+}
+
+/* Request bodies held at once per connection are capped
+ * (max_connection_body_bytes, 100000 here): a second 60 KB body while the
+ * first is still arriving gets 503 with Retry-After, the first is served. */
+Test(h2, connection_body_cap, .timeout = 60)
+{
+	struct rig	 r;
+	struct hproc	*cl;
+	cJSON		*rec;
+
+	rig_start(&r);
+	cl = client_run(r.port, "body_cap", NULL);
+	client_done(cl, 0);
+	rec = hproc_find_record(cl, "h2_stream", "stream", "3");
+	hassert(rec != NULL);
+	cr_assert_eq(hjson_num(rec, "status", 0), 503, "%s", hjson_print(rec));
+	cr_assert_not_null(strstr(hjson_str(rec, "body"),
+	    "connection_body_limit"), "%s", hjson_print(rec));
+	expect_stream_ok(cl, 1, 2);
+	cr_assert_eq(hproc_count(r.mock, "mock_request"), 1);
+	proxy_stop_clean(r.proxy);
 }

@@ -325,6 +325,7 @@ Test(conf, full_example)
 	cr_assert_eq(c->limits.http2.reset_burst, 1000);
 	cr_assert_eq(c->limits.http2.reset_rate, 33);
 	cr_assert_eq(c->limits.http2.send_timeout_ms, 60000);
+	cr_assert_eq(c->limits.http2.max_connection_body_bytes, 67108864);
 	cr_assert_eq(c->listen[0].protocols, CONF_PROTO_H1 | CONF_PROTO_H2);
 	cr_assert_eq(c->shutdown_drain_ms, 30000);
 	cr_assert_str_eq(c->log_path, "-");
@@ -1505,13 +1506,14 @@ Test(conf, limits_http2)
 	c = load_q(WITH("'limits': {'http2': {'max_concurrent_streams': 10, "
 	    "'max_header_fields': 50, 'max_control_frames_per_second': 7, "
 	    "'reset_burst': 20, 'reset_rate_per_second': 2, "
-	    "'send_timeout_ms': 1500}}"));
+	    "'send_timeout_ms': 1500, 'max_connection_body_bytes': 0}}"));
 	cr_assert_eq(c->limits.http2.max_concurrent_streams, 10);
 	cr_assert_eq(c->limits.http2.max_header_fields, 50);
 	cr_assert_eq(c->limits.http2.max_control_frames, 7);
 	cr_assert_eq(c->limits.http2.reset_burst, 20);
 	cr_assert_eq(c->limits.http2.reset_rate, 2);
 	cr_assert_eq(c->limits.http2.send_timeout_ms, 1500);
+	cr_assert_eq(c->limits.http2.max_connection_body_bytes, 0);
 	conf_unref(c);
 	c = load_q(WITH("'limits': {'http2': null}"));
 	cr_assert_eq(c->limits.http2.max_concurrent_streams, 128);
@@ -1520,6 +1522,8 @@ Test(conf, limits_http2)
 	    "limits.http2.max_concurrent_streams: must be >= 1");
 	expect_q(WITH("'limits': {'http2': {'max_concurrent_streams': 10001}}"),
 	    "limits.http2.max_concurrent_streams: must be <= 10000");
+	expect_q(WITH("'limits': {'http2': {'max_connection_body_bytes': -1}}"),
+	    "limits.http2.max_connection_body_bytes: must be >= 0");
 	expect_q(WITH("'limits': {'http2': {'send_timeout_ms': 'x'}}"),
 	    "limits.http2.send_timeout_ms: must be an integer, not a string");
 	expect_q(WITH("'limits': {'http2': {'max_streams': 1}}"),

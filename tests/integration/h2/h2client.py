@@ -430,6 +430,47 @@ def scenario_stall_body(port):
     out("h2_done", goaway=c.goaway, closed=c.closed)
 
 
+def send_body(c, sid, data, end):
+    """Sends data on sid in 16 KiB frames as the windows allow."""
+    off = 0
+    while off < len(data):
+        n = min(16384, len(data) - off)
+        if not c.wait(lambda: c.conn.local_flow_control_window(sid) >= n, 5):
+            raise SystemExit("no window for stream %d" % sid)
+        c.conn.send_data(sid, data[off:off + n],
+                         end_stream=end and off + n == len(data))
+        c.flush()
+        off += n
+
+
+def scenario_body_cap(port):
+    """Two request bodies of 60 KB at once on one connection whose cap is
+    100 KB: the second is refused (503) when it would pass the cap, the
+    first, finished afterwards, is served."""
+    c = Client(port)
+    pad = b" " * 60000
+    body = b'{"model":"mock-1","stream":true,"messages":[],"pad":"' + pad + b'"}'
+    hdrs = [(":method", "POST"), (":scheme", "http"),
+            (":authority", "127.0.0.1"), (":path", "/v1/chat/completions"),
+            ("content-type", "application/json")] + tokens(2)
+    a = c.conn.get_next_available_stream_id()
+    c.conn.send_headers(a, hdrs)
+    send_body(c, a, body[:-10], False)
+    b = c.conn.get_next_available_stream_id()
+    c.conn.send_headers(b, hdrs)
+    c.flush()
+    try:
+        send_body(c, b, body, True)
+    except h2.exceptions.StreamClosedError:
+        pass
+    c.wait(lambda: b in c.status and (c.ended.get(b) or b in c.reset), 10)
+    send_body(c, a, body[-10:], True)
+    c.wait(lambda: c.ended.get(a) or a in c.reset, 10)
+    c.report(a)
+    c.report(b)
+    out("h2_done", goaway=c.goaway, closed=c.closed)
+
+
 def main():
     if len(sys.argv) < 3:
         raise SystemExit(__doc__)
@@ -446,6 +487,7 @@ def main():
         "no_read": scenario_no_read,
         "cancel_api": scenario_cancel_api,
         "stall_body": scenario_stall_body,
+        "body_cap": scenario_body_cap,
     }.get(name)
     if fn is None:
         raise SystemExit("unknown scenario " + name)
