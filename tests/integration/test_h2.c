@@ -604,8 +604,11 @@ Test(h2, rapid_reset, .timeout = 90)
 	hassert(rec != NULL);
 	cr_assert_str_eq(hjson_text(rec, "goaway_seen"), "true", "no GOAWAY: %s",
 	    hjson_print(rec));
-	cr_assert_lt(hjson_num(rec, "sent", 1e9), 5000, "all sent: %s",
-	    hjson_print(rec));
+	/* At full speed the connection is gone before the client is done;
+	 * under valgrind the client may send everything first. */
+	if (hscale() == 1)
+		cr_assert_lt(hjson_num(rec, "sent", 1e9), 5000, "all sent: %s",
+		    hjson_print(rec));
 	cr_assert_eq(hproc_count(r.mock, "mock_request"), 0,
 	    "the flood reached the model");
 	expect_still_serving(&r);
