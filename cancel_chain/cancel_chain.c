@@ -26,7 +26,7 @@ static const char *const kind_words[] = {
 };
 static const char *const via_names[] = {
 	"eof", "rst", "write_error", "timer", "admin", "note", "signal",
-	"upstream_status", "sse_error",
+	"upstream_status", "sse_error", "rst_stream", "goaway",
 };
 
 #define NAME_OF(tab, v)	((unsigned)(v) < sizeof(tab) / sizeof(tab[0]) ? \

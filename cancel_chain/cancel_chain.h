@@ -45,6 +45,8 @@ enum cancel_via {
 	CANCEL_VIA_SIGNAL,
 	CANCEL_VIA_UPSTREAM_STATUS,
 	CANCEL_VIA_SSE_ERROR,
+	CANCEL_VIA_RST_STREAM,		/* HTTP/2: the client reset the stream */
+	CANCEL_VIA_GOAWAY,		/* HTTP/2: the client sent GOAWAY */
 };
 
 enum cancel_direction {

@@ -17,7 +17,7 @@ cp_require_pkg(LIBEVENT_PTHREADS "libevent_pthreads>=2.1" libevent-dev)
 cp_require_pkg(OPENSSL "openssl>=3.0" libssl-dev)
 cp_require_pkg(CJSON "libcjson>=1.7" libcjson-dev)
 cp_require_pkg(HIREDIS "hiredis>=0.14" libhiredis-dev)
-cp_require_pkg(NGHTTP2 "libnghttp2>=1.43" libnghttp2-dev)
+cp_require_pkg(NGHTTP2 "libnghttp2>=1.52" libnghttp2-dev)
 
 set(LLHTTP_SRC_DIR /usr/share/llhttp CACHE PATH "llhttp C sources (Debian node-llhttp)")
 set(LLHTTP_INC_DIR /usr/share/include/llhttp CACHE PATH "llhttp header (Debian node-llhttp)")

@@ -326,12 +326,19 @@ conf_load_limits(struct conf_load *l, const cJSON *root)
 {
 	static const char *const keys[] = {
 		"max_connections", "max_header_bytes", "max_header_fields",
-		"max_body_bytes", "header_timeout_ms", NULL
+		"max_body_bytes", "header_timeout_ms", "http2", NULL
+	};
+	static const char *const h2keys[] = {
+		"max_concurrent_streams", "max_header_fields",
+		"max_control_frames_per_second", "reset_burst",
+		"reset_rate_per_second", "send_timeout_ms",
+		"max_connection_body_bytes", NULL
 	};
 	struct conf_ctx		*ctx = &l->ctx;
 	struct conf_limits	*lim = &l->c->limits;
-	const cJSON		*obj;
-	size_t			 mark = 0;
+	struct conf_http2	*h2 = &lim->http2;
+	const cJSON		*obj, *o2;
+	size_t			 mark = 0, mark2 = 0;
 	int			 r;
 
 	if ((obj = conf_section(ctx, root, "limits", keys, &mark,
@@ -348,6 +355,28 @@ conf_load_limits(struct conf_load *l, const cJSON *root)
 	    conf_json_int(ctx, obj, "header_timeout_ms", 1, CONF_MS_MAX,
 	    &lim->header_timeout_ms) == -1)
 		return -1;
+	if ((o2 = conf_section(ctx, obj, "http2", h2keys, &mark2, &r)) ==
+	    NULL) {
+		if (r == -1)
+			return -1;
+	} else {
+		if (conf_json_int(ctx, o2, "max_concurrent_streams", 1, 10000,
+		    &h2->max_concurrent_streams) == -1 ||
+		    conf_json_int(ctx, o2, "max_header_fields", 1, 10000,
+		    &h2->max_header_fields) == -1 ||
+		    conf_json_int(ctx, o2, "max_control_frames_per_second", 1,
+		    1000000, &h2->max_control_frames) == -1 ||
+		    conf_json_int(ctx, o2, "reset_burst", 1, 1000000,
+		    &h2->reset_burst) == -1 ||
+		    conf_json_int(ctx, o2, "reset_rate_per_second", 1, 1000000,
+		    &h2->reset_rate) == -1 ||
+		    conf_json_int(ctx, o2, "send_timeout_ms", 1, CONF_MS_MAX,
+		    &h2->send_timeout_ms) == -1 ||
+		    conf_json_int(ctx, o2, "max_connection_body_bytes", 0,
+		    1099511627776LL, &h2->max_connection_body_bytes) == -1)
+			return -1;
+		conf_path_pop(ctx, mark2);
+	}
 	conf_path_pop(ctx, mark);
 	return 0;
 }
@@ -463,6 +492,13 @@ conf_defaults(struct conf *c, const char *file)
 	c->limits.max_header_fields = 100;
 	c->limits.max_body_bytes = 8388608;
 	c->limits.header_timeout_ms = 10000;
+	c->limits.http2.max_concurrent_streams = 128;
+	c->limits.http2.max_header_fields = 100;
+	c->limits.http2.max_control_frames = 200;
+	c->limits.http2.reset_burst = 1000;
+	c->limits.http2.reset_rate = 33;
+	c->limits.http2.send_timeout_ms = 60000;
+	c->limits.http2.max_connection_body_bytes = 67108864;
 	c->shutdown_drain_ms = 30000;
 	if ((c->path = strdup(file)) == NULL ||
 	    (c->cancel_api_prefix = strdup("/v1/cancel/")) == NULL ||

@@ -57,7 +57,12 @@ struct conf_listen {
 	char			*tls_cert;	/* NULL: plain TCP */
 	char			*tls_key;
 	enum conf_forwarded	 forwarded;	/* default append */
+	uint8_t			 protocols;	/* CONF_PROTO_* bits */
 };
+
+/* What a listener speaks ("protocols"); default both. */
+#define CONF_PROTO_H1		0x01	/* "http/1.1" */
+#define CONF_PROTO_H2		0x02	/* "h2" */
 
 struct conf_header {
 	char	*name;
@@ -142,6 +147,20 @@ struct conf_limits {
 	int64_t	 max_header_fields;	/* default 100, request and response */
 	int64_t	 max_body_bytes;	/* default 8388608 */
 	int64_t	 header_timeout_ms;	/* default 10000: whole request, a deadline */
+	/* limits.http2: what one HTTP/2 client connection may cost. */
+	struct conf_http2 {
+		int64_t	 max_concurrent_streams; /* default 128, SETTINGS */
+		int64_t	 max_header_fields;	/* default 100 per request */
+		int64_t	 max_control_frames;	/* PING, SETTINGS, PRIORITY,
+						 * empty DATA per second;
+						 * default 200 */
+		int64_t	 reset_burst;		/* RST_STREAM bucket: 1000 */
+		int64_t	 reset_rate;		/* refilled per second: 33 */
+		int64_t	 send_timeout_ms;	/* a stream with bytes queued
+						 * and no window: 60000 */
+		int64_t	 max_connection_body_bytes; /* request bodies held
+						 * at once: 67108864 */
+	}	 http2;
 };
 
 struct conf {

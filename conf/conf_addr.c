@@ -367,12 +367,52 @@ conf_same_addr(const struct conf_listen *a, const struct conf_listen *b)
 	    memcmp(&a6->sin6_addr, &b6->sin6_addr, sizeof(a6->sin6_addr)) == 0;
 }
 
+/* listen[].protocols: a non-empty array of "h2" and "http/1.1". */
+static int
+conf_load_protocols(struct conf_ctx *ctx, const cJSON *obj,
+    struct conf_listen *ls)
+{
+	const cJSON	*arr, *it;
+	size_t		 mark, mark2, i;
+	uint8_t		 bit;
+
+	ls->protocols = CONF_PROTO_H1 | CONF_PROTO_H2;
+	if ((arr = cJSON_GetObjectItemCaseSensitive(obj, "protocols")) == NULL)
+		return 0;
+	mark = conf_path_key(ctx, "protocols");
+	if (!cJSON_IsArray(arr))
+		return conf_err(ctx, "must be an array, not %s",
+		    conf_json_type(arr));
+	if (cJSON_GetArraySize(arr) == 0)
+		return conf_err(ctx, "must name at least one protocol");
+	ls->protocols = 0;
+	for (i = 0, it = arr->child; it != NULL; it = it->next, i++) {
+		mark2 = conf_path_index(ctx, i);
+		if (!cJSON_IsString(it))
+			return conf_err(ctx, "must be a string, not %s",
+			    conf_json_type(it));
+		if (strcmp(it->valuestring, "h2") == 0)
+			bit = CONF_PROTO_H2;
+		else if (strcmp(it->valuestring, "http/1.1") == 0)
+			bit = CONF_PROTO_H1;
+		else
+			return conf_err(ctx, "unknown protocol (\"h2\" or "
+			    "\"http/1.1\")");
+		if (ls->protocols & bit)
+			return conf_err(ctx, "listed twice");
+		ls->protocols |= bit;
+		conf_path_pop(ctx, mark2);
+	}
+	conf_path_pop(ctx, mark);
+	return 0;
+}
+
 static int
 conf_load_listener(struct conf_load *l, const cJSON *obj,
     struct conf_listen *ls)
 {
 	static const char *const keys[] = {
-		"address", "tls", "forwarded", NULL
+		"address", "tls", "forwarded", "protocols", NULL
 	};
 	static const char *const tls_keys[] = { "cert", "key", NULL };
 	struct conf_ctx	*ctx = &l->ctx;
@@ -383,6 +423,7 @@ conf_load_listener(struct conf_load *l, const cJSON *obj,
 	if (conf_json_is_object(ctx, obj, 0) == -1 ||
 	    conf_json_keys(ctx, obj, keys) == -1 ||
 	    conf_load_address(l, obj, ls) == -1 ||
+	    conf_load_protocols(ctx, obj, ls) == -1 ||
 	    conf_json_enum(ctx, obj, "forwarded", conf_forwarded_names,
 	    &fw) == -1)
 		return -1;

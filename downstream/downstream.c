@@ -95,6 +95,8 @@ downstream_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	c->w = w;
 	c->fd = fd;
 	c->accepted_us = clock_mono_us();
+	c->id = ++w->next_serial;
+	c->listen_idx = listen_idx;
 	c->rt = runtime_ref(rt);
 	downstream_addr_format(sa, c->addr, sizeof(c->addr), c->ip,
 	    sizeof(c->ip));
@@ -188,9 +190,59 @@ downstream_watch_cb(void *arg, int rst)
 }
 
 /*
+ * Picks the connection's protocol from the first bytes: ALPN on TLS, else
+ * the HTTP/2 client preface where the listener speaks h2. 0 when chosen
+ * (c->proto set, or c closed), -1 while the preface may still come.
+ */
+static int
+downstream_sniff(struct client *c)
+{
+	uint8_t		 protos = c->rt->conf->listen[c->listen_idx].protocols;
+	struct evbuffer	*in = bufferevent_get_input(c->bev);
+	unsigned char	 buf[DOWNSTREAM_H2_PREFACE_LEN];
+	const unsigned char *alpn = NULL;
+	unsigned int	 alen = 0;
+	size_t		 n;
+	int		 h2 = 0;
+
+	if (c->tls) {
+		SSL_get0_alpn_selected(bufferevent_openssl_get_ssl(c->bev),
+		    &alpn, &alen);
+		if (alen == 2 && memcmp(alpn, "h2", 2) == 0)
+			h2 = 1;
+	}
+	if (!h2 && (protos & CONF_PROTO_H2) && alen == 0) {
+		n = evbuffer_get_length(in);
+		if (n > sizeof(buf))
+			n = sizeof(buf);
+		evbuffer_copyout(in, buf, n);
+		if (memcmp(buf, DOWNSTREAM_H2_PREFACE, n) == 0) {
+			if (n < sizeof(buf))
+				return -1;	/* a prefix so far */
+			h2 = 1;
+		}
+	}
+	c->sniffed = 1;
+	if (!h2) {
+		/* HTTP/1.1 where the listener allows it; a preface on a
+		 * listener without h2 is the HTTP/1.1 parser's to refuse. */
+		if (!(protos & CONF_PROTO_H1))
+			downstream_close(c, CANCEL_VIA_EOF);
+		return 0;
+	}
+	if (downstream_h2_start(c) == -1) {
+		log_msg(LOG_LEVEL_ERROR, "h2_error", "client %s: cannot set up "
+		    "HTTP/2", c->addr);
+		downstream_close(c, CANCEL_VIA_EOF);
+	}
+	return 0;
+}
+
+/*
  * A live session holds the parser; bytes the client sends meanwhile
  * (pipelining) wait in the input buffer. Past a bound, reading stops and a
- * pause watch keeps noticing FIN and RST.
+ * pause watch keeps noticing FIN and RST. HTTP/2 reads always: its
+ * streams wait in their own buffers.
  */
 static void
 downstream_read_cb(struct bufferevent *bev, void *arg)
@@ -200,6 +252,12 @@ downstream_read_cb(struct bufferevent *bev, void *arg)
 
 	if (c->closed)
 		return;
+	if (!c->sniffed && (downstream_sniff(c) == -1 || c->closed))
+		return;
+	if (c->h2 != NULL) {
+		downstream_h2_input(c);
+		return;
+	}
 	if (c->parse_paused) {
 		if (evbuffer_get_length(in) > DOWNSTREAM_PIPELINE_MAX &&
 		    !c->reading_paused) {
@@ -222,6 +280,10 @@ downstream_drained(void *arg)
 
 	if (c->closed)
 		return;
+	if (c->h2 != NULL) {
+		downstream_h2_drained(c);
+		return;
+	}
 	if (c->close_after) {
 		if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 			downstream_close(c, CANCEL_VIA_EOF);
@@ -282,6 +344,10 @@ downstream_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (c->closed)
 		return;
+	if (c->h2 != NULL) {
+		downstream_h2_timer(c);
+		return;
+	}
 	/* A request in progress keeps its own deadline (the session's). */
 	if (c->session == NULL)
 		downstream_close(c, CANCEL_VIA_TIMER);
@@ -318,6 +384,7 @@ downstream_close(struct client *c, int via)
 		c->session = NULL;
 		session_client_gone(s, (enum cancel_via)via);
 	}
+	downstream_h2_close(c, via);
 	if (c->watch != NULL) {
 		pause_watch_stop(c->watch);
 		c->watch = NULL;
@@ -342,6 +409,7 @@ downstream_close(struct client *c, int via)
 void
 downstream_free(struct client *c)
 {
+	downstream_h2_free(c);
 	if (c->timer != NULL)
 		event_free(c->timer);
 	runtime_unref(c->rt);
@@ -381,4 +449,56 @@ downstream_session_done(struct client *c, int keep_alive)
 	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
 		bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS |
 		    BEV_TRIG_DEFER_CALLBACKS);
+}
+
+void
+downstream_drain(struct client *c)
+{
+	if (c->closed)
+		return;
+	if (c->h2 != NULL)
+		downstream_h2_drain(c);
+	else if (c->session == NULL)
+		downstream_close(c, CANCEL_VIA_SIGNAL);
+}
+
+int
+downstream_pending(struct client *c)
+{
+	if (c->closed || c->bev == NULL)
+		return 0;
+	return evbuffer_get_length(bufferevent_get_output(c->bev)) > 0 ||
+	    downstream_h2_pending(c);
+}
+
+/* Picks the first of the listener's protocols the client offers. */
+static int
+downstream_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+    const unsigned char *in, unsigned int inlen, void *arg)
+{
+	static const unsigned char h2[] = "\x02h2";
+	static const unsigned char h1[] = "\x08http/1.1";
+	const uint8_t	*protocols = arg;
+	unsigned char	*sel = NULL;
+
+	if ((*protocols & CONF_PROTO_H2) && SSL_select_next_proto(&sel, outlen,
+	    h2, sizeof(h2) - 1, in, inlen) == OPENSSL_NPN_NEGOTIATED) {
+		*out = sel;
+		return SSL_TLSEXT_ERR_OK;
+	}
+	if ((*protocols & CONF_PROTO_H1) && SSL_select_next_proto(&sel, outlen,
+	    h1, sizeof(h1) - 1, in, inlen) == OPENSSL_NPN_NEGOTIATED) {
+		*out = sel;
+		return SSL_TLSEXT_ERR_OK;
+	}
+	/* No protocol in common: a client that offers only h2 to an
+	 * HTTP/1.1 listener is refused in the handshake. */
+	return (*protocols & CONF_PROTO_H1) ? SSL_TLSEXT_ERR_NOACK :
+	    SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+void
+downstream_tls_alpn(SSL_CTX *ctx, const uint8_t *protocols)
+{
+	SSL_CTX_set_alpn_select_cb(ctx, downstream_alpn_cb, (void *)protocols);
 }

@@ -72,6 +72,9 @@ struct downstream_proto {
 };
 
 extern const struct downstream_proto downstream_h1;
+extern const struct downstream_proto downstream_h2;
+
+struct downstream_h2;
 
 /* Whether field i of h->fields is one h->drop_prefix drops. */
 int		 downstream_head_drops(const struct downstream_head *h,
@@ -88,10 +91,15 @@ enum downstream_framing {
 	FRAMING_CLOSE,		/* HTTP/1.0 client: body ends with the close */
 };
 
-/* One client connection; it carries one session at a time (HTTP/1.1). */
+/* One client connection: one session at a time over HTTP/1.1 (session),
+ * one per stream over HTTP/2 (h2). */
 struct client {
 	TAILQ_ENTRY(client)	 entry;		/* worker live or dead list */
 	struct worker		*w;
+	uint64_t		 id;		/* unique on its worker */
+	int			 listen_idx;	/* rt->conf->listen[] it came in on */
+	uint8_t			 sniffed;	/* the protocol is chosen */
+	struct downstream_h2	*h2;		/* HTTP/2 state, or NULL */
 	struct runtime		*rt;		/* config at accept time */
 	struct bufferevent	*bev;
 	struct writeout		 out;		/* plain sockets: our writes */
@@ -153,6 +161,13 @@ void		 downstream_write_sse_error(struct client *c,
 		    struct session *s, const struct cancel_record *r);
 /* Parses what is buffered (after a session finished or on new input). */
 void		 downstream_process_input(struct client *c);
+/* Shutdown or reload: idle connections close now, HTTP/2 ones get a
+ * GOAWAY and close once their streams are over. */
+void		 downstream_drain(struct client *c);
+/* Whether bytes for the client still wait to be written or framed. */
+int		 downstream_pending(struct client *c);
+/* ALPN for a TLS listener that speaks protocols (CONF_PROTO_* bits). */
+void		 downstream_tls_alpn(SSL_CTX *ctx, const uint8_t *protocols);
 
 #define DOWNSTREAM_OUT_HIGH	(64 * 1024)	/* pause the upstream above */
 

@@ -51,6 +51,13 @@ metrics_live(struct metrics *m, int delta)
 	    __ATOMIC_RELAXED) + delta, __ATOMIC_RELAXED);
 }
 
+void
+metrics_stream(struct metrics *m, const char *protocol)
+{
+	metrics_add(&m->streams[protocol != NULL && protocol[0] == 'h' &&
+	    protocol[1] == '2'], 1);
+}
+
 /* Counts a finished request under its (route, upstream, status). */
 /* "route\tupstream\tstatus", cut short as snprintf would: per request,
  * so without printf. */
@@ -258,6 +265,16 @@ metrics_write(struct evbuffer *out, struct worker *ws, int n)
 	    "Sessions in progress.");
 	evbuffer_add_printf(out, "cancelproxy_live_streams %lld\n",
 	    (long long)live);
+	metrics_head(out, "cancelproxy_streams_total", "counter",
+	    "Sessions started, by the client's protocol (one per HTTP/2 "
+	    "stream).");
+	for (d = 0; d < 2; d++) {
+		for (k = 0, v = 0; k < n; k++)
+			v += metrics_get(&ws[k].metrics.streams[d]);
+		evbuffer_add_printf(out, "cancelproxy_streams_total{protocol="
+		    "\"%s\"} %llu\n", d ? "h2" : "http/1.1",
+		    (unsigned long long)v);
+	}
 	metrics_head(out, "cancelproxy_relayed_bytes_total", "counter",
 	    "Response body bytes relayed to clients.");
 	evbuffer_add_printf(out, "cancelproxy_relayed_bytes_total %llu\n",

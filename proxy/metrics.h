@@ -37,6 +37,7 @@ struct metrics {
 	uint64_t		 bytes_out;
 	uint64_t		 sse_events;
 	int64_t			 live_streams;
+	uint64_t		 streams[2];	/* started: [0] HTTP/1.1, [1] h2 */
 };
 
 /* Called on the worker's own thread. */
@@ -46,6 +47,8 @@ void	 metrics_cancel(struct metrics *m, const struct cancel_record *r);
 void	 metrics_observe(struct metrics_hist *h, uint64_t us);
 void	 metrics_add(uint64_t *counter, uint64_t n);
 void	 metrics_live(struct metrics *m, int delta);
+/* Counts a started session by its client's protocol ("h2" or not). */
+void	 metrics_stream(struct metrics *m, const char *protocol);
 
 /* Process-wide counters (main thread). */
 void	 metrics_reload(int ok);

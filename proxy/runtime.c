@@ -6,6 +6,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "downstream/downstream.h"
 #include "proxy/proxy.h"
 #include "upstream/upstream.h"
 
@@ -27,6 +28,7 @@ runtime_listen_tls(const struct conf *conf, size_t idx, char *err,
 	    SSL_CTX_use_PrivateKey_file(ctx, l->tls_key, SSL_FILETYPE_PEM) != 1
 	    || SSL_CTX_check_private_key(ctx) != 1)
 		goto fail;
+	downstream_tls_alpn(ctx, &l->protocols);
 	return ctx;
 fail:
 	e = ERR_get_error();

@@ -71,6 +71,8 @@ session_new(struct worker *w, struct client *c)
 	memcpy(s->client_ip, c->ip, sizeof(s->client_ip));
 	s->forwarded = c->forwarded;
 	s->client_tls = c->tls;
+	s->protocol = c->proto->name;
+	s->conn_id = c->id;
 	s->rt = runtime_ref(w->rt);	/* new requests use the newest config */
 	s->phase = PHASE_REQUEST;
 	s->serial = ++w->next_serial;
@@ -84,6 +86,7 @@ session_new(struct worker *w, struct client *c)
 	usage_init(&s->usage);
 	TAILQ_INSERT_TAIL(&w->sessions, s, entry);
 	metrics_live(&w->metrics, 1);
+	metrics_stream(&w->metrics, s->protocol);
 	return s;
 }
 

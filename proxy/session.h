@@ -96,6 +96,9 @@ struct session {
 	struct runtime		*rt;		/* config the request started on */
 	struct client		*client;	/* NULL once the client is gone */
 	char			 client_addr[64];
+	const char		*protocol;	/* the client's: "h2", "http/1.1" */
+	uint64_t		 conn_id;	/* the client connection's id */
+	int32_t			 stream_id;	/* HTTP/2 stream; 0 for HTTP/1.1 */
 	enum session_state	 state;		/* session_state_set() only */
 	enum cancel_phase	 phase;
 

@@ -240,13 +240,20 @@ session_client_key_release(struct session *s)
 	}
 }
 
-/* Members both records carry: key name, tries, drain, billing. */
+/* Members both records carry: the client's protocol and stream, key
+ * name, tries, drain, billing. */
 void
 session_extra_members(struct jsonw *w, const void *arg)
 {
 	const struct session	*s = arg;
 	size_t			 i;
 
+	jsonw_kstr(w, "protocol", s->protocol);
+	if (s->stream_id != 0) {
+		/* Which stream of which connection (its id on the worker). */
+		jsonw_kint(w, "stream_id", s->stream_id);
+		jsonw_kuint(w, "connection", s->conn_id);
+	}
 	if (s->client_key != NULL)
 		jsonw_kstr(w, "client_key", s->client_key);
 	if (s->grpc_method != NULL)

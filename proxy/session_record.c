@@ -80,6 +80,10 @@ session_describe(struct session *s, struct jsonw *w)
 	jsonw_kstr(w, "request_id", s->request_id);
 	jsonw_kstr(w, "trace_id", s->trace_id);
 	jsonw_kstr(w, "client", s->client_addr);
+	jsonw_kstr(w, "protocol", s->protocol);
+	jsonw_kuint(w, "connection", s->conn_id);
+	if (s->stream_id != 0)
+		jsonw_kint(w, "stream_id", s->stream_id);
 	jsonw_kstr(w, "route", s->route ? s->route->path_prefix : NULL);
 	jsonw_kstr(w, "upstream", s->up_conf ? s->up_conf->name : NULL);
 	jsonw_kstr(w, "model", s->model);

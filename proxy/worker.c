@@ -58,8 +58,7 @@ worker_reap_cb(evutil_socket_t fd, short what, void *arg)
 		 * flushed first (each closes itself when its output is out). */
 		for (c = TAILQ_FIRST(&w->clients); c != NULL; c = cn) {
 			cn = TAILQ_NEXT(c, entry);
-			if (!c->close_after || evbuffer_get_length(
-			    bufferevent_get_output(c->bev)) == 0)
+			if (!c->close_after || !downstream_pending(c))
 				downstream_close(c, CANCEL_VIA_SIGNAL);
 		}
 		if (!TAILQ_EMPTY(&w->dead_clients))
@@ -149,11 +148,11 @@ worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 	if (drain || stop || cancel) {
 		w->draining = 1;
 		worker_stop_accepting(w);
-		/* Idle keep-alive connections can go now. */
+		/* Idle keep-alive connections can go now; HTTP/2 ones are
+		 * told with GOAWAY and close once their streams are over. */
 		for (c = TAILQ_FIRST(&w->clients); c != NULL; c = cn) {
 			cn = TAILQ_NEXT(c, entry);
-			if (c->session == NULL)
-				downstream_close(c, CANCEL_VIA_SIGNAL);
+			downstream_drain(c);
 		}
 	}
 	if (cancel || stop) {
@@ -402,6 +401,7 @@ worker_apply_reload(struct worker *w, struct runtime *rt, const int *keep,
     const int *fds)
 {
 	struct evconnlistener	**nl;
+	struct client		*c;
 	size_t			 i, n = rt->conf->nlisten;
 	int			 used[256] = { 0 };
 
@@ -437,6 +437,12 @@ worker_apply_reload(struct worker *w, struct runtime *rt, const int *keep,
 	w->nlisteners = n;
 	runtime_unref(w->rt);
 	w->rt = rt;
+	/* HTTP/2 connections keep the settings they started with: GOAWAY
+	 * asks their clients to come back on the new config once their
+	 * streams are over. */
+	TAILQ_FOREACH(c, &w->clients, entry)
+		if (c->h2 != NULL)
+			downstream_drain(c);
 }
 
 static void

@@ -11,8 +11,10 @@ for opt in "$@"; do
 	--bench) PKGS="$PKGS nginx-light haproxy wrk jq" ;;
 	# What some tests drive: a browser for the HTML report, man/groff
 	# for the man pages, clang for the fuzz targets, a JDK for the h2c
-	# test with Java's HttpClient (skipped without it).
-	--tests) PKGS="$PKGS chromium groff man-db clang libclang-rt-14-dev default-jdk-headless" ;;
+	# test with Java's HttpClient (skipped without it), nghttp and
+	# python3-h2 for the HTTP/2 tests, python3-grpcio for the gRPC ones.
+	--tests) PKGS="$PKGS chromium groff man-db clang libclang-rt-14-dev
+	    default-jdk-headless nghttp2-client python3-h2 python3-grpcio" ;;
 	# Node for the OpenAI SDK tests, unless a node is already on PATH.
 	--sdk) command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs npm" ;;
 	esac

@@ -7,6 +7,7 @@
 #
 # SECONDS is the time per target (default 60). TARGETs default to all:
 #   request   bytes from a client, through the real request path in-process
+#   h2        HTTP/2 frames from a client after the preface, in-process
 #   response  bytes from an upstream, through the real response path
 #   h2upstream  HTTP/2 frames from an upstream, through upstream_h2.c
 #   sse       the SSE event splitter and the usage readers, directly
@@ -37,7 +38,7 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SECS=${1:-60}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-request response h2upstream sse conf note logscan body record}
+TARGETS=${*:-request h2 response h2upstream sse conf note logscan body record}
 B=${FUZZ_BUILD_DIR:-$ROOT/build-fuzz}
 # The targets run from their own directory: a relative path would break.
 case "$B" in /*) ;; *) B="$PWD/$B" ;; esac
@@ -112,7 +113,7 @@ ar rcs "$B/libcp.a" $LIBOBJS
 # target -> the extra sources it needs
 extra() {
 	case $1 in
-	request|response|record|h2upstream) echo "$ROOT/tests/fuzz/fuzz_rig.c";;
+	request|response|record|h2|h2upstream) echo "$ROOT/tests/fuzz/fuzz_rig.c";;
 	logscan) echo "$ROOT/tools/log/logtool_scan.c";;
 	*) echo "";;
 	esac

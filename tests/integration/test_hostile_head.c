@@ -716,7 +716,12 @@ Test(hostile_head, jdk_httpclient_default_gets_http11)
 	stop_clean(p);
 }
 
-/* ---- the HTTP/2 preface on an HTTP/1.1 listener ---- */
+/* ---- the HTTP/2 preface on an HTTP/1.1-only listener ---- */
+
+/* A listener that takes HTTP/1.1 alone: the preface is not HTTP/2 here
+ * (listeners take both by default: test_h2.c). */
+#define H1_ONLY "[{\"address\":\"127.0.0.1:0\",\"protocols\":[\"http/1.1\"]}]"
+
 
 Test(hostile_head, h2_preface_gets_a_clear_400_and_an_honest_record)
 {
@@ -727,7 +732,7 @@ Test(hostile_head, h2_preface_gets_a_clear_400_and_an_honest_record)
 	int		 mport;
 
 	m = hmock_fast(&mport);
-	p = proxy_with(mport, NULL, NULL);
+	p = proxy_with(mport, H1_ONLY, NULL);
 	r = send_raw(hproxy_port(p, 0), pri, sizeof(pri) - 1);
 	hassert(r->status == 400 && strcmp(error_code(r), "http2_not_enabled")
 	    == 0, "status %d: %s", r->status, r->body);
@@ -753,7 +758,7 @@ Test(hostile_head, early_refusal_records_the_real_method)
 	int		 mport;
 
 	hmock_fast(&mport);
-	p = proxy_with(mport, NULL, NULL);
+	p = proxy_with(mport, H1_ONLY, NULL);
 	r = send_raw(hproxy_port(p, 0), req, sizeof(req) - 1);
 	hassert(r->status == 400);
 	rec = hproc_wait_record(p, "request", NULL, NULL, 0);
@@ -772,7 +777,7 @@ Test(hostile_head, curl_http2_prior_knowledge_gets_a_clear_answer)
 	if (access("/usr/bin/curl", X_OK) != 0)
 		cr_skip_test("no curl");
 	hmock_fast(&mport);
-	p = proxy_with(mport, NULL, NULL);
+	p = proxy_with(mport, H1_ONLY, NULL);
 	st = run_cmd(hstrf("/usr/bin/curl -sS --http2-prior-knowledge "
 	    "http://127.0.0.1:%d/v1/models 2>&1", hproxy_port(p, 0)), &out);
 	/* curl cannot read an HTTP/1.1 answer on an h2 connection: it fails,

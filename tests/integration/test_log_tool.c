@@ -1309,6 +1309,71 @@ Test(log_tool, usage_and_escaped_strings_from_a_fixture, .timeout = 60)
 	cr_assert_not_null(strstr(r.out, "9 completion tokens"), "%s", r.out);
 }
 
+/* --protocol and stats --by protocol: the client's protocol from both
+ * records; --via knows rst_stream and goaway; an unknown protocol is a
+ * usage error that lists the known ones. */
+Test(log_tool, protocol_filter_and_stats, .timeout = 60)
+{
+	const char	*log;
+	struct run	 r;
+	cJSON		*v[4], *st;
+
+	log = htmp_write("protocols.jsonl",
+	    "{\"ts\":\"2026-12-07T01:54:25.000000Z\",\"level\":\"info\","
+	    "\"hop\":\"edge\",\"event\":\"cancel\",\"request_id\":\"h2-a\","
+	    "\"trace_id\":\"44c04c3aa68db5983e414e78260f31f7\",\"origin\":"
+	    "{\"kind\":\"client_disconnect\",\"hop\":\"client\"},"
+	    "\"cancel_path\":[\"client\",\"edge\"],\"direction\":\"upstream\","
+	    "\"phase\":\"streaming\",\"detected_via\":\"rst_stream\","
+	    "\"upstream\":\"mock\",\"elapsed_ms\":40,\"detect_to_close_us\":20,"
+	    "\"sse_events\":3,\"bytes_out\":500,\"protocol\":\"h2\","
+	    "\"stream_id\":3,\"connection\":1,\"message\":\"m\"}\n"
+	    "{\"ts\":\"2026-12-07T01:54:25.000010Z\",\"level\":\"info\","
+	    "\"hop\":\"edge\",\"event\":\"request\",\"request_id\":\"h2-a\","
+	    "\"method\":\"POST\",\"path\":\"/v1/chat/completions\","
+	    "\"model\":\"mock-1\",\"upstream\":\"mock\",\"status\":200,"
+	    "\"outcome\":\"canceled\",\"protocol\":\"h2\",\"stream_id\":3}\n"
+	    "{\"ts\":\"2026-12-07T01:54:26.000000Z\",\"level\":\"info\","
+	    "\"hop\":\"edge\",\"event\":\"cancel\",\"request_id\":\"h1-b\","
+	    "\"trace_id\":\"54c04c3aa68db5983e414e78260f31f7\",\"origin\":"
+	    "{\"kind\":\"client_disconnect\",\"hop\":\"client\"},"
+	    "\"cancel_path\":[\"client\",\"edge\"],\"direction\":\"upstream\","
+	    "\"phase\":\"streaming\",\"detected_via\":\"eof\","
+	    "\"upstream\":\"mock\",\"elapsed_ms\":40,\"detect_to_close_us\":20,"
+	    "\"sse_events\":3,\"bytes_out\":500,\"protocol\":\"http/1.1\","
+	    "\"message\":\"m\"}\n"
+	    "{\"ts\":\"2026-12-07T01:54:26.000010Z\",\"level\":\"info\","
+	    "\"hop\":\"edge\",\"event\":\"request\",\"request_id\":\"h1-b\","
+	    "\"method\":\"POST\",\"path\":\"/v1/chat/completions\","
+	    "\"model\":\"mock-1\",\"upstream\":\"mock\",\"status\":200,"
+	    "\"outcome\":\"canceled\",\"protocol\":\"http/1.1\"}\n");
+	r = TOOL_RUN("cancels", "--json", "--protocol", "h2", log);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_eq(json_lines(r.out, v, 4), 1, "%s", r.out);
+	cr_assert_str_eq(hjson_str(v[0], "request_id"), "h2-a");
+	r = TOOL_RUN("cancels", "--json", "--via", "rst_stream", log);
+	cr_assert_eq(json_lines(r.out, v, 4), 1, "%s", r.out);
+	cr_assert_str_eq(hjson_str(v[0], "request_id"), "h2-a");
+	r = TOOL_RUN("cancels", "--json", "--protocol", "http/1.1", log);
+	cr_assert_eq(json_lines(r.out, v, 4), 1, "%s", r.out);
+	cr_assert_str_eq(hjson_str(v[0], "request_id"), "h1-b");
+	st = hjson_parse(TOOL_RUN("stats", "--json", "--by", "protocol",
+	    log).out);
+	cr_assert_not_null(st);
+	cr_assert_eq(hjson_num(stats_group(st, "protocol", "h2"), "cancels",
+	    -1), 1);
+	cr_assert_eq(hjson_num(stats_group(st, "protocol", "h2"), "requests",
+	    -1), 1);
+	cr_assert_eq(hjson_num(stats_group(st, "protocol", "http/1.1"),
+	    "cancels", -1), 1);
+	r = TOOL_RUN("cancels", "--protocol", "h3", log);
+	cr_assert_eq(r.status, 2, "%s", r.err);
+	cr_assert_not_null(strstr(r.err, "--protocol h3: one of: h2 http/1.1"),
+	    "%s", r.err);
+	r = TOOL_RUN("cancels", "--via", "goaway", log);
+	cr_assert_eq(r.status, 1, "%s", r.err);
+}
+
 Test(log_tool, no_control_character_reaches_the_terminal, .timeout = 60)
 {
 	const char	*log = htmp_write("esc.jsonl",

@@ -37,6 +37,9 @@ Test(cancel_chain, names_cover_every_value)
 	cr_assert_str_eq(cancel_via_name(CANCEL_VIA_SSE_ERROR), "sse_error");
 	cr_assert_str_eq(cancel_via_name(CANCEL_VIA_WRITE_ERROR),
 	    "write_error");
+	cr_assert_str_eq(cancel_via_name(CANCEL_VIA_RST_STREAM), "rst_stream");
+	cr_assert_str_eq(cancel_via_name(CANCEL_VIA_GOAWAY), "goaway");
+	cr_assert_str_eq(cancel_via_name(CANCEL_VIA_GOAWAY + 1), "unknown");
 	cr_assert_str_eq(cancel_direction_name(CANCEL_DIR_DOWNSTREAM),
 	    "downstream");
 	cr_assert_str_eq(cancel_kind_name((enum cancel_kind)99), "unknown");

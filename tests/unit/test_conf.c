@@ -321,6 +321,14 @@ Test(conf, full_example)
 	cr_assert_eq(c->limits.max_body_bytes, 8388608);
 	cr_assert_eq(c->limits.header_timeout_ms, 10000);
 	cr_assert_eq(c->listen[0].forwarded, CONF_FORWARDED_APPEND);
+	cr_assert_eq(c->limits.http2.max_concurrent_streams, 128);
+	cr_assert_eq(c->limits.http2.max_header_fields, 100);
+	cr_assert_eq(c->limits.http2.max_control_frames, 200);
+	cr_assert_eq(c->limits.http2.reset_burst, 1000);
+	cr_assert_eq(c->limits.http2.reset_rate, 33);
+	cr_assert_eq(c->limits.http2.send_timeout_ms, 60000);
+	cr_assert_eq(c->limits.http2.max_connection_body_bytes, 67108864);
+	cr_assert_eq(c->listen[0].protocols, CONF_PROTO_H1 | CONF_PROTO_H2);
 	cr_assert_eq(c->shutdown_drain_ms, 30000);
 	cr_assert_str_eq(c->log_path, "-");
 	cr_assert_str_eq(c->log_level, "info");
@@ -1662,4 +1670,69 @@ Test(conf, upstream_protocol)
 	    "upstreams.u.h2.streams: unknown key");
 	expect_q(UP("'h2': 4"),
 	    "upstreams.u.h2: must be an object, not a number");
+}
+
+/* listen[].protocols: h2 and http/1.1, restricted, or refused with the
+ * JSON path. */
+Test(conf, listen_protocols)
+{
+	struct conf	*c;
+
+	c = load_q("{'listen': [{'address': '127.0.0.1:0', 'protocols': "
+	    "['h2']}, {'address': '127.0.0.1:0', 'protocols': ['http/1.1']}, "
+	    "{'address': '127.0.0.1:0', 'protocols': ['http/1.1', 'h2']}], "
+	    UPS ", " ROUTES "}");
+	cr_assert_eq(c->listen[0].protocols, CONF_PROTO_H2);
+	cr_assert_eq(c->listen[1].protocols, CONF_PROTO_H1);
+	cr_assert_eq(c->listen[2].protocols, CONF_PROTO_H1 | CONF_PROTO_H2);
+	conf_unref(c);
+	expect_q("{'listen': [{'address': '127.0.0.1:0', 'protocols': []}], "
+	    UPS ", " ROUTES "}", "listen[0].protocols: must name at least one "
+	    "protocol");
+	expect_q("{'listen': [{'address': '127.0.0.1:0', 'protocols': "
+	    "['h3']}], " UPS ", " ROUTES "}", "listen[0].protocols[0]: unknown "
+	    "protocol (\"h2\" or \"http/1.1\")");
+	expect_q("{'listen': [{'address': '127.0.0.1:0', 'protocols': "
+	    "['h2', 'h2']}], " UPS ", " ROUTES "}",
+	    "listen[0].protocols[1]: listed twice");
+	expect_q("{'listen': [{'address': '127.0.0.1:0', 'protocols': "
+	    "'h2'}], " UPS ", " ROUTES "}",
+	    "listen[0].protocols: must be an array, not a string");
+	expect_q("{'listen': [{'address': '127.0.0.1:0', 'protocols': "
+	    "[2]}], " UPS ", " ROUTES "}",
+	    "listen[0].protocols[0]: must be a string, not a number");
+}
+
+/* limits.http2: every member read, ranges checked with the JSON path. */
+Test(conf, limits_http2)
+{
+	struct conf	*c;
+
+	c = load_q(WITH("'limits': {'http2': {'max_concurrent_streams': 10, "
+	    "'max_header_fields': 50, 'max_control_frames_per_second': 7, "
+	    "'reset_burst': 20, 'reset_rate_per_second': 2, "
+	    "'send_timeout_ms': 1500, 'max_connection_body_bytes': 0}}"));
+	cr_assert_eq(c->limits.http2.max_concurrent_streams, 10);
+	cr_assert_eq(c->limits.http2.max_header_fields, 50);
+	cr_assert_eq(c->limits.http2.max_control_frames, 7);
+	cr_assert_eq(c->limits.http2.reset_burst, 20);
+	cr_assert_eq(c->limits.http2.reset_rate, 2);
+	cr_assert_eq(c->limits.http2.send_timeout_ms, 1500);
+	cr_assert_eq(c->limits.http2.max_connection_body_bytes, 0);
+	conf_unref(c);
+	c = load_q(WITH("'limits': {'http2': null}"));
+	cr_assert_eq(c->limits.http2.max_concurrent_streams, 128);
+	conf_unref(c);
+	expect_q(WITH("'limits': {'http2': {'max_concurrent_streams': 0}}"),
+	    "limits.http2.max_concurrent_streams: must be >= 1");
+	expect_q(WITH("'limits': {'http2': {'max_concurrent_streams': 10001}}"),
+	    "limits.http2.max_concurrent_streams: must be <= 10000");
+	expect_q(WITH("'limits': {'http2': {'max_connection_body_bytes': -1}}"),
+	    "limits.http2.max_connection_body_bytes: must be >= 0");
+	expect_q(WITH("'limits': {'http2': {'send_timeout_ms': 'x'}}"),
+	    "limits.http2.send_timeout_ms: must be an integer, not a string");
+	expect_q(WITH("'limits': {'http2': {'max_streams': 1}}"),
+	    "limits.http2.max_streams: unknown key");
+	expect_q(WITH("'limits': {'http2': []}"),
+	    "limits.http2: must be an object, not an array");
 }

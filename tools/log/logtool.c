@@ -18,7 +18,8 @@ static const char logtool_usage_text[] =
 "       cancelproxy-log tail [-f] [-n N] [FILTERS] [--json] [FILE...]\n"
 "       cancelproxy-log report --html OUT [FILTERS] [--top N] [FILE...]\n"
 "FILTERS: --kind K --hop H --phase P --direction D --via V --upstream U\n"
-"         --model M --since T --until T    (cancelproxy-log --help for more)\n";
+"         --model M --protocol P --since T --until T\n"
+"         (cancelproxy-log --help for more)\n";
 
 static const char logtool_help_text[] =
 "NAME\n"
@@ -119,8 +120,9 @@ static const char logtool_help_text[] =
 "     --phase P       request, connecting, waiting_first_byte, streaming\n"
 "     --direction D   upstream (toward the model) or downstream (toward the\n"
 "                     client)\n"
-"     --via V         eof, rst, write_error, timer, admin, note, signal,\n"
-"                     upstream_status, sse_error\n"
+"     --via V         eof, rst, rst_stream, goaway, write_error, timer,\n"
+"                     admin, note, signal, upstream_status, sse_error\n"
+"     --protocol P    the client's protocol: h2 or http/1.1\n"
 "     --upstream U    the upstream the hop was talking to\n"
 "     --model M       the model of the request (from the join)\n"
 "     --since T       records at or after T; --until T: before T. T is an\n"
@@ -131,7 +133,7 @@ static const char logtool_help_text[] =
 "OPTIONS\n"
 "     --json          JSON output (trace, cancels, stats, tail)\n"
 "     --by DIM        stats: only this table: kind, hop, phase, upstream,\n"
-"                     model, direction or via\n"
+"                     model, direction, via or protocol\n"
 "     -f, --follow    tail: keep reading as the files grow and rotate\n"
 "     -n, --lines N   tail: cancels shown from before (default 10)\n"
 "     --html OUT      report: the page to write (- for standard output)\n"
@@ -241,6 +243,7 @@ main(int argc, char **argv)
 		{ "direction",	required_argument,	NULL, OPT_FILTER },
 		{ "via",	required_argument,	NULL, OPT_FILTER },
 		{ "upstream",	required_argument,	NULL, OPT_FILTER },
+		{ "protocol",	required_argument,	NULL, OPT_FILTER },
 		{ "model",	required_argument,	NULL, OPT_FILTER },
 		{ "since",	required_argument,	NULL, OPT_FILTER },
 		{ "until",	required_argument,	NULL, OPT_FILTER },

@@ -58,6 +58,7 @@ struct logtool_rec {
 	/* cancel */
 	struct logtool_str	 kind, origin_hop, direction, phase, via;
 	struct logtool_str	 upstream;
+	struct logtool_str	 protocol;	/* both: "http/1.1", "h2" */
 	struct logtool_str	 path[LOGTOOL_PATH_MAX];
 	int			 npath;
 	int			 path_truncated;
@@ -169,6 +170,7 @@ struct logtool_cancel {
 	int64_t		 ts_us;
 	const char	*hop, *kind, *origin_hop, *direction, *phase, *via;
 	const char	*upstream;
+	const char	*protocol;	/* the client's; NULL in older logs */
 	const char	*path[LOGTOOL_PATH_MAX];
 	int		 npath;
 	char		*request_id, *trace_id, *message, *line;
@@ -239,10 +241,10 @@ struct logtool_match {
 };
 
 /* --kind, --hop, --phase, --direction, --via, --upstream, --model,
- * --since and --until together. */
+ * --protocol, --since and --until together. */
 struct logtool_filter {
 	struct logtool_match	 kind, hop, phase, direction, via, upstream;
-	struct logtool_match	 model;
+	struct logtool_match	 model, protocol;
 	int64_t			 since_us, until_us;	/* -1: open */
 	int			 needs_join;		/* --model is set */
 };

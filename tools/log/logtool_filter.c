@@ -1,5 +1,6 @@
 /* logtool_filter: the filter options shared by the commands (--kind, --hop,
- * --phase, --direction, --via, --upstream, --model, --since, --until), with
+ * --phase, --direction, --via, --upstream, --model, --protocol, --since,
+ * --until), with
  * the names checked against the ones the proxy writes. */
 #include <ctype.h>
 #include <fnmatch.h>
@@ -57,6 +58,11 @@ filter_known(const char *opt, const char *name)
 			return 1;
 		fprintf(stderr, "cancelproxy-log: --direction %s: one of: "
 		    "upstream downstream", name);
+	} else if (strcmp(opt, "protocol") == 0) {
+		if (strcmp(name, "h2") == 0 || strcmp(name, "http/1.1") == 0)
+			return 1;
+		fprintf(stderr, "cancelproxy-log: --protocol %s: one of: "
+		    "h2 http/1.1", name);
 	} else
 		return 1;
 	fputc('\n', stderr);
@@ -153,6 +159,8 @@ logtool_filter_option(struct logtool_filter *f, const char *opt,
 		return filter_list(&f->via, opt, value, 1);
 	if (strcmp(opt, "upstream") == 0)
 		return filter_list(&f->upstream, opt, value, 0);
+	if (strcmp(opt, "protocol") == 0)
+		return filter_list(&f->protocol, opt, value, 1);
 	if (strcmp(opt, "model") == 0) {
 		f->needs_join = 1;
 		return filter_list(&f->model, opt, value, 0);
@@ -217,5 +225,6 @@ logtool_filter_cancel(const struct logtool_filter *f,
 	    filter_one(&f->direction, c->direction) &&
 	    filter_one(&f->via, c->via) &&
 	    filter_one(&f->upstream, c->upstream) &&
-	    filter_one(&f->model, c->model);
+	    filter_one(&f->model, c->model) &&
+	    filter_one(&f->protocol, c->protocol);
 }

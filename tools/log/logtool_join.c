@@ -195,6 +195,7 @@ logtool_cancel_new(const struct logtool_rec *r)
 	c->phase = logtool_intern_str(r->phase);
 	c->via = logtool_intern_str(r->via);
 	c->upstream = logtool_intern_str(r->upstream);
+	c->protocol = logtool_intern_str(r->protocol);
 	for (i = 0; i < r->npath; i++)
 		c->path[i] = logtool_intern_str(r->path[i]);
 	c->npath = r->npath;

@@ -545,6 +545,8 @@ scan_member(struct scan *c, struct logtool_str key, void *arg)
 			return scan_str_member(c, &r->trace_id);
 		if (KEY(key, "upstream"))
 			return scan_str_member(c, &r->upstream);
+		if (KEY(key, "protocol"))
+			return scan_str_member(c, &r->protocol);
 		if (KEY(key, "bytes_in"))
 			return scan_int_member(c, &r->bytes_in);
 		break;

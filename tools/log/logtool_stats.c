@@ -23,6 +23,7 @@ enum stats_dim {
 	DIM_MODEL,
 	DIM_DIRECTION,
 	DIM_VIA,
+	DIM_PROTOCOL,
 	DIM_COUNT,
 	DIM_SHOWN = DIM_DIRECTION	/* shown without --by */
 };
@@ -40,6 +41,7 @@ static const struct {
 	{ "model", "by model", "MODEL", 1 },
 	{ "direction", "by direction", "DIRECTION", 0 },
 	{ "via", "by how it was noticed", "VIA", 0 },
+	{ "protocol", "by the client's protocol", "PROTOCOL", 1 },
 };
 
 /* The numbers kept for one value of one dimension (or for all). */
@@ -128,6 +130,8 @@ logtool_stats_request(struct logtool_stats *st, const struct logtool_rec *r)
 	    logtool_intern_str(r->upstream))->requests++;
 	stats_group(&st->dim[DIM_MODEL],
 	    logtool_intern_str(r->model))->requests++;
+	stats_group(&st->dim[DIM_PROTOCOL],
+	    logtool_intern_str(r->protocol))->requests++;
 }
 
 /* Adds a cancel to one group. */
@@ -168,6 +172,7 @@ logtool_stats_cancel(struct logtool_stats *st, const struct logtool_cancel *c)
 	stats_group_add(stats_group(&st->dim[DIM_MODEL], c->model), c);
 	stats_group_add(stats_group(&st->dim[DIM_DIRECTION], c->direction), c);
 	stats_group_add(stats_group(&st->dim[DIM_VIA], c->via), c);
+	stats_group_add(stats_group(&st->dim[DIM_PROTOCOL], c->protocol), c);
 	if (c->d2c_us >= 0)
 		logtool_bars_add(&st->d2c_bars, (uint64_t)c->d2c_us);
 	if (c->elapsed_ms >= 0)
@@ -623,6 +628,7 @@ stats_request_passes(const struct logtool_filter *rf,
 	c.hop = logtool_intern_str(r->hop);
 	c.upstream = logtool_intern_str(r->upstream);
 	c.model = logtool_intern_str(r->model);
+	c.protocol = logtool_intern_str(r->protocol);
 	return logtool_filter_cancel(rf, &c);
 }
 
@@ -682,7 +688,8 @@ logtool_cmd_stats(struct logtool_opts *o)
 				by = d;
 		if (by < 0) {
 			fprintf(stderr, "cancelproxy-log: --by %s: one of kind, "
-			    "hop, phase, upstream, model, direction, via\n",
+			    "hop, phase, upstream, model, direction, via, "
+			    "protocol\n",
 			    o->by);
 			return LOGTOOL_EXIT_BAD;
 		}

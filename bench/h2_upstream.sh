@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/h2.sh: HTTP/2 toward the model, side by side in one run:
+# bench/h2_upstream.sh: HTTP/2 toward the model, side by side in one run:
 # cancelproxy with "protocol": "h2", cancelproxy with "http/1.1" (its
 # keep-alive pool), and nginx with a keep-alive HTTP/1.1 upstream (nginx
 # 1.22 has no HTTP/2 upstream for proxy_pass). Each target has its own
@@ -9,7 +9,7 @@
 # event relayed, and BIG_N concurrent HTTP/1.1 clients through
 # cancelproxy with an HTTP/2 upstream.
 #
-#   bench/h2.sh               (BUILD=build by default; about 3 minutes)
+#   bench/h2_upstream.sh               (BUILD=build by default; about 3 minutes)
 #
 # Everything listens on 127.0.0.1; every process it starts is killed at
 # exit. The tables go to standard output.
@@ -37,7 +37,7 @@ cleanup() {
 	[ -n "${KEEP:-}" ] || rm -rf "$T"
 }
 trap cleanup EXIT
-say() { echo "h2.sh: $*" >&2; }
+say() { echo "h2_upstream.sh: $*" >&2; }
 fail() { say "$*"; exit 1; }
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
