@@ -320,9 +320,14 @@ void		 session_timer_update(struct session *s);
 void		 session_peer_request(struct session *s);
 int		 session_peer_loop(struct session *s);
 int		 session_peer_defer(struct session *s, const struct session_end *e);
+/* How a note came: the protocol, and over HTTP/2 the connection. */
+struct note_arrival {
+	const char	*protocol;	/* "h2", "http/1.1" */
+	uint64_t	 conn;		/* 0: not told */
+};
 void		 session_peer_apply_note(struct session *s,
 		    const struct cancel_note *n, int authenticated,
-		    const char *sender_ip);
+		    const char *sender_ip, const struct note_arrival *how);
 void		 session_peer_note_timeout(struct session *s);
 void		 session_peer_forward(struct session *s,
 		    const struct cancel_record *r);

@@ -121,7 +121,7 @@ session_peer_note_timeout(struct session *s)
 
 static void
 session_note_log(const struct cancel_note *n, const char *outcome,
-    const char *why, const char *sender)
+    const char *why, const char *sender, const struct note_arrival *how)
 {
 	struct jsonw	 w;
 	char		 stack[1024], path[CANCEL_PATH_MAX * (CANCEL_HOP_MAX + 4)];
@@ -133,6 +133,13 @@ session_note_log(const struct cancel_note *n, const char *outcome,
 	jsonw_kstr(&w, "request_id", n->request_id);
 	jsonw_kstr(&w, "from", n->from);
 	jsonw_kstr(&w, "sender", sender);
+	if (how != NULL && how->protocol != NULL) {
+		/* Which connection carried it: over HTTP/2, the one the
+		 * canceled stream came on, as one more stream. */
+		jsonw_kstr(&w, "protocol", how->protocol);
+		if (how->conn != 0)
+			jsonw_kuint(&w, "connection", how->conn);
+	}
 	jsonw_kstr(&w, "outcome", outcome);
 	jsonw_kstr(&w, "origin_kind", cancel_kind_name(n->kind));
 	jsonw_kstr(&w, "path", path);
@@ -165,7 +172,7 @@ session_addr_ip(const char *addr, char *out, size_t len)
  */
 void
 session_peer_apply_note(struct session *s, const struct cancel_note *n,
-    int authenticated, const char *sender_ip)
+    int authenticated, const char *sender_ip, const struct note_arrival *how)
 {
 	struct cancel_record	 r;
 	struct session_end	 e;
@@ -174,24 +181,24 @@ session_peer_apply_note(struct session *s, const struct cancel_note *n,
 	session_addr_ip(s->client_addr, ip, sizeof(ip));
 	if (!s->from_peer || strcmp(n->from, s->prev_hop) != 0) {
 		session_note_log(n, "refused", "the stream did not come from "
-		    "this hop", sender_ip);
+		    "this hop", sender_ip, how);
 		return;
 	}
 	if (!authenticated && strcmp(ip, sender_ip) != 0) {
 		session_note_log(n, "refused", "unsigned note from another "
-		    "address than the stream's", sender_ip);
+		    "address than the stream's", sender_ip, how);
 		return;
 	}
 	if (s->peer_note != NULL || (session_closed(s) &&
 	    s->state != SESSION_AWAITING_NOTE)) {
 		session_note_log(n, "ignored", "the stream's record is "
-		    "already written", sender_ip);
+		    "already written", sender_ip, how);
 		return;
 	}
 	if ((s->peer_note = malloc(sizeof(*s->peer_note))) == NULL)
 		return;
 	*s->peer_note = *n;
-	session_note_log(n, "applied", NULL, sender_ip);
+	session_note_log(n, "applied", NULL, sender_ip, how);
 	if (s->state == SESSION_AWAITING_NOTE) {
 		evtimer_del(s->timer);
 		e = s->end;
@@ -219,6 +226,7 @@ struct note_broadcast {
 	int			 found;		/* atomic */
 	int			 authenticated;
 	char			 sender_ip[64];
+	struct note_arrival	 how;
 	struct cancel_note	 note;
 };
 
@@ -232,12 +240,12 @@ session_note_mail(struct worker *w, void *arg)
 	if (s != NULL) {
 		__atomic_store_n(&b->found, 1, __ATOMIC_RELAXED);
 		session_peer_apply_note(s, &b->note, b->authenticated,
-		    b->sender_ip);
+		    b->sender_ip, &b->how);
 	}
 	if (__atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0) {
 		if (!__atomic_load_n(&b->found, __ATOMIC_RELAXED))
 			session_note_log(&b->note, "unknown", "no live stream "
-			    "with this request id", b->sender_ip);
+			    "with this request id", b->sender_ip, &b->how);
 		free(b);
 	}
 }
@@ -262,6 +270,8 @@ session_note_receive(struct session *s)
 		return;
 	}
 	session_addr_ip(s->client_addr, b->sender_ip, sizeof(b->sender_ip));
+	b->how.protocol = s->protocol;
+	b->how.conn = s->stream_id > 0 ? s->conn_id : 0;
 	if (cancel_note_parse(body, len, &b->note, err, sizeof(err)) == -1) {
 		status = 400;
 		msg = err;
@@ -276,7 +286,8 @@ session_note_receive(struct session *s)
 			b->authenticated = 1;
 	}
 	if (status != 202) {
-		session_note_log(&b->note, "refused", msg, b->sender_ip);
+		session_note_log(&b->note, "refused", msg, b->sender_ip,
+		    &b->how);
 		free(b);
 		session_refuse(s, status, "bad_note", msg);
 		return;

@@ -1291,6 +1291,35 @@ h2_nvb_add(struct h2_nvb *b, const char *name, size_t nlen,
 				    (v), strlen(v))
 
 /* The request as the upstream sees it, kept on the stream. */
+/* Hands the fields built in b to st, whose nva then points into b's
+ * buffer; the credential is kept out of the HPACK table. */
+static int
+h2_nvb_take(struct h2_nvb *b, struct upstream_stream *st)
+{
+	size_t		 i;
+
+	if (b->oom || (st->nva = calloc(b->n, sizeof(*st->nva))) == NULL) {
+		free(b->buf);
+		free(b->off);
+		return -1;
+	}
+	for (i = 0; i < b->n; i++) {
+		st->nva[i].name = (uint8_t *)b->buf + b->off[i * 4];
+		st->nva[i].namelen = b->off[i * 4 + 1];
+		st->nva[i].value = (uint8_t *)b->buf + b->off[i * 4 + 2];
+		st->nva[i].valuelen = b->off[i * 4 + 3];
+		st->nva[i].flags = NGHTTP2_NV_FLAG_NONE;
+		if ((st->nva[i].namelen == 13 && memcmp(st->nva[i].name,
+		    "authorization", 13) == 0) || (st->nva[i].namelen == 9 &&
+		    memcmp(st->nva[i].name, "x-api-key", 9) == 0))
+			st->nva[i].flags = NGHTTP2_NV_FLAG_NO_INDEX;
+	}
+	st->nnv = b->n;
+	st->nvbuf = b->buf;
+	free(b->off);
+	return 0;
+}
+
 static int
 h2_build(struct session *s, struct upstream_stream *st)
 {
@@ -1359,27 +1388,8 @@ h2_build(struct session *s, struct upstream_stream *st)
 		    evbuffer_get_length(via));
 		evbuffer_free(via);
 	}
-	if (b.oom || (st->nva = calloc(b.n, sizeof(*st->nva))) == NULL) {
-		free(b.buf);
-		free(b.off);
+	if (h2_nvb_take(&b, st) == -1)
 		return -1;
-	}
-	for (i = 0; i < b.n; i++) {
-		st->nva[i].name = (uint8_t *)b.buf + b.off[i * 4];
-		st->nva[i].namelen = b.off[i * 4 + 1];
-		st->nva[i].value = (uint8_t *)b.buf + b.off[i * 4 + 2];
-		st->nva[i].valuelen = b.off[i * 4 + 3];
-		st->nva[i].flags = NGHTTP2_NV_FLAG_NONE;
-	}
-	/* The credential is not kept in the HPACK table. */
-	for (i = 0; i < b.n; i++)
-		if ((st->nva[i].namelen == 13 && memcmp(st->nva[i].name,
-		    "authorization", 13) == 0) || (st->nva[i].namelen == 9 &&
-		    memcmp(st->nva[i].name, "x-api-key", 9) == 0))
-			st->nva[i].flags = NGHTTP2_NV_FLAG_NO_INDEX;
-	st->nnv = b.n;
-	st->nvbuf = b.buf;
-	free(b.off);
 	if (blen > 0) {
 		if ((st->body = malloc(blen)) == NULL)
 			return -1;
@@ -1387,6 +1397,55 @@ h2_build(struct session *s, struct upstream_stream *st)
 		st->body_len = blen;
 	}
 	st->built = 1;
+	return 0;
+}
+
+/*
+ * A cancel note to a peer hop, as one more stream on an HTTP/2 connection
+ * already open to it (DESIGN.md §5); the peer closed its own upstream on
+ * our RST_STREAM and only waits to learn why. -1 when no connection to
+ * the peer is ready: the caller then opens one of its own.
+ */
+int
+upstream_h2_note(struct session *s, const char *body, size_t len,
+    const char *sig)
+{
+	const struct conf_upstream *up = s->up_conf;
+	struct upstream_h2_set *set;
+	struct h2_group	*g;
+	struct h2_conn	*c;
+	struct upstream_stream *st;
+	struct h2_nvb	 b;
+	char		 num[24];
+
+	if (up == NULL || (set = h2_set(s->w)) == NULL ||
+	    (g = h2_group_get(set, up)) == NULL || (c = h2_pick(g, 0)) == NULL)
+		return -1;
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		return -1;
+	memset(&b, 0, sizeof(b));
+	h2_nvb_lit(&b, ":method", "POST");
+	h2_nvb_lit(&b, ":scheme", up->tls ? "https" : "http");
+	h2_nvb_lit(&b, ":authority", up->host_header);
+	h2_nvb_lit(&b, ":path", CANCEL_NOTE_PATH);
+	h2_nvb_lit(&b, "content-type", "application/json");
+	snprintf(num, sizeof(num), "%zu", len);
+	h2_nvb_lit(&b, "content-length", num);
+	if (sig != NULL)
+		h2_nvb_add(&b, CANCEL_NOTE_SIG_HEADER,
+		    strlen(CANCEL_NOTE_SIG_HEADER), sig, strlen(sig));
+	if (h2_nvb_take(&b, st) == -1 || (st->body = malloc(len)) == NULL) {
+		h2_stream_free(st);
+		return -1;
+	}
+	memcpy(st->body, body, len);
+	st->body_len = len;
+	st->built = 1;
+	st->g = g;
+	st->c = c;		/* no session: the answer is read and dropped */
+	TAILQ_INSERT_TAIL(&c->streams, st, entry);
+	c->nstreams++;
+	h2_submit(st);
 	return 0;
 }
 

@@ -14,7 +14,7 @@
 #include "cancel_chain/cancel_chain.h"
 #include "proxy/log.h"
 #include "proxy/session.h"
-#include "upstream/upstream.h"
+#include "upstream/upstream_priv.h"
 
 /* One note in flight; owned by its worker's notes_out list. */
 struct note_out {
@@ -107,8 +107,23 @@ upstream_note_send(struct session *s, const struct cancel_record *r)
 
 	if (up == NULL || !up->peer || s->up_addrlen == 0)
 		return;
-	if ((n = calloc(1, sizeof(*n))) == NULL)
+	jsonw_init(&w, stack, sizeof(stack));
+	cancel_note_json(&w, r);
+	if (secret != NULL)
+		cancel_note_sign(secret, (long long)time(NULL), w.buf, w.len,
+		    sig, sizeof(sig));
+	/* Over HTTP/2 the note rides on the connection already open to the
+	 * peer, as one more stream. */
+	if (s->up_protocol != NULL && strcmp(s->up_protocol, "h2") == 0 &&
+	    upstream_h2_note(s, w.buf, w.len, secret != NULL ? sig :
+	    NULL) == 0) {
+		jsonw_free(&w);
 		return;
+	}
+	if ((n = calloc(1, sizeof(*n))) == NULL) {
+		jsonw_free(&w);
+		return;
+	}
 	n->w = s->w;
 	snprintf(n->request_id, sizeof(n->request_id), "%s", s->request_id);
 	snprintf(n->peer, sizeof(n->peer), "%s", up->name);
@@ -126,24 +141,20 @@ upstream_note_send(struct session *s, const struct cancel_record *r)
 	n->timer = evtimer_new(s->w->base, note_out_timer_cb, n);
 	if (n->bev == NULL || n->timer == NULL) {
 		note_out_fail(n, "out of memory");
+		jsonw_free(&w);
 		return;
 	}
 	bufferevent_setcb(n->bev, note_out_read_cb, NULL, note_out_event_cb, n);
 	bufferevent_enable(n->bev, EV_READ | EV_WRITE);
 	evtimer_add(n->timer, &tv);
 
-	jsonw_init(&w, stack, sizeof(stack));
-	cancel_note_json(&w, r);
 	out = bufferevent_get_output(n->bev);
 	evbuffer_add_printf(out, "POST %s HTTP/1.1\r\nHost: %s\r\n"
 	    "Content-Type: application/json\r\nContent-Length: %zu\r\n"
 	    "Connection: close\r\n", CANCEL_NOTE_PATH, up->host_header, w.len);
-	if (secret != NULL) {
-		cancel_note_sign(secret, (long long)time(NULL), w.buf, w.len,
-		    sig, sizeof(sig));
+	if (secret != NULL)
 		evbuffer_add_printf(out, "%s: %s\r\n", CANCEL_NOTE_SIG_HEADER,
 		    sig);
-	}
 	evbuffer_add_lit(out, "\r\n");
 	evbuffer_add(out, w.buf, w.len);
 	jsonw_free(&w);

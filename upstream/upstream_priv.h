@@ -57,5 +57,9 @@ int	 upstream_h1_start(struct session *s);
 void	 upstream_h1_pause(struct session *s);
 void	 upstream_h1_resume(struct session *s);
 void	 upstream_h1_cancel(struct session *s);
+/* A cancel note as a stream on an open HTTP/2 connection to the peer;
+ * -1 when none is ready. */
+int	 upstream_h2_note(struct session *s, const char *body, size_t len,
+	    const char *sig);
 
 #endif

@@ -666,3 +666,71 @@ Test(upstream_h2, idle_connection_is_closed, .timeout = 60)
 	cr_assert_neq(c2, c3, "the idle connection was still used");
 	proxy_stop_clean(proxy);
 }
+
+/*
+ * Two hops that speak HTTP/2 to each other: edge's client leaves
+ * mid-stream; edge resets its stream to core with RST_STREAM(CANCEL) and
+ * the note that says why rides as one more stream on the same connection.
+ * core closes the model's stream on the bare reset and records the true
+ * path once the note is there.
+ */
+Test(upstream_h2, the_cancel_note_rides_on_the_open_connection,
+    .timeout = 120)
+{
+	struct hproc	*mock, *core, *edge;
+	struct hconn	*c;
+	struct hresp	*r;
+	cJSON		*cancel, *note, *rec;
+	int		 mport, cport, i;
+
+	mock = hmock_start(&mport, "--first-token-ms", "10", "--interval-ms",
+	    "20", "--tokens", "10000", NULL);
+	hassert(mock != NULL);
+	core = hproxy_startf("{\"hop\":\"core\",\"workers\":1,"
+	    "\"listen\":[{\"address\":\"127.0.0.1:0\"}],"
+	    "\"upstreams\":{\"mock\":{\"url\":\"http://127.0.0.1:%d\"}},"
+	    "\"routes\":[{\"path_prefix\":\"/\",\"upstream\":\"mock\"}],"
+	    "\"peers\":{\"note_wait_ms\":2000}}", mport);
+	hassert(core != NULL);
+	cport = hproxy_port(core, 0);
+	edge = hproxy_startf("{\"hop\":\"edge\",\"workers\":1,"
+	    "\"listen\":[{\"address\":\"127.0.0.1:0\"}],"
+	    "\"upstreams\":{\"core\":{\"url\":\"http://127.0.0.1:%d\","
+	    "\"protocol\":\"h2\",\"peer\":true}},"
+	    "\"routes\":[{\"path_prefix\":\"/\",\"upstream\":\"core\"}]}",
+	    cport);
+	hassert(edge != NULL);
+	/* A first stream that completes opens the HTTP/2 connection. */
+	c = send_chat_s(hproxy_port(edge, 0), "warm", "X-Mock-Tokens: 2", 0);
+	r = hconn_read_head(c, 0);
+	hassert(r != NULL && r->status == 200);
+	hconn_close_fin(c);
+	c = send_chat(hproxy_port(edge, 0), "leaves", NULL);
+	r = hconn_read_head(c, 0);
+	hassert(r != NULL && r->status == 200);
+	for (i = 0; i < 3; i++)
+		hassert(hconn_read_event(c, r, 0) != NULL);
+	hconn_close_fin(c);
+	rec = hproc_wait_match(mock, 0, "event", "mock_stream", "request_id",
+	    "leaves", NULL);
+	hassert(rec != NULL, "the model's stream was not closed");
+	cancel = hproc_wait_match(core, 0, "event", "cancel", "request_id",
+	    "leaves", NULL);
+	hassert(cancel != NULL, "no cancel record at core");
+	cr_assert_str_eq(hjson_str(cancel, "origin.kind"), "client_disconnect");
+	cr_assert_str_eq(hjson_str(cancel, "protocol"), "h2");
+	cr_assert_str_eq(hjson_print(hjson_get(cancel, "cancel_path")),
+	    "[\"client\",\"edge\",\"core\"]");
+	note = hproc_wait_match(core, 0, "event", "note", "request_id",
+	    "leaves", NULL);
+	hassert(note != NULL, "no note record at core");
+	cr_assert_str_eq(hjson_str(note, "outcome"), "applied");
+	cr_assert_str_eq(hjson_str(note, "protocol"), "h2",
+	    "the note did not come over HTTP/2: %s", hjson_print(note));
+	cr_assert_eq(hjson_num(note, "connection", -1),
+	    hjson_num(cancel, "connection", -2),
+	    "the note came on another connection: %s / %s",
+	    hjson_print(note), hjson_print(cancel));
+	hassert(hproc_stop(edge, 0) == 0);
+	hassert(hproc_stop(core, 0) == 0);
+}
