@@ -13,7 +13,11 @@
 #             minus the client's time right before the frame was written;
 #             p50 and p99 over CANCELS cancels
 #
-#   bench/h2_client.sh [TARGET...]      default: cancelproxy nginx haproxy
+#   bench/h2_client.sh [TARGET...]      default: direct cancelproxy nginx haproxy
+#   PHASES=cancel bench/h2_client.sh     only some of: memory c10k cpu cancel
+#
+# direct is the floor: h2load and the cancel client talk HTTP/2 to the mock
+# itself (its memory and CPU columns are the mock's).
 #
 # BUILD (default build) holds cancelproxy and cancelproxy-mock. Everything
 # listens on 127.0.0.1 and is killed at exit.
@@ -26,7 +30,9 @@ C10K=${C10K:-10000}
 EVENTS=${EVENTS:-200}
 CANCEL_N=${CANCEL_N:-1000}
 CANCELS=${CANCELS:-100}
-TARGETS=${*:-cancelproxy nginx haproxy}
+TARGETS=${*:-direct cancelproxy nginx haproxy}
+PHASES=${PHASES:-memory c10k cpu cancel}	# a subset: PHASES=cancel
+has() { case " $PHASES " in *" $1 "*) return 0 ;; esac; return 1; }
 TD=$(mktemp -d /tmp/cp-h2bench.XXXXXX)
 PIDS=()
 
@@ -89,6 +95,12 @@ start_proxy() {	# target
 	PORT=$(free_port)
 	mkdir -p "$d/tmp"
 	case $t in
+	direct)
+		# The floor: the client speaks HTTP/2 to the mock itself.
+		PORT=$MOCK_PORT
+		PROXY_PIDS=$MOCK_PID
+		return
+		;;
 	cancelproxy)
 		cat > "$d/conf.json" <<EOF
 { "hop": "bench", "workers": 1,
@@ -185,6 +197,8 @@ printf '{"model":"mock-1","stream":true,"messages":[{"role":"user","content":"hi
 
 printf "%-12s %10s %10s %12s %10s %12s %12s %10s %10s\n" target "rss KiB" "KiB/strm" "c10k ok" "c10k err" "cpu us/ev" "cancel p50" "p99 ms" cancels
 for t in $TARGETS; do
+	after=- kps=- ok=- err=0 failed=0 cpu=- p50=- p99=- n=-
+	if has memory; then
 	# memory: streams parked in the first-token wait.
 	start_mock 600000 50 1
 	start_proxy "$t"
@@ -203,7 +217,8 @@ for t in $TARGETS; do
 	opened=$(grep -c mock_request "$MOCK_LOG")
 	kps=$(awk -v a="$after" -v b="$before" -v n="$opened" 'BEGIN { printf "%.2f", n ? (a - b) / n : 0 }')
 	stop_all
-
+	fi
+	if has c10k; then
 	# c10k: every stream answered (5 tokens, first after 2 s).
 	start_mock 2000 20 5
 	start_proxy "$t"
@@ -214,6 +229,8 @@ for t in $TARGETS; do
 	failed=$(echo "$out" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
 	stop_all
 
+	fi
+	if has cpu; then
 	# cpu: 100 streams of EVENTS events, 1 ms apart.
 	start_mock 0 1 "$EVENTS"
 	start_proxy "$t"
@@ -226,6 +243,8 @@ for t in $TARGETS; do
 	    'BEGIN { printf "%.2f", (b - a) * 1e6 / hz / n }')
 	stop_all
 
+	fi
+	if has cancel; then
 	# cancel: one RST_STREAM at a time among CANCEL_N open streams.
 	start_mock 600000 50 1
 	start_proxy "$t"
@@ -256,6 +275,7 @@ EOF
 )
 	stop_all
 	read -r p50 p99 n <<< "$lat"
+	fi
 	printf "%-12s %10s %10s %12s %10s %12s %12s %10s %10s\n" "$t" "$after" "$kps" \
 	    "${ok:-?}/$C10K" "$((${err:-0} + ${failed:-0}))" "$cpu" "$p50" "$p99" "$n"
 done
