@@ -296,6 +296,33 @@ mock_h2_stream_pending(struct mock_conn *c)
 	return c->h2s != NULL ? evbuffer_get_length(c->h2s->out) : 0;
 }
 
+/* Before a close_after fault closes the connection: the frames of what
+ * the stream sent so far go to the socket now, so that the client gets
+ * all N messages before the close (freeing the bufferevent would drop
+ * them). Plain sockets only; on TLS they are lost as before. */
+static void
+mock_h2_flush(struct mock_h2 *h)
+{
+	struct mock_conn	*c = h->c;
+	struct evbuffer		*out;
+	const uint8_t		*data;
+	ssize_t			 n;
+
+	if (c->bev == NULL || c->state == MOCK_CONN_CLOSED)
+		return;
+	out = bufferevent_get_output(c->bev);
+
+	while ((n = nghttp2_session_mem_send(h->ng, &data)) > 0)
+		evbuffer_add(out, data, (size_t)n);
+	if (c->tls)
+		return;
+	/* The bufferevent keeps its output's start frozen; the connection
+	 * is closed next, so the bytes may leave here directly. */
+	evbuffer_unfreeze(out, 1);
+	while (evbuffer_get_length(out) > 0 && evbuffer_write(out, c->fd) > 0)
+		;
+}
+
 /* The stream's answer ended (c is being closed): END_STREAM when it was
  * whole, RST_STREAM(INTERNAL_ERROR) for a reset or a cut answer, and the
  * whole connection for the close_* faults. */
@@ -321,6 +348,7 @@ mock_h2_stream_close(struct mock_conn *c, enum mock_end how)
 	    c->resp.end_outcome == MOCK_OUTCOME_FAULT &&
 	    (f == MOCK_FAULT_CLOSE_AFTER ||
 	    f == MOCK_FAULT_CLOSE_BEFORE_HEADERS)) {
+		mock_h2_flush(h);
 		mock_conn_close(c->parent, MOCK_END_CLOSE);
 		return;
 	}
