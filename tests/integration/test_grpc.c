@@ -306,7 +306,8 @@ Test(grpc_mock, deadline_at_the_mock, .timeout = 60)
 	cr_assert_str_eq(hjson_str(rec, "grpc_timeout"), "150m");
 	cr_assert_eq(hjson_num(rec, "grpc_status", -1), 4);
 	ms = hjson_num(rec, "elapsed_ms", -1);
-	cr_assert(ms >= 150 && ms < 150 + 100.0 * hscale(), "%.3f ms", ms);
+	/* libevent's timers may run on a coarse clock: a few ms early. */
+	cr_assert(ms >= 145 && ms < 150 + 100.0 * hscale(), "%.3f ms", ms);
 }
 
 Test(grpc_mock, malformed_timeout, .timeout = 60)

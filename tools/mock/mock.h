@@ -184,6 +184,7 @@ struct mock_resp {
 	uint32_t		 prefix_off, prefix_len;	/* chat chunk JSON up to "choices" */
 	uint64_t		 grpc_deadline_us;	/* 0: no grpc-timeout */
 	int			 grpc_status;	/* sent in the trailers, -1: none */
+	int			 grpc_deadline_due;	/* the timer is the deadline's */
 	int			 has_rst_code;	/* X-Mock-Rst-Code was given */
 	uint32_t		 rst_code_out;	/* ... the code reset_after sends */
 	enum mock_outcome	 end_outcome;

@@ -118,11 +118,15 @@ mock_grpc_arm(struct mock_conn *c, int64_t ms)
 	struct timeval		 tv;
 	uint64_t		 now = clock_mono_us(), left;
 
+	/* libevent's clock may be coarser than ours: which of the two the
+	 * timer is for is noted, not judged again from the time. */
+	r->grpc_deadline_due = 0;
 	if (r->grpc_deadline_us != 0) {
 		left = r->grpc_deadline_us > now ? r->grpc_deadline_us - now : 0;
 		if (ms < 0 || (uint64_t)ms * 1000 > left) {
 			tv.tv_sec = (time_t)(left / 1000000);
 			tv.tv_usec = (suseconds_t)(left % 1000000);
+			r->grpc_deadline_due = 1;
 			evtimer_add(&c->timer, &tv);
 			return;
 		}
@@ -250,7 +254,8 @@ mock_grpc_tick(struct mock_conn *c)
 {
 	struct mock_resp	*r = &c->resp;
 
-	if (r->grpc_deadline_us != 0 && clock_mono_us() >= r->grpc_deadline_us) {
+	if (r->grpc_deadline_due ||
+	    (r->grpc_deadline_us != 0 && clock_mono_us() >= r->grpc_deadline_us)) {
 		mock_grpc_deadline(c);
 		return;
 	}
@@ -313,8 +318,7 @@ mock_grpc_timer(struct mock_conn *c)
 		break;
 	case MOCK_RESP_STALLED:
 	case MOCK_RESP_BLOCKED:
-		if (r->grpc_deadline_us != 0 &&
-		    clock_mono_us() >= r->grpc_deadline_us)
+		if (r->grpc_deadline_due)
 			mock_grpc_deadline(c);
 		break;
 	default:
@@ -328,6 +332,7 @@ mock_grpc_drained(struct mock_conn *c)
 {
 	if (c->resp.state == MOCK_RESP_BLOCKED) {
 		event_del(&c->timer);
+		c->resp.grpc_deadline_due = 0;
 		mock_grpc_tick(c);
 	}
 }
