@@ -11,8 +11,9 @@ for opt in "$@"; do
 	--bench) PKGS="$PKGS nginx-light haproxy wrk jq" ;;
 	# What some tests drive: a browser for the HTML report, man/groff
 	# for the man pages, clang for the fuzz targets, a JDK for the h2c
-	# test with Java's HttpClient (skipped without it).
-	--tests) PKGS="$PKGS chromium groff man-db clang libclang-rt-14-dev default-jdk-headless" ;;
+	# test with Java's HttpClient (skipped without it), grpcio and h2 for
+	# the gRPC tests.
+	--tests) PKGS="$PKGS chromium groff man-db clang libclang-rt-14-dev default-jdk-headless python3-grpcio python3-h2" ;;
 	# Node for the OpenAI SDK tests, unless a node is already on PATH.
 	--sdk) command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs npm" ;;
 	esac
