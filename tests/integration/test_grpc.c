@@ -5,7 +5,9 @@
  * a deadline that arrives as grpc-timeout, the error-status, reset and
  * close faults. Then through cancelproxy, one hop and two: these need the
  * proxy to speak HTTP/2 to its clients, and each skips, saying so, while a
- * proxy does not answer the HTTP/2 preface. */
+ * proxy does not answer the HTTP/2 preface. Last, what runs today: an
+ * HTTP/1.1 client through the proxy to the mock's gRPC method over HTTP/2,
+ * for the proxy's gRPC work toward the model. */
 #include <sys/socket.h>
 
 #include <poll.h>
@@ -594,3 +596,131 @@ THROUGH_PROXY(cancel, proxy_cancel, 120)
 THROUGH_PROXY(deadline, proxy_deadline, 120)
 THROUGH_PROXY(mock_dies, proxy_mock_dies, 120)
 THROUGH_PROXY(two_hops, proxy_two_hops, 120)
+
+/* ---- the upstream half today: an HTTP/1.1 client ---------------------- */
+
+/*
+ * Not a gRPC client: HTTP/1.1 cannot carry trailers to the client, so no
+ * status comes back this way. What it does show, before HTTP/2 from the
+ * client is in, is the proxy's gRPC work toward the model over a real
+ * HTTP/2 upstream: the deadline shortened, the status in the records, a
+ * cancel reset with RST_STREAM(CANCEL).
+ */
+static struct hresp *
+h1_grpc_call(int port, const char *rid, const char *extra)
+{
+	static const char body[] = "\0\0\0\0\2hi";
+	struct hconn	*c = hconn_connect("127.0.0.1", port);
+	const char	*head = hstrf("POST " METHOD " HTTP/1.1\r\nHost: x\r\n"
+	    "Content-Type: application/grpc\r\nX-Request-Id: %s\r\n%s"
+	    "Content-Length: %zu\r\n\r\n", rid, extra, sizeof(body) - 1);
+
+	hassert(c != NULL);
+	hassert(hconn_send_str(c, head) == 0);
+	hassert(hconn_send(c, body, sizeof(body) - 1) == 0);
+	return hconn_read_response(c, 0);
+}
+
+Test(grpc_upstream, deadline_shortened_and_status_recorded, .timeout = 60)
+{
+	struct hproc	*mock, *proxy;
+	struct hresp	*r;
+	cJSON		*rec;
+	int		 mport;
+	double		 ms;
+
+	mock = mock_start(&mport, "20", "5", "5");
+	proxy = hproxy_startf(ONE_HOP, mport);
+	hassert(proxy != NULL, "the proxy did not start");
+	r = h1_grpc_call(hproxy_port(proxy, 0), "u1", "grpc-timeout: 800m\r\n");
+	hassert(r != NULL && r->complete, "no whole answer");
+	cr_assert_eq(r->status, 200);
+	cr_assert_str_eq(hresp_header(r, "content-type"), "application/grpc");
+	/* Five messages, byte for byte: 0, length 4, "tokK". */
+	cr_assert_eq(r->body_len, 45);
+	cr_assert(memcmp(r->body, "\0\0\0\0\4tok1", 9) == 0);
+	cr_assert(memcmp(r->body + 36, "\0\0\0\0\4tok5", 9) == 0);
+	rec = mock_call(mock);
+	cr_assert_str_eq(hjson_str(rec, "request_id"), "u1");
+	cr_assert_str_eq(hjson_str(rec, "outcome"), "completed");
+	ms = hjson_num(rec, "grpc_timeout_ms", -1);
+	cr_assert(ms > 0 && ms < 800, "the mock got grpc-timeout %s for 800m",
+	    hjson_str(rec, "grpc_timeout"));
+	rec = hproc_wait_match(proxy, 0, "event", "request", "request_id",
+	    "u1", NULL);
+	hassert(rec != NULL, "no request record");
+	cr_assert_str_eq(hjson_str(rec, "grpc_method"), METHOD);
+	cr_assert_eq(hjson_num(rec, "grpc_status", -1), 0);
+	cr_assert_str_eq(hjson_str(rec, "upstream_protocol"), "h2");
+	hassert(hproc_stop(proxy, 0) == 0, "the proxy did not exit cleanly");
+}
+
+/* The client's grpc-timeout (300m) reaches the mock shortened; the call
+ * ends DEADLINE_EXCEEDED at the proxy. The mock's deadline and the
+ * proxy's fall on the same instant (the proxy sends the time left, the
+ * mock counts from its receipt), so either may end it first: the mock with
+ * its trailers, or the proxy with RST_STREAM(CANCEL). */
+Test(grpc_upstream, client_deadline_reaches_the_model_shortened, .timeout = 60)
+{
+	struct hproc	*mock, *proxy;
+	cJSON		*rec;
+	const char	*outcome;
+	int		 mport;
+	double		 ms;
+
+	mock = mock_start(&mport, "5000", "5", "5");
+	proxy = hproxy_startf(ONE_HOP, mport);
+	hassert(proxy != NULL, "the proxy did not start");
+	(void)h1_grpc_call(hproxy_port(proxy, 0), "u2",
+	    "grpc-timeout: 300m\r\n");
+	rec = mock_call(mock);
+	cr_assert_str_eq(hjson_str(rec, "request_id"), "u2");
+	ms = hjson_num(rec, "grpc_timeout_ms", -1);
+	cr_assert(ms > 0 && ms < 300, "the mock got grpc-timeout %s for 300m",
+	    hjson_str(rec, "grpc_timeout"));
+	outcome = hjson_str(rec, "outcome");
+	cr_assert(strcmp(outcome, "deadline_exceeded") == 0 ||
+	    (strcmp(outcome, "client_rst_stream") == 0 &&
+	    strcmp(hjson_str(rec, "rst_code"), "CANCEL") == 0), "%s",
+	    hjson_print(rec));
+	cr_assert(hjson_num(rec, "elapsed_ms", 0) < 1000.0 * hscale());
+	rec = hproc_wait_match(proxy, 0, "event", "request", "request_id",
+	    "u2", NULL);
+	hassert(rec != NULL, "no request record");
+	cr_assert_str_eq(hjson_str(rec, "grpc_method"), METHOD);
+	cr_assert_eq(hjson_num(rec, "grpc_status", -1), 4);
+	hassert(hproc_stop(proxy, 0) == 0, "the proxy did not exit cleanly");
+}
+
+/* The proxy's first-byte timeout: the mock's stream is reset with CANCEL
+ * within the same loop turn, and the one cancel record says
+ * DEADLINE_EXCEEDED for the method. */
+Test(grpc_upstream, first_byte_timeout_cancels_the_model, .timeout = 60)
+{
+	struct hproc	*mock, *proxy;
+	cJSON		*rec;
+	int		 mport;
+
+	mock = mock_start(&mport, "5000", "5", "5");
+	proxy = hproxy_startf(HOP, "edge", mport, "false",
+	    "{\"first_byte\":300}", 1000 * hscale());
+	hassert(proxy != NULL, "the proxy did not start");
+	(void)h1_grpc_call(hproxy_port(proxy, 0), "u3", "");
+	rec = mock_call(mock);
+	cr_assert_str_eq(hjson_str(rec, "request_id"), "u3");
+	cr_assert_str_eq(hjson_str(rec, "outcome"), "client_rst_stream",
+	    "%s", hjson_print(rec));
+	cr_assert_str_eq(hjson_str(rec, "rst_code"), "CANCEL");
+	cr_assert(cJSON_IsNull(hjson_get(rec, "grpc_timeout")));
+	rec = hproc_wait_match(proxy, 0, "event", "cancel", "request_id",
+	    "u3", NULL);
+	hassert(rec != NULL, "no cancel record");
+	cr_assert_str_eq(hjson_str(rec, "grpc_method"), METHOD);
+	cr_assert_eq(hjson_num(rec, "grpc_status", -1), 4);
+	cr_assert_str_eq(hjson_str(rec, "origin.kind"), "first_byte_timeout");
+	cr_assert_leq(hjson_num(rec, "detect_to_close_us", 1e9),
+	    2000.0 * hscale(), "%s", hjson_print(rec));
+	hsleep_ms(100);
+	cr_assert_eq(hproc_count(proxy, "cancel"), 1);
+	hassert(hproc_stop(proxy, 0) == 0, "the proxy did not exit cleanly");
+}
