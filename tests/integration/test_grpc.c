@@ -115,7 +115,9 @@ expect_code(const cJSON *res, const char *code)
 static cJSON *
 mock_call(struct hproc *mock)
 {
-	cJSON	*rec = hproc_wait_record(mock, "mock_stream", NULL, NULL, 0);
+	cJSON	*rec;
+
+	rec = hproc_wait_record(mock, "mock_stream", NULL, NULL, 0);
 
 	hassert(rec != NULL, "no mock_stream record");
 	cr_assert_str_eq(hjson_str(rec, "grpc_method"), METHOD);
@@ -367,7 +369,8 @@ Test(grpc_proxy, probe_tells_h2_apart, .timeout = 30)
 	int	 port, lfd, fd;
 
 	hmock_start(&port, NULL);
-	cr_assert(proxy_speaks_h2(port), "the probe missed the mock's SETTINGS");
+	cr_assert(proxy_speaks_h2(port),
+	    "the probe missed the mock's SETTINGS");
 	lfd = hnet_listen("127.0.0.1", &port);
 	hassert(lfd != -1);
 	cr_assert(!proxy_speaks_h2(port), "an HTTP/1.1 listener passed");
@@ -611,8 +614,8 @@ h1_grpc_call(int port, const char *rid, const char *extra)
 {
 	static const char body[] = "\0\0\0\0\2hi";
 	struct hconn	*c = hconn_connect("127.0.0.1", port);
-	const char	*head = hstrf("POST " METHOD " HTTP/1.1\r\nHost: x\r\n"
-	    "Content-Type: application/grpc\r\nX-Request-Id: %s\r\n%s"
+	const char	*head = hstrf("POST " METHOD " HTTP/1.1\r\n"
+	    "Host: x\r\nContent-Type: application/grpc\r\nX-Request-Id: %s\r\n%s"
 	    "Content-Length: %zu\r\n\r\n", rid, extra, sizeof(body) - 1);
 
 	hassert(c != NULL);

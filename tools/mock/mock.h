@@ -319,11 +319,9 @@ const struct timeval *mock_stream_tv(struct mock_conn *c, int64_t ms,
 struct jsonw;
 /* mock_grpc.c: a gRPC server-streaming answer, one message per token. */
 int	 mock_grpc_is_call(struct mock_conn *c);
-int	 mock_grpc_timeout_parse(const char *s, uint64_t *us);
 void	 mock_grpc_start(struct mock_conn *c);
 void	 mock_grpc_timer(struct mock_conn *c);
 void	 mock_grpc_drained(struct mock_conn *c);
-int	 mock_grpc_fault_check(struct mock_conn *c);
 void	 mock_grpc_record(struct mock_conn *c, struct jsonw *w, int end);
 int	 mock_rst_code_parse(const char *s, uint32_t *code);
 

@@ -45,7 +45,7 @@ mock_grpc_is_call(struct mock_conn *c)
 
 /* Parses a grpc-timeout value (1 to 8 digits and a unit H M S m u n, as
  * the gRPC spec has it) into microseconds, rounded up; -1 if malformed. */
-int
+static int
 mock_grpc_timeout_parse(const char *s, uint64_t *us)
 {
 	uint64_t	 v = 0;
@@ -122,7 +122,8 @@ mock_grpc_arm(struct mock_conn *c, int64_t ms)
 	 * timer is for is noted, not judged again from the time. */
 	r->grpc_deadline_due = 0;
 	if (r->grpc_deadline_us != 0) {
-		left = r->grpc_deadline_us > now ? r->grpc_deadline_us - now : 0;
+		left = r->grpc_deadline_us > now ?
+		    r->grpc_deadline_us - now : 0;
 		if (ms < 0 || (uint64_t)ms * 1000 > left) {
 			tv.tv_sec = (time_t)(left / 1000000);
 			tv.tv_usec = (suseconds_t)(left % 1000000);
@@ -191,7 +192,7 @@ mock_grpc_deadline(struct mock_conn *c)
  * X-Mock-Rst-Code, or INTERNAL_ERROR), grpc_status_after ends the call
  * with the status of X-Mock-Grpc-Status (default 13, INTERNAL).
  */
-int
+static int
 mock_grpc_fault_check(struct mock_conn *c)
 {
 	struct mock_resp	*r = &c->resp;
@@ -254,8 +255,8 @@ mock_grpc_tick(struct mock_conn *c)
 {
 	struct mock_resp	*r = &c->resp;
 
-	if (r->grpc_deadline_due ||
-	    (r->grpc_deadline_us != 0 && clock_mono_us() >= r->grpc_deadline_us)) {
+	if (r->grpc_deadline_due || (r->grpc_deadline_us != 0 &&
+	    clock_mono_us() >= r->grpc_deadline_us)) {
 		mock_grpc_deadline(c);
 		return;
 	}
@@ -294,7 +295,8 @@ mock_grpc_start(struct mock_conn *c)
 	if ((t = mock_req_header(c, "grpc-timeout")) != NULL) {
 		if (mock_grpc_timeout_parse(t, &us) == -1) {
 			mock_grpc_finish(c, MOCK_GRPC_STATUS_INVALID_ARGUMENT,
-			    "mock: malformed grpc-timeout", MOCK_OUTCOME_COMPLETED);
+			    "mock: malformed grpc-timeout",
+			    MOCK_OUTCOME_COMPLETED);
 			return;
 		}
 		r->grpc_deadline_us = r->start_us + (us > 0 ? us : 1);
