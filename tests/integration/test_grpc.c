@@ -314,6 +314,42 @@ Test(grpc_mock, deadline_at_the_mock, .timeout = 60)
 	cr_assert(ms >= 145 && ms < 150 + 100.0 * hscale(), "%.3f ms", ms);
 }
 
+/* A stalled call still ends at its deadline. */
+Test(grpc_mock, deadline_while_stalled, .timeout = 60)
+{
+	struct hproc	*mock;
+	cJSON		*res, *rec;
+	int		 port;
+
+	need_client("raw");
+	mock = mock_start(&port, "10", "10", "50");
+	res = grpc_call("raw", port, "--raw-timeout", "200m", "--metadata",
+	    "x-mock-fault=stall_after:2");
+	cr_assert_str_eq(hjson_str(res, "trailing.grpc-status"), "4");
+	expect_messages(res, 2);
+	rec = mock_call(mock);
+	cr_assert_str_eq(hjson_str(rec, "outcome"), "deadline_exceeded");
+	cr_assert_str_eq(hjson_str(rec, "fault"), "stall_after:2");
+	cr_assert_geq(hjson_num(rec, "elapsed_ms", 0), 195);
+}
+
+/* The reset's code is the one asked for: CANCEL reaches the client as
+ * CANCELLED, as gRPC maps it. */
+Test(grpc_mock, reset_with_cancel, .timeout = 60)
+{
+	struct hproc	*mock;
+	cJSON		*res;
+	int		 port;
+
+	need_client("python");
+	mock = mock_start(&port, "10", "5", "10");
+	res = grpc_call("python", port, "--metadata",
+	    "x-mock-fault=reset_after:1", "--metadata", "x-mock-rst-code=8");
+	expect_code(res, "CANCELLED");
+	expect_messages(res, 1);
+	cr_assert_str_eq(hjson_str(mock_call(mock), "fault"), "reset_after:1");
+}
+
 Test(grpc_mock, malformed_timeout, .timeout = 60)
 {
 	struct hproc	*mock;
