@@ -314,6 +314,35 @@ Test(grpc_mock, deadline_at_the_mock, .timeout = 60)
 	cr_assert(ms >= 145 && ms < 150 + 100.0 * hscale(), "%.3f ms", ms);
 }
 
+/* 40 calls at once on one connection: each gets its own 20 messages and
+ * trailers, and the mock answered them all on one connection. */
+Test(grpc_mock, many_calls_one_connection, .timeout = 60)
+{
+	struct hproc	*mock;
+	cJSON		*res, *rec;
+	int		 port, i;
+	double		 conn = -1;
+
+	need_client("python");
+	mock = mock_start(&port, "50", "5", "20");
+	res = grpc_call("python", port, "--parallel", "40");
+	expect_code(res, "OK");
+	for (i = 0; i < 40; i++) {
+		cJSON *c = cJSON_GetArrayItem(hjson_get(res, "calls"), i);
+
+		hassert(c != NULL, "call %d missing", i);
+		expect_messages(c, 20);
+		cr_assert_str_eq(hjson_str(c, "trailing.x-mock-tokens"), "20");
+		rec = hproc_wait_match(mock, 0, "event", "mock_stream",
+		    "request_id", hstrf("par-%d", i), NULL);
+		hassert(rec != NULL, "no record of call %d", i);
+		cr_assert_str_eq(hjson_str(rec, "outcome"), "completed");
+		if (conn < 0)
+			conn = hjson_num(rec, "conn", -1);
+		cr_assert_eq(hjson_num(rec, "conn", -2), conn);
+	}
+}
+
 /* A stalled call still ends at its deadline. */
 Test(grpc_mock, deadline_while_stalled, .timeout = 60)
 {

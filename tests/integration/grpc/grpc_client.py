@@ -12,13 +12,19 @@ the h2 library over a plain socket instead, so that the request can carry a
 grpc-timeout of the caller's choosing and the client never gives up by
 itself: that is how the server's own deadline handling is seen.
 
+With --parallel N, N calls go at once on one channel (one HTTP/2
+connection) and "calls" lists each one's messages, code and trailing
+metadata.
+
 usage: grpc_client.py HOST:PORT METHOD [--metadata K=V]... [--timeout-ms N]
                       [--cancel-after N] [--raw-timeout VALUE] [--request S]
+                      [--parallel N]
 """
 import argparse
 import json
 import socket
 import sys
+import threading
 import time
 
 
@@ -60,6 +66,39 @@ def call_grpcio(args, metadata, result):
     result["details"] = call.details()
     result["initial"] = {k: v for k, v in (call.initial_metadata() or ())}
     result["trailing"] = {k: v for k, v in (call.trailing_metadata() or ())}
+    channel.close()
+
+
+def call_parallel(args, metadata, result):
+    import grpc
+
+    channel = grpc.insecure_channel(args.addr)
+    method = channel.unary_stream(args.method, request_serializer=None,
+                                  response_deserializer=None)
+    calls = [None] * args.parallel
+
+    def one(i):
+        md = list(metadata) + [("x-request-id", "par-%d" % i)]
+        call = method(args.request.encode(), metadata=md)
+        msgs = []
+        try:
+            for msg in call:
+                msgs.append(msg.decode("utf-8", "backslashreplace"))
+        except grpc.RpcError:
+            pass
+        calls[i] = {"messages": msgs, "code": call.code().name,
+                    "trailing": {k: v for k, v in
+                                 (call.trailing_metadata() or ())}}
+
+    threads = [threading.Thread(target=one, args=(i,))
+               for i in range(args.parallel)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    result["calls"] = calls
+    result["code"] = ("OK" if all(c["code"] == "OK" for c in calls)
+                      else "FAILED")
     channel.close()
 
 
@@ -125,13 +164,16 @@ def main():
     p.add_argument("--cancel-after", type=int, default=None)
     p.add_argument("--raw-timeout", default=None)
     p.add_argument("--request", default="hello")
+    p.add_argument("--parallel", type=int, default=0)
     args = p.parse_args()
     metadata = [tuple(m.split("=", 1)) for m in args.metadata]
     result = {"event": "grpc_result", "client": "python-grpcio",
               "messages": [], "code": None, "details": None, "initial": {},
               "trailing": {}, "cancel_mono_us": None}
     start = mono_us()
-    if args.raw_timeout is not None:
+    if args.parallel > 0:
+        call_parallel(args, metadata, result)
+    elif args.raw_timeout is not None:
         result["client"] = "python-h2"
         call_raw_h2(args, metadata, result)
     else:
