@@ -5,7 +5,7 @@ set -eu
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh --sdk --tests
 # The real clients (npm registry: the OpenAI, Vercel AI and Anthropic SDKs,
-# puppeteer-core for Debian's chromium). npm ci runs again whenever
+# puppeteer-core for Debian's chromium, @grpc/grpc-js). npm ci runs again whenever
 # package-lock.json changed since the last install (a stamp remembers it).
 # No browser is ever downloaded.
 if [ ! -d tests/sdk/node_modules/openai ] ||

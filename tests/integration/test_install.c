@@ -58,7 +58,7 @@ static const char *const expected_pages[] = {
 /* The example configs that must exist in the source tree. */
 static const char *const expected_examples[] = {
 	"anthropic.json", "chain-core.json", "chain-edge.json", "demo.json",
-	"ollama.json", "openai.json", "vllm.json", NULL
+	"grpc.json", "ollama.json", "openai.json", "vllm.json", NULL
 };
 
 /* ---- helpers ---- */

@@ -71,6 +71,7 @@ enum mock_fault_kind {
 	MOCK_FAULT_CONTENT_LENGTH_LIE,
 	MOCK_FAULT_ENDLESS_HEADER,
 	MOCK_FAULT_SSE_ERROR_AFTER,
+	MOCK_FAULT_GRPC_STATUS_AFTER,	/* gRPC: trailers with an error status */
 };
 const char	*mock_fault_kind_name(enum mock_fault_kind kind);
 
@@ -89,6 +90,7 @@ enum mock_outcome {
 	MOCK_OUTCOME_CONN_CLOSED,	/* HTTP/2: the mock closed the connection
 					 * under it (another stream's fault) */
 	MOCK_OUTCOME_REFUSED,		/* HTTP/2: --h2-refuse-stream */
+	MOCK_OUTCOME_DEADLINE_EXCEEDED,	/* gRPC: the grpc-timeout passed */
 };
 const char	*mock_outcome_name(enum mock_outcome outcome);
 
@@ -99,6 +101,7 @@ enum mock_endpoint {
 	MOCK_EP_MESSAGES,	/* Anthropic Messages */
 	MOCK_EP_RESPONSES,	/* OpenAI Responses */
 	MOCK_EP_ECHO,
+	MOCK_EP_GRPC,		/* any gRPC method, server streaming */
 };
 const char	*mock_endpoint_name(enum mock_endpoint ep);
 const char	*mock_endpoint_api(enum mock_endpoint ep);
@@ -179,6 +182,11 @@ struct mock_resp {
 	uint64_t		 bytes_out;
 	int64_t			 model_off;	/* -1: no model */
 	uint32_t		 prefix_off, prefix_len;	/* chat chunk JSON up to "choices" */
+	uint64_t		 grpc_deadline_us;	/* 0: no grpc-timeout */
+	int			 grpc_status;	/* sent in the trailers, -1: none */
+	int			 grpc_deadline_due;	/* the timer is the deadline's */
+	int			 has_rst_code;	/* X-Mock-Rst-Code was given */
+	uint32_t		 rst_code_out;	/* ... the code reset_after sends */
 	enum mock_outcome	 end_outcome;
 	enum mock_end		 end;
 	struct evbuffer		*sink;		/* length framing: the body being built */
@@ -307,6 +315,15 @@ void	 mock_record_stream(struct mock_conn *c, enum mock_outcome outcome,
 	    uint64_t gone_us);
 const struct timeval *mock_stream_tv(struct mock_conn *c, int64_t ms,
 	    struct timeval *tv);
+
+struct jsonw;
+/* mock_grpc.c: a gRPC server-streaming answer, one message per token. */
+int	 mock_grpc_is_call(struct mock_conn *c);
+void	 mock_grpc_start(struct mock_conn *c);
+void	 mock_grpc_timer(struct mock_conn *c);
+void	 mock_grpc_drained(struct mock_conn *c);
+void	 mock_grpc_record(struct mock_conn *c, struct jsonw *w, int end);
+int	 mock_rst_code_parse(const char *s, uint32_t *code);
 
 /* mock_api.c: the request fields, events, answers and errors of each API. */
 struct jsonw;

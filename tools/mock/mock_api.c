@@ -46,6 +46,7 @@ mock_endpoint_api(enum mock_endpoint ep)
 	case MOCK_EP_NOT_FOUND:
 	case MOCK_EP_MODELS:
 	case MOCK_EP_ECHO:
+	case MOCK_EP_GRPC:
 		break;
 	}
 	return NULL;

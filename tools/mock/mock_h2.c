@@ -47,6 +47,8 @@ struct mock_h2_stream {
 	size_t			 vlen[MOCK_H2_MAX_FIELDS];
 	int			 nf, in_value;
 	int			 head_sent, complete, deferred;
+	int			 trailers;	/* fields after the body: sent
+						 * as trailing HEADERS */
 };
 
 static void	mock_h2_send(struct mock_h2 *h);
@@ -129,6 +131,31 @@ mock_h2_rp_value(llhttp_t *p, const char *at, size_t n)
 	return 0;
 }
 
+/* The fields gathered from the answer as HTTP/2 header fields: names
+ * lower-cased, without those HTTP/2 forbids; returns how many. */
+static int
+mock_h2_rp_fields(struct mock_h2_stream *s, nghttp2_nv *nv)
+{
+	int	 i, k, n = 0;
+
+	for (i = 0; i < s->nf; i++) {
+		for (k = 0; k < (int)s->nlen[i]; k++)
+			if (s->names[i][k] >= 'A' && s->names[i][k] <= 'Z')
+				s->names[i][k] += 'a' - 'A';
+		s->names[i][s->nlen[i]] = '\0';
+		if (strcmp(s->names[i], "connection") == 0 ||
+		    strcmp(s->names[i], "transfer-encoding") == 0 ||
+		    strcmp(s->names[i], "keep-alive") == 0)
+			continue;
+		nv[n].name = (uint8_t *)s->names[i];
+		nv[n].namelen = s->nlen[i];
+		nv[n].value = (uint8_t *)s->values[i];
+		nv[n].valuelen = s->vlen[i];
+		nv[n++].flags = NGHTTP2_NV_FLAG_NONE;
+	}
+	return n;
+}
+
 static ssize_t
 mock_h2_data_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
     uint32_t *flags, nghttp2_data_source *src, void *arg)
@@ -145,8 +172,18 @@ mock_h2_data_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
 	evbuffer_remove(s->out, buf, n);
 	if (evbuffer_get_length(s->out) == 0)
 		mock_h2_mark_drained(s->h, s->v);
-	if (s->complete && evbuffer_get_length(s->out) == 0)
+	if (s->complete && evbuffer_get_length(s->out) == 0) {
 		*flags |= NGHTTP2_DATA_FLAG_EOF;
+		if (s->trailers) {
+			/* Chunked trailers (gRPC's status): END_STREAM goes
+			 * on the trailing HEADERS instead. */
+			nghttp2_nv	 nv[MOCK_H2_MAX_FIELDS];
+
+			*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+			nghttp2_submit_trailer(ng, id, nv,
+			    (size_t)mock_h2_rp_fields(s, nv));
+		}
+	}
 	return (ssize_t)n;
 }
 
@@ -159,7 +196,7 @@ mock_h2_rp_headers_complete(llhttp_t *p)
 	nghttp2_nv		 nv[MOCK_H2_MAX_FIELDS + 1];
 	nghttp2_data_provider	 prd;
 	char			 status[8];
-	int			 i, n = 0, k;
+	int			 n = 0;
 	int			 head;
 
 	if (llhttp_get_status_code(p) < 200) {
@@ -174,25 +211,14 @@ mock_h2_rp_headers_complete(llhttp_t *p)
 	nv[n].value = (uint8_t *)status;
 	nv[n].valuelen = strlen(status);
 	nv[n++].flags = NGHTTP2_NV_FLAG_NONE;
-	for (i = 0; i < s->nf; i++) {
-		for (k = 0; k < (int)s->nlen[i]; k++)
-			if (s->names[i][k] >= 'A' && s->names[i][k] <= 'Z')
-				s->names[i][k] += 'a' - 'A';
-		s->names[i][s->nlen[i]] = '\0';
-		if (strcmp(s->names[i], "connection") == 0 ||
-		    strcmp(s->names[i], "transfer-encoding") == 0 ||
-		    strcmp(s->names[i], "keep-alive") == 0)
-			continue;
-		nv[n].name = (uint8_t *)s->names[i];
-		nv[n].namelen = s->nlen[i];
-		nv[n].value = (uint8_t *)s->values[i];
-		nv[n].valuelen = s->vlen[i];
-		nv[n++].flags = NGHTTP2_NV_FLAG_NONE;
-	}
+	n += mock_h2_rp_fields(s, nv + n);
 	prd.source.ptr = s;
 	prd.read_callback = mock_h2_data_cb;
 	nghttp2_submit_response(s->h->ng, s->id, nv, (size_t)n, &prd);
 	s->head_sent = 1;
+	/* nghttp2 copied them: what comes now are chunked trailers. */
+	s->nf = 0;
+	s->in_value = 0;
 	return head ? 1 : 0;
 }
 
@@ -213,6 +239,7 @@ mock_h2_rp_complete(llhttp_t *p)
 	if (llhttp_get_status_code(p) < 200)
 		return 0;
 	s->complete = 1;
+	s->trailers = s->head_sent && s->nf > 0;
 	return HPE_PAUSED;
 }
 
@@ -269,6 +296,33 @@ mock_h2_stream_pending(struct mock_conn *c)
 	return c->h2s != NULL ? evbuffer_get_length(c->h2s->out) : 0;
 }
 
+/* Before a close_after fault closes the connection: the frames of what
+ * the stream sent so far go to the socket now, so that the client gets
+ * all N messages before the close (freeing the bufferevent would drop
+ * them). Plain sockets only; on TLS they are lost as before. */
+static void
+mock_h2_flush(struct mock_h2 *h)
+{
+	struct mock_conn	*c = h->c;
+	struct evbuffer		*out;
+	const uint8_t		*data;
+	ssize_t			 n;
+
+	if (c->bev == NULL || c->state == MOCK_CONN_CLOSED)
+		return;
+	out = bufferevent_get_output(c->bev);
+
+	while ((n = nghttp2_session_mem_send(h->ng, &data)) > 0)
+		evbuffer_add(out, data, (size_t)n);
+	if (c->tls)
+		return;
+	/* The bufferevent keeps its output's start frozen; the connection
+	 * is closed next, so the bytes may leave here directly. */
+	evbuffer_unfreeze(out, 1);
+	while (evbuffer_get_length(out) > 0 && evbuffer_write(out, c->fd) > 0)
+		;
+}
+
 /* The stream's answer ended (c is being closed): END_STREAM when it was
  * whole, RST_STREAM(INTERNAL_ERROR) for a reset or a cut answer, and the
  * whole connection for the close_* faults. */
@@ -294,6 +348,7 @@ mock_h2_stream_close(struct mock_conn *c, enum mock_end how)
 	    c->resp.end_outcome == MOCK_OUTCOME_FAULT &&
 	    (f == MOCK_FAULT_CLOSE_AFTER ||
 	    f == MOCK_FAULT_CLOSE_BEFORE_HEADERS)) {
+		mock_h2_flush(h);
 		mock_conn_close(c->parent, MOCK_END_CLOSE);
 		return;
 	}
@@ -301,7 +356,8 @@ mock_h2_stream_close(struct mock_conn *c, enum mock_end how)
 		llhttp_finish(&s->rp);
 	if (how == MOCK_END_RESET || !s->complete)
 		nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, s->id,
-		    NGHTTP2_INTERNAL_ERROR);
+		    how == MOCK_END_RESET && c->resp.has_rst_code ?
+		    c->resp.rst_code_out : NGHTTP2_INTERNAL_ERROR);
 	else
 		mock_h2_stream_kick(s);
 	mock_h2_send(h);

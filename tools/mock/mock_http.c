@@ -69,6 +69,8 @@ mock_endpoint_name(enum mock_endpoint ep)
 		return "responses";
 	case MOCK_EP_ECHO:
 		return "echo";
+	case MOCK_EP_GRPC:
+		return "grpc";
 	}
 	return "unknown";
 }
@@ -694,6 +696,8 @@ mock_http_route(struct mock_conn *c)
 	const char	*m = c->resp.method;
 	size_t		 len = strcspn(url, "?#");
 
+	if (mock_grpc_is_call(c))
+		return MOCK_EP_GRPC;
 	if (len == 10 && memcmp(url, "/v1/models", 10) == 0 &&
 	    strcmp(m, "GET") == 0)
 		return MOCK_EP_MODELS;
@@ -742,7 +746,9 @@ mock_http_answer(struct mock_conn *c, const char *method, int http10,
 	r->http10 = http10;
 	r->keep_alive = keep_alive;
 	r->set = srv->defaults;
+	r->grpc_status = -1;
 	r->endpoint = mock_http_route(c);
+	r->stream = r->endpoint == MOCK_EP_GRPC;
 	/* The id prefixes of the real APIs: chatcmpl-, msg_, resp_. */
 	idpfx = r->endpoint == MOCK_EP_MESSAGES ? "msg_" :
 	    r->endpoint == MOCK_EP_RESPONSES ? "resp_" : "chatcmpl-";
@@ -773,6 +779,9 @@ mock_http_answer(struct mock_conn *c, const char *method, int http10,
 	case MOCK_EP_MESSAGES:
 	case MOCK_EP_RESPONSES:
 		mock_stream_start(c);
+		break;
+	case MOCK_EP_GRPC:
+		mock_grpc_start(c);
 		break;
 	case MOCK_EP_NOT_FOUND:
 		snprintf(msg, sizeof(msg), "no route for %s %.100s", r->method,

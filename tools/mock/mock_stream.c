@@ -67,6 +67,8 @@ mock_fault_kind_name(enum mock_fault_kind kind)
 		return "endless_header";
 	case MOCK_FAULT_SSE_ERROR_AFTER:
 		return "sse_error_after";
+	case MOCK_FAULT_GRPC_STATUS_AFTER:
+		return "grpc_status_after";
 	}
 	return "unknown";
 }
@@ -90,6 +92,8 @@ mock_outcome_name(enum mock_outcome outcome)
 		return "conn_closed";
 	case MOCK_OUTCOME_REFUSED:
 		return "refused";
+	case MOCK_OUTCOME_DEADLINE_EXCEEDED:
+		return "deadline_exceeded";
 	}
 	return "unknown";
 }
@@ -133,6 +137,7 @@ mock_fault_parse(const char *s, struct mock_fault *out)
 		{ "content_length_lie",		MOCK_FAULT_CONTENT_LENGTH_LIE,	0 },
 		{ "endless_header",		MOCK_FAULT_ENDLESS_HEADER,	0 },
 		{ "sse_error_after",		MOCK_FAULT_SSE_ERROR_AFTER,	1 },
+		{ "grpc_status_after",		MOCK_FAULT_GRPC_STATUS_AFTER,	1 },
 	};
 	size_t		 i, n;
 
@@ -167,6 +172,7 @@ mock_fault_format(const struct mock_fault *f, char *buf, size_t len)
 	case MOCK_FAULT_STALL_AFTER:
 	case MOCK_FAULT_STATUS:
 	case MOCK_FAULT_SSE_ERROR_AFTER:
+	case MOCK_FAULT_GRPC_STATUS_AFTER:
 		return snprintf(buf, len, "%s:%u", mock_fault_kind_name(f->kind),
 		    f->arg);
 	default:
@@ -221,7 +227,21 @@ mock_stream_settings(struct mock_conn *c, const char **err)
 		*err = "X-Mock-Fault: expected none, close_before_headers, "
 		    "reset_before_headers, close_after:N, reset_after:N, "
 		    "stall_after:N, status:CODE (200..599), garbage, "
-		    "content_length_lie, endless_header or sse_error_after:N";
+		    "content_length_lie, endless_header, sse_error_after:N or "
+		    "grpc_status_after:N";
+		return -1;
+	}
+	if ((v = mock_req_header(c, "X-Mock-Rst-Code")) != NULL) {
+		if (mock_rst_code_parse(v, &r->rst_code_out) == -1) {
+			*err = "X-Mock-Rst-Code: expected an HTTP/2 error code, "
+			    "0..13 or its name (CANCEL, REFUSED_STREAM, ...)";
+			return -1;
+		}
+		r->has_rst_code = 1;
+	}
+	if ((v = mock_req_header(c, "X-Mock-Grpc-Status")) != NULL &&
+	    (mock_parse_num(v, 16, &n) == -1 || n == 0)) {
+		*err = "X-Mock-Grpc-Status: expected 1..16";
 		return -1;
 	}
 	return 0;
@@ -275,6 +295,8 @@ mock_record_request(struct mock_conn *c)
 	jsonw_kuint(&w, "mono_us", r->start_us);
 	jsonw_kuint(&w, "conn", c->id);
 	mock_kfault(&w, &r->fault);
+	if (r->endpoint == MOCK_EP_GRPC)
+		mock_grpc_record(c, &w, 0);
 	log_record_end(&w);
 	jsonw_free(&w);
 }
@@ -339,6 +361,8 @@ mock_record_stream(struct mock_conn *c, enum mock_outcome outcome,
 			jsonw_kstr(&w, "rst_code",
 			    mock_h2_code_name(c->rst_code));
 	}
+	if (r->endpoint == MOCK_EP_GRPC)
+		mock_grpc_record(c, &w, 1);
 	log_record_end(&w);
 	jsonw_free(&w);
 }
@@ -757,6 +781,10 @@ mock_stream_start(struct mock_conn *c)
 void
 mock_stream_drained(struct mock_conn *c)
 {
+	if (c->resp.endpoint == MOCK_EP_GRPC) {
+		mock_grpc_drained(c);
+		return;
+	}
 	if (c->resp.state == MOCK_RESP_BLOCKED)
 		mock_stream_tick(c);
 }
@@ -769,6 +797,10 @@ mock_stream_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (c->state != MOCK_CONN_RESPONDING)
 		return;
+	if (c->resp.endpoint == MOCK_EP_GRPC) {
+		mock_grpc_timer(c);
+		return;
+	}
 	switch (c->resp.state) {
 	case MOCK_RESP_WAITING:
 		if (!c->resp.stream) {
