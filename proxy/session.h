@@ -138,6 +138,8 @@ struct session {
 	int			 grpc_status;	/* what the client got, -1: none */
 	char			*grpc_method;	/* "/package.Service/Method" */
 	int64_t			 grpc_deadline_us; /* grpc-timeout, -1: none */
+	uint8_t			 grpc_held;	/* a peer's Trailers-Only head,
+						 * held to read its cancel */
 
 	/* Where it goes. */
 	const struct conf_route	*route;
@@ -384,6 +386,10 @@ void		 session_grpc_cancel(struct session *s,
 /* The upstream's trailers to send on: the gRPC status noted, a peer's
  * cancel path in grpc-message extended with this hop. */
 const struct header_list *session_grpc_trailers(struct session *s);
+/* A peer's gRPC cancel in its trailers becomes this hop's: 1 when it
+ * did, 0 when the answer passes on. */
+int		 session_grpc_peer_end(struct session *s);
+void		 session_grpc_release_head(struct session *s);
 /* A peer's grpc-message with this hop added to its cancel path, encoded
  * into out; 0 when it carries no path. */
 size_t		 session_grpc_extend_message(const char *value, size_t len,

@@ -12,6 +12,10 @@
 #include "proxy/session.h"
 
 #define GRPC_MESSAGE_MAX	1024	/* a grpc-message, encoded */
+#define GRPC_HOP_MARGIN_US	5000	/* the next hop's deadline comes
+					 * this much before ours */
+/* Between cancelproxy hops: the cancel in the trailers, as JSON. */
+#define GRPC_CANCEL_FIELD	"x-cancelproxy-cancel"
 
 /* The HTTP status the proxy would have answered, as a gRPC status (the
  * table in gRPC's doc/http-grpc-status-mapping.md). */
@@ -48,8 +52,9 @@ session_grpc_field(struct header_list *hl, const char *name,
  * here): a Trailers-Only answer (HTTP 200, the status in the one HEADERS
  * block) when nothing was sent yet, trailers after the messages otherwise.
  */
-void
-session_grpc_end(struct session *s, int status, const char *message)
+static void
+session_grpc_end_with(struct session *s, int status, const char *message,
+    const char *cancel)
 {
 	const struct downstream_proto *proto = s->client->proto;
 	char		 code[8], msg[GRPC_MESSAGE_MAX];
@@ -65,6 +70,7 @@ session_grpc_end(struct session *s, int status, const char *message)
 		downstream_head_add(&h, "Content-Type", "application/grpc");
 		downstream_head_add(&h, "grpc-status", code);
 		downstream_head_add(&h, "grpc-message", msg);
+		downstream_head_add(&h, GRPC_CANCEL_FIELD, cancel);
 		if (s->request_id[0] != '\0')
 			downstream_head_add(&h, "X-Request-Id", s->request_id);
 		proto->send_head(s, &h);
@@ -74,13 +80,21 @@ session_grpc_end(struct session *s, int status, const char *message)
 	}
 	headers_init(&trailers);
 	if (session_grpc_field(&trailers, "grpc-status", code) == -1 ||
-	    session_grpc_field(&trailers, "grpc-message", msg) == -1) {
+	    session_grpc_field(&trailers, "grpc-message", msg) == -1 ||
+	    (cancel != NULL && session_grpc_field(&trailers, GRPC_CANCEL_FIELD,
+	    cancel) == -1)) {
 		headers_free(&trailers);
 		proto->reset(s);
 		return;
 	}
 	proto->end(s, &trailers);
 	headers_free(&trailers);
+}
+
+void
+session_grpc_end(struct session *s, int status, const char *message)
+{
+	session_grpc_end_with(s, status, message, NULL);
 }
 
 /*
@@ -120,15 +134,32 @@ session_grpc_request(struct session *s)
 	return 0;
 }
 
+/*
+ * The deadline sent upstream: what is left of the client's grpc-timeout
+ * or of this hop's total timeout, whichever comes first, less a margin,
+ * so that the hop behind times out a little before this one and its
+ * message names it.
+ */
 size_t
 session_grpc_timeout_out(const struct session *s, char *buf)
 {
-	uint64_t	 now = clock_mono_us();
+	uint64_t	 now = clock_mono_us(), left;
+	int64_t		 d = s->grpc_deadline_us, total;
 
-	if (!s->grpc || s->grpc_deadline_us < 0)
+	if (!s->grpc)
 		return 0;
-	return grpc_timeout_format((uint64_t)s->grpc_deadline_us > now ?
-	    (uint64_t)s->grpc_deadline_us - now : 0, buf);
+	if (s->up_conf != NULL && s->up_conf->timeouts.total_ms > 0) {
+		total = (int64_t)(s->t_start_us +
+		    (uint64_t)s->up_conf->timeouts.total_ms * 1000);
+		if (d < 0 || total < d)
+			d = total;
+	}
+	if (d < 0)
+		return 0;
+	left = (uint64_t)d > now ? (uint64_t)d - now : 0;
+	if (left > 2 * GRPC_HOP_MARGIN_US)
+		left -= GRPC_HOP_MARGIN_US;
+	return grpc_timeout_format(left, buf);
 }
 
 /* This hop refused the call (no route, a key, a limit): the same answer
@@ -150,11 +181,79 @@ session_grpc_cancel(struct session *s, const struct cancel_record *r)
 	char	 msg[512];
 	int	 status = grpc_status_for_cancel(r->kind, r->via);
 
+	struct jsonw	 w;
+	char		 stack[2048];
+
 	if (s->up_reset_code != 0 && (r->kind == CANCEL_KIND_UPSTREAM_CLOSED ||
 	    r->kind == CANCEL_KIND_UPSTREAM_ERROR))
 		status = grpc_status_for_reset(s->up_reset_code - 1);
 	cancel_chain_message(r, msg, sizeof(msg));
-	session_grpc_end(s, status, msg);
+	if (!s->from_peer) {
+		session_grpc_end_with(s, status, msg, NULL);
+		return;
+	}
+	/* A cancelproxy in front learns the cancel whole, as from an SSE
+	 * error: origin, kind and path (DESIGN.md §5). */
+	jsonw_init(&w, stack, sizeof(stack));
+	cancel_chain_error_json(&w, r);
+	session_grpc_end_with(s, status, msg, w.oom ? NULL : w.buf);
+	jsonw_free(&w);
+}
+
+/*
+ * A peer hop ended the call with its own cancel, in its trailers (or its
+ * Trailers-Only head, held for this): it becomes this hop's cancel, so the
+ * record here tells the same story and the client's status and message
+ * carry this hop too. Returns 1 when it did, 0 when the answer passes on.
+ */
+int
+session_grpc_peer_end(struct session *s)
+{
+	struct header_list *hl = s->grpc_held ? &s->resp_headers :
+	    &s->resp_trailers;
+	struct cancel_note note;
+	struct session_end e;
+	const char	*v;
+	size_t		 len;
+
+	if (!s->grpc || !s->up_conf->peer ||
+	    (v = headers_get(hl, GRPC_CANCEL_FIELD, &len)) == NULL ||
+	    cancel_error_parse(v, len, &note) == -1 ||
+	    (s->peer_note = malloc(sizeof(note))) == NULL) {
+		if (s->grpc_held)
+			session_grpc_release_head(s);
+		return 0;
+	}
+	*s->peer_note = note;
+	memset(&e, 0, sizeof(e));
+	e.cancel = 1;
+	e.kind = note.kind;
+	e.via = CANCEL_VIA_UPSTREAM_STATUS;
+	e.direction = CANCEL_DIR_DOWNSTREAM;
+	e.path_in = &s->peer_note->path;
+	s->resp_done = 1;
+	session_close(s, &e);
+	return 1;
+}
+
+/* A peer's Trailers-Only answer that carries no cancel of ours: sent on as
+ * it came. */
+void
+session_grpc_release_head(struct session *s)
+{
+	struct downstream_head h = { .status = s->resp_status,
+	    .content_length = 0, .fields = &s->resp_headers, .via = 1,
+	    .trailers_only = 1 };
+	const char	*v;
+
+	s->grpc_held = 0;
+	if (s->client == NULL)
+		return;
+	if ((v = headers_get(&s->resp_headers, "grpc-status", NULL)) != NULL)
+		s->grpc_status = atoi(v);
+	s->client->proto->send_head(s, &h);
+	s->status = s->resp_status;
+	s->resp_head_sent = 1;
 }
 
 /*

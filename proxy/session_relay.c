@@ -52,6 +52,12 @@ session_on_response_head(struct session *s, int status, int64_t length)
 	}
 	if (c != NULL && session_peer_head(s))
 		return 0;		/* a peer's error: held until complete */
+	if (c != NULL && s->grpc && s->up_conf->peer &&
+	    headers_get(&s->resp_headers, "grpc-status", NULL) != NULL) {
+		s->grpc_held = 1;	/* a peer's Trailers-Only: its cancel? */
+		s->status = status;
+		return 0;
+	}
 	s->status = status;
 	s->is_sse = session_is_sse(&s->resp_headers);
 	if (!s->is_sse) {
@@ -234,7 +240,7 @@ session_on_response_complete(struct session *s)
 {
 	struct session_end e = { .cancel = 0 };
 
-	if (session_peer_complete(s))
+	if (session_peer_complete(s) || session_grpc_peer_end(s))
 		return;		/* a peer's error became our cancel */
 	if (s->json_copy != NULL)
 		usage_from_json(&s->usage, NULL, (const char *)evbuffer_pullup(

@@ -202,7 +202,9 @@ mock_deadline(const char *client)
 	hassert(hjson_str(rec, "grpc_timeout") != NULL, "no grpc-timeout: %s",
 	    hjson_print(rec));
 	ms = hjson_num(rec, "grpc_timeout_ms", -1);
-	cr_assert(ms > 200 && ms <= 300, "grpc-timeout %s",
+	/* The library counts from the call's start: a loaded machine may
+	 * spend a good part of the 300 ms before the request is written. */
+	cr_assert(ms > 0 && ms <= 300, "grpc-timeout %s",
 	    hjson_str(rec, "grpc_timeout"));
 	cr_assert(strcmp(hjson_str(rec, "outcome"), "deadline_exceeded") == 0 ||
 	    strcmp(hjson_str(rec, "outcome"), "client_rst_stream") == 0, "%s",
