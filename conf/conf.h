@@ -129,6 +129,8 @@ struct conf_route {
 	enum conf_disconnect	 on_client_disconnect;
 	int64_t			 drain_max_ms;	/* drain: read on this long */
 	int64_t			 drain_max_bytes;/* and at most this much */
+	int64_t			 grpc_timeout_max_ms; /* caps a gRPC client's
+						 * grpc-timeout; 0: no cap */
 	enum conf_stream_usage	 stream_usage;
 	struct conf_cors	*cors;		/* NULL: no CORS answers */
 };

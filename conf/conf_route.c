@@ -355,7 +355,8 @@ conf_load_route(struct conf_load *l, const cJSON *obj, struct conf_route *r)
 {
 	static const char *const keys[] = {
 		"path_prefix", "models", "upstream", "fallback",
-		"on_client_disconnect", "drain", "stream_usage", "cors", NULL
+		"on_client_disconnect", "drain", "stream_usage", "cors",
+		"grpc_timeout_max_ms", NULL
 	};
 	static const char *const drain_keys[] = { "max_ms", "max_bytes", NULL };
 	struct conf_ctx	*ctx = &l->ctx;
@@ -423,6 +424,9 @@ conf_load_route(struct conf_load *l, const cJSON *obj, struct conf_route *r)
 	    conf_disconnect_names, &v) == -1)
 		goto fail;
 	r->on_client_disconnect = (enum conf_disconnect)v;
+	if (conf_json_int(ctx, obj, "grpc_timeout_max_ms", 0, CONF_MS_MAX,
+	    &r->grpc_timeout_max_ms) == -1)
+		goto fail;
 	r->drain_max_ms = 30000;
 	r->drain_max_bytes = 1048576;
 	if ((it = conf_section(ctx, obj, "drain", drain_keys, &mark,

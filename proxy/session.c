@@ -447,6 +447,7 @@ session_request_complete(struct session *s)
 	}
 	if (session_cors_route(s, s->route->cors) == -1)
 		return;
+	session_grpc_route(s);
 	if (session_client_key(s) == -1)
 		return;
 	if (json == 1 && s->route->stream_usage == CONF_STREAM_USAGE_INJECT &&

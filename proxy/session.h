@@ -372,6 +372,8 @@ void		 session_cors_head(const struct session *s,
 /* A gRPC request: method, deadline, a malformed grpc-timeout refused;
  * -1 when the call was answered. */
 int		 session_grpc_request(struct session *s);
+/* Caps the call's deadline by its route's grpc_timeout_max_ms. */
+void		 session_grpc_route(struct session *s);
 /* What is left of the call's deadline, as a grpc-timeout value in buf
  * (GRPC_TIMEOUT_MAX bytes); 0 when the call has none. */
 size_t		 session_grpc_timeout_out(const struct session *s, char *buf);

@@ -140,6 +140,21 @@ session_grpc_request(struct session *s)
  * so that the hop behind times out a little before this one and its
  * message names it.
  */
+/* The route may cap a client's deadline (routes[].grpc_timeout_max_ms);
+ * a call without a grpc-timeout gets the cap as its deadline. */
+void
+session_grpc_route(struct session *s)
+{
+	int64_t		 cap;
+
+	if (!s->grpc || s->route == NULL || s->route->grpc_timeout_max_ms <= 0)
+		return;
+	cap = (int64_t)(s->t_start_us +
+	    (uint64_t)s->route->grpc_timeout_max_ms * 1000);
+	if (s->grpc_deadline_us < 0 || cap < s->grpc_deadline_us)
+		s->grpc_deadline_us = cap;
+}
+
 size_t
 session_grpc_timeout_out(const struct session *s, char *buf)
 {

@@ -1736,3 +1736,20 @@ Test(conf, limits_http2)
 	expect_q(WITH("'limits': {'http2': []}"),
 	    "limits.http2: must be an object, not an array");
 }
+
+/* routes[].grpc_timeout_max_ms: a cap on a gRPC client's deadline. */
+Test(conf, route_grpc_timeout_max)
+{
+	struct conf	*c;
+
+	c = load_q(ROUTE("'upstream': 'u'"));
+	cr_assert_eq(c->routes[0].grpc_timeout_max_ms, 0, "no cap by default");
+	conf_unref(c);
+	c = load_q(ROUTE("'upstream': 'u', 'grpc_timeout_max_ms': 30000"));
+	cr_assert_eq(c->routes[0].grpc_timeout_max_ms, 30000);
+	conf_unref(c);
+	expect_q(ROUTE("'upstream': 'u', 'grpc_timeout_max_ms': -1"),
+	    "routes[0].grpc_timeout_max_ms: must be >= 0");
+	expect_q(ROUTE("'upstream': 'u', 'grpc_timeout_max_ms': '5s'"),
+	    "routes[0].grpc_timeout_max_ms: must be an integer, not a string");
+}

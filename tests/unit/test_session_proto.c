@@ -201,6 +201,8 @@ static const char conf_text[] =
     "      { \"connect\": 5, \"first_byte\": 5, \"idle\": 5 } } },"
     "  \"routes\": ["
     "    { \"path_prefix\": \"/t/\", \"upstream\": \"quick\" },"
+    "    { \"path_prefix\": \"/g/\", \"upstream\": \"main\","
+    "      \"grpc_timeout_max_ms\": 20 },"
     "    { \"path_prefix\": \"/drain/\", \"upstream\": \"main\","
     "      \"on_client_disconnect\": \"drain\" },"
     "    { \"path_prefix\": \"/v1/\", \"upstream\": \"main\","
@@ -765,4 +767,32 @@ Test(session_proto, grpc_upstream_reset_maps_its_code)
 	session_upstream_closed(s, 1);
 	cr_assert(strstr(calls, "head 200 trailers-only grpc 8;") != NULL,
 	    "%s", calls);
+}
+
+Test(session_proto, grpc_route_caps_the_deadline)
+{
+	struct session	*s = grpc_call("/g/pkg.Svc/Generate", "10S");
+	char		 out[GRPC_TIMEOUT_MAX];
+	uint64_t	 left;
+
+	session_upstream_connected(s);
+	cr_assert_gt(session_grpc_timeout_out(s, out), 0);
+	cr_assert_eq(grpc_timeout_parse(out, strlen(out), &left), 0);
+	cr_assert(left <= 20000, "10 s asked, the route caps it at 20 ms: %s",
+	    out);
+	run_timers(s, 50);
+	cr_assert_str_eq(calls, "start main;send;cancel;"
+	    "head 200 trailers-only grpc 4;detach;");
+}
+
+Test(session_proto, grpc_route_cap_gives_a_call_without_timeout_one)
+{
+	struct session	*s = grpc_call("/g/pkg.Svc/Generate", NULL);
+	char		 out[GRPC_TIMEOUT_MAX];
+
+	session_upstream_connected(s);
+	cr_assert_gt(session_grpc_timeout_out(s, out), 0,
+	    "the cap is sent upstream as the call's deadline");
+	run_timers(s, 50);
+	cr_assert(strstr(calls, "grpc 4;") != NULL, "%s", calls);
 }
