@@ -95,56 +95,64 @@ upstream_dns_cb(int err, struct evutil_addrinfo *ai, void *arg)
 	evutil_freeaddrinfo(ai);
 }
 
-static void
-upstream_resolve(struct session *s)
+int
+upstream_numeric_addr(const struct conf_upstream *up, union proxy_addr *a,
+    socklen_t *len)
 {
-	struct conf_upstream	*up = s->up_conf;
+	memset(a, 0, sizeof(*a));
+	if (inet_pton(AF_INET, up->host, &a->sin.sin_addr) == 1) {
+		a->sin.sin_family = AF_INET;
+		a->sin.sin_port = htons(up->port);
+		*len = sizeof(a->sin);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, up->host, &a->sin6.sin6_addr) == 1) {
+		a->sin6.sin6_family = AF_INET6;
+		a->sin6.sin6_port = htons(up->port);
+		*len = sizeof(a->sin6);
+		return 0;
+	}
+	return -1;
+}
+
+struct evdns_getaddrinfo_request *
+upstream_lookup(struct worker *w, const struct conf_upstream *up,
+    upstream_lookup_cb cb, void *arg)
+{
 	struct evutil_addrinfo	 hints;
-	struct sockaddr_storage	 ss;
-	struct upstream_dns	*d;
-	struct evdns_getaddrinfo_request *req;
 	char			 port[8];
-	int			 len = sizeof(ss);
 
-	memset(&ss, 0, sizeof(ss));
-	/* A numeric address needs no lookup. */
-	if (strchr(up->host, ':') != NULL) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-
-		if (inet_pton(AF_INET6, up->host, &s6->sin6_addr) == 1) {
-			s6->sin6_family = AF_INET6;
-			s6->sin6_port = htons(up->port);
-			upstream_connect_addr(s, (struct sockaddr *)s6,
-			    sizeof(*s6));
-			return;
-		}
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-
-		if (inet_pton(AF_INET, up->host, &s4->sin_addr) == 1) {
-			s4->sin_family = AF_INET;
-			s4->sin_port = htons(up->port);
-			upstream_connect_addr(s, (struct sockaddr *)s4,
-			    sizeof(*s4));
-			return;
-		}
-	}
-	(void)len;
-	if ((d = calloc(1, sizeof(*d))) == NULL) {
-		session_upstream_failed(s, CANCEL_KIND_UPSTREAM_ERROR,
-		    CANCEL_VIA_RST, "out of memory");
-		return;
-	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_protocol = IPPROTO_TCP;
 	hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
 	snprintf(port, sizeof(port), "%u", up->port);
+	return evdns_getaddrinfo(w->dns, up->host, port, &hints, cb, arg);
+}
+
+static void
+upstream_resolve(struct session *s)
+{
+	struct conf_upstream	*up = s->up_conf;
+	union proxy_addr	 a;
+	socklen_t		 len;
+	struct upstream_dns	*d;
+	struct evdns_getaddrinfo_request *req;
+
+	/* A numeric address needs no lookup. */
+	if (upstream_numeric_addr(up, &a, &len) == 0) {
+		upstream_connect_addr(s, &a.sa, len);
+		return;
+	}
+	if ((d = calloc(1, sizeof(*d))) == NULL) {
+		session_upstream_failed(s, CANCEL_KIND_UPSTREAM_ERROR,
+		    CANCEL_VIA_RST, "out of memory");
+		return;
+	}
 	d->s = s;
 	s->dns = d;
-	req = evdns_getaddrinfo(s->w->dns, up->host, port, &hints,
-	    upstream_dns_cb, d);
+	req = upstream_lookup(s->w, up, upstream_dns_cb, d);
 	/* NULL: answered at once, d is already freed. */
 	if (req != NULL)
 		d->req = req;

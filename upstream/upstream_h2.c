@@ -1058,12 +1058,10 @@ h2_open(struct h2_group *g, struct session *s)
 	const struct conf_upstream *up = s->up_conf;
 	struct worker		*w = g->set->w;
 	struct h2_conn		*c;
-	struct evutil_addrinfo	 hints;
-	struct sockaddr_in	 s4;
-	struct sockaddr_in6	 s6;
+	union proxy_addr	 a;
+	socklen_t		 alen;
 	struct h2_dns		*d;
 	struct evdns_getaddrinfo_request *req;
-	char			 port[8];
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return;
@@ -1108,18 +1106,8 @@ h2_open(struct h2_group *g, struct session *s)
 		    "\x02h2\x08http/1.1"), up->protocol == CONF_PROTOCOL_H2 ?
 		    3 : 12);
 	}
-	memset(&s4, 0, sizeof(s4));
-	memset(&s6, 0, sizeof(s6));
-	if (inet_pton(AF_INET, up->host, &s4.sin_addr) == 1) {
-		s4.sin_family = AF_INET;
-		s4.sin_port = htons(up->port);
-		h2_connect(c, (struct sockaddr *)&s4, sizeof(s4));
-		return;
-	}
-	if (inet_pton(AF_INET6, up->host, &s6.sin6_addr) == 1) {
-		s6.sin6_family = AF_INET6;
-		s6.sin6_port = htons(up->port);
-		h2_connect(c, (struct sockaddr *)&s6, sizeof(s6));
+	if (upstream_numeric_addr(up, &a, &alen) == 0) {
+		h2_connect(c, &a.sa, alen);
 		return;
 	}
 	if ((d = calloc(1, sizeof(*d))) == NULL) {
@@ -1127,15 +1115,9 @@ h2_open(struct h2_group *g, struct session *s)
 		h2_conn_free(c);
 		return;
 	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_protocol = IPPROTO_TCP;
-	hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
-	snprintf(port, sizeof(port), "%u", up->port);
 	d->c = c;
 	c->dns = d;
-	req = evdns_getaddrinfo(w->dns, up->host, port, &hints, h2_dns_cb, d);
+	req = upstream_lookup(w, up, h2_dns_cb, d);
 	if (req != NULL)
 		d->req = req;
 }

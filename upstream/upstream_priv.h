@@ -7,6 +7,18 @@
 struct upstream_pool;
 struct upstream_h2_set;
 
+struct evdns_getaddrinfo_request;
+struct evutil_addrinfo;
+typedef void (*upstream_lookup_cb)(int, struct evutil_addrinfo *, void *);
+
+/* up's host as a numeric address in *a (0), or -1 when it is a name. */
+int	 upstream_numeric_addr(const struct conf_upstream *up,
+	    union proxy_addr *a, socklen_t *len);
+/* Starts the evdns lookup of up's host and port for a TCP connect; NULL
+ * when it was answered at once (cb already ran). */
+struct evdns_getaddrinfo_request *upstream_lookup(struct worker *w,
+	    const struct conf_upstream *up, upstream_lookup_cb cb, void *arg);
+
 /* Closes a connection's socket now (FIN to the peer) and frees it. */
 void	 upstream_conn_close(struct upstream_conn *u);
 /* An idle connection to up's destination, taken out of the pool. */

@@ -21,6 +21,7 @@
 #include "proxy/log.h"
 #include "proxy/session.h"
 #include "upstream/upstream.h"
+#include "tests/unit/unit_worker.h"
 
 static int	 starts;		/* streams the fake upstream began */
 
@@ -78,25 +79,10 @@ static const char conf_text[] =
 static void
 setup(void)
 {
-	struct conf	*conf;
-	struct runtime	*rt;
 	struct sockaddr_in sin;
-	char		 err[512];
-	int		 fd, sv[2];
+	int		 sv[2];
 
-	cr_assert_neq(fd = mkstemp(confpath), -1);
-	cr_assert_eq(write(fd, conf_text, sizeof(conf_text) - 1),
-	    (ssize_t)sizeof(conf_text) - 1);
-	close(fd);
-	cr_assert_eq(conf_load(confpath, &conf, err, sizeof(err)), 0, "%s", err);
-	cr_assert_not_null(rt = runtime_new(conf, err, sizeof(err)), "%s", err);
-	conf_unref(conf);
-	cr_assert_neq(fd = mkstemp(logpath), -1);
-	close(fd);
-	cr_assert_eq(log_open(logpath, "unit", LOG_LEVEL_INFO), 0);
-	memset(&w, 0, sizeof(w));
-	cr_assert_eq(worker_init(&w, 0, rt), 0);
-	runtime_unref(rt);
+	unit_worker_init(&w, conf_text, confpath, logpath);
 	w.upstream_proto = &fake_up;
 	starts = 0;
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
@@ -117,10 +103,7 @@ teardown(void)
 		downstream_close(TAILQ_FIRST(&w.clients), CANCEL_VIA_EOF);
 	worker_free_dead(&w);
 	close(peer);
-	worker_fini(&w);
-	log_close();
-	unlink(logpath);
-	unlink(confpath);
+	unit_worker_fini(&w, confpath, logpath);
 }
 
 TestSuite(downstream_h1, .init = setup, .fini = teardown);

@@ -19,6 +19,7 @@
 #include "proxy/log.h"
 #include "proxy/session.h"
 #include "upstream/upstream.h"
+#include "tests/unit/unit_worker.h"
 
 /* What both fake protocols were asked, as "verb;verb;...". */
 static char	 calls[4096];
@@ -211,24 +212,8 @@ static const char conf_text[] =
 static void
 setup(void)
 {
-	struct conf	*conf;
-	struct runtime	*rt;
-	char		 err[512];
-	int		 fd;
 
-	cr_assert_neq(fd = mkstemp(confpath), -1);
-	cr_assert_eq(write(fd, conf_text, sizeof(conf_text) - 1),
-	    (ssize_t)sizeof(conf_text) - 1);
-	close(fd);
-	cr_assert_eq(conf_load(confpath, &conf, err, sizeof(err)), 0, "%s", err);
-	cr_assert_not_null(rt = runtime_new(conf, err, sizeof(err)), "%s", err);
-	conf_unref(conf);
-	cr_assert_neq(fd = mkstemp(logpath), -1);
-	close(fd);
-	cr_assert_eq(log_open(logpath, "unit", LOG_LEVEL_INFO), 0);
-	memset(&w, 0, sizeof(w));
-	cr_assert_eq(worker_init(&w, 0, rt), 0);
-	runtime_unref(rt);
+	unit_worker_init(&w, conf_text, confpath, logpath);
 	w.upstream_proto = &fake_up;
 	memset(&cl, 0, sizeof(cl));
 	cl.w = &w;
@@ -242,10 +227,7 @@ setup(void)
 static void
 teardown(void)
 {
-	worker_fini(&w);
-	log_close();
-	unlink(logpath);
-	unlink(confpath);
+	unit_worker_fini(&w, confpath, logpath);
 }
 
 TestSuite(session_proto, .init = setup, .fini = teardown);
