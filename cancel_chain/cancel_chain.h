@@ -127,8 +127,10 @@ void		 cancel_chain_error_json(struct jsonw *w,
 #define CANCEL_NOTE_MAX_AGE_S	60	/* a signature older than this is stale */
 #define CANCEL_NOTE_MAX_BYTES	16384
 
+#define CANCEL_REQUEST_ID_MAX	72	/* with its NUL, as a session keeps it */
+
 struct cancel_note {
-	char			 request_id[72];
+	char			 request_id[CANCEL_REQUEST_ID_MAX];
 	char			 trace_id[33];
 	enum cancel_kind	 kind;
 	enum cancel_phase	 phase;

@@ -57,6 +57,21 @@ cancel_hop_ok(const char *s)
 	return 1;
 }
 
+/* What a request id can be: the hop keeps an X-Request-Id only of these
+ * bytes (session_identity), so no other id names a stream of ours. */
+static int
+cancel_request_id_ok(const char *s)
+{
+	size_t	 n = strlen(s), i;
+
+	if (n == 0 || n >= CANCEL_REQUEST_ID_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && strchr("-_.:", s[i]) == NULL)
+			return 0;
+	return 1;
+}
+
 /* Reads origin, cancel_path and ids from an object holding them. */
 static int
 cancel_note_fields(const cJSON *o, struct cancel_note *n, char *err,
@@ -71,13 +86,14 @@ cancel_note_fields(const cJSON *o, struct cancel_note *n, char *err,
 	kind = cJSON_GetObjectItemCaseSensitive(origin, "kind");
 	path = cJSON_GetObjectItemCaseSensitive(o, "cancel_path");
 	phase = cJSON_GetObjectItemCaseSensitive(o, "phase");
-	if (!cJSON_IsString(id) || strlen(id->valuestring) == 0 ||
-	    strlen(id->valuestring) >= sizeof(n->request_id)) {
-		snprintf(err, errlen, "request_id missing or too long");
+	if (!cJSON_IsString(id) || !cancel_request_id_ok(id->valuestring)) {
+		snprintf(err, errlen, "request_id missing, too long or not "
+		    "a request id");
 		return -1;
 	}
 	snprintf(n->request_id, sizeof(n->request_id), "%s", id->valuestring);
-	if (cJSON_IsString(tr) && strlen(tr->valuestring) == 32)
+	if (cJSON_IsString(tr) && strlen(tr->valuestring) == 32 &&
+	    strspn(tr->valuestring, "0123456789abcdef") == 32)
 		memcpy(n->trace_id, tr->valuestring, 33);
 	if (!cJSON_IsString(kind) ||
 	    cancel_kind_parse(kind->valuestring, &n->kind) == -1) {

@@ -248,3 +248,22 @@ Test(cancel_chain, note_refuses_hops_no_hop_is_called)
 	cr_assert_eq(cancel_note_parse(body, strlen(body), &n, err,
 	    sizeof(err)), 0, "%s", err);
 }
+
+/* A note names a stream by an id this hop could have kept: anything else
+ * (bytes that are not UTF-8, blanks) names no stream and is refused. */
+Test(cancel_chain, note_refuses_ids_no_stream_has)
+{
+	static const char *const bad[] = { "r\xd7", "a b", "", "x\"y" };
+	struct cancel_note n;
+	char	 body[512], err[128];
+	size_t	 i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(body, sizeof(body), "{\"request_id\":\"%s\","
+		    "\"origin\":{\"kind\":\"admin\",\"hop\":\"h0\"},"
+		    "\"cancel_path\":[\"h0\"],\"phase\":\"request\","
+		    "\"from\":\"h0\"}", bad[i]);
+		cr_assert_eq(cancel_note_parse(body, strlen(body), &n, err,
+		    sizeof(err)), -1, "accepted id \"%s\"", bad[i]);
+	}
+}
