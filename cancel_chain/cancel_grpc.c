@@ -139,6 +139,25 @@ grpc_status_for_reset(uint32_t h2_error)
 	}
 }
 
+/* The HTTP status the proxy would have answered, as a gRPC status (the
+ * table in gRPC's doc/http-grpc-status-mapping.md). */
+int
+grpc_status_for_http(int status)
+{
+	switch (status) {
+	case 400:	return GRPC_STATUS_INTERNAL;
+	case 401:	return GRPC_STATUS_UNAUTHENTICATED;
+	case 403:	return GRPC_STATUS_PERMISSION_DENIED;
+	case 404:	return GRPC_STATUS_UNIMPLEMENTED;
+	case 408:	return GRPC_STATUS_DEADLINE_EXCEEDED;
+	case 429:
+	case 502:
+	case 503:
+	case 504:	return GRPC_STATUS_UNAVAILABLE;
+	default:	return GRPC_STATUS_UNKNOWN;
+	}
+}
+
 size_t
 grpc_message_encode(const char *text, size_t len, char *out, size_t cap)
 {

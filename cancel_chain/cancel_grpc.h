@@ -48,6 +48,9 @@ int		 grpc_status_for_cancel(enum cancel_kind kind,
 /* The status for a stream an upstream reset without trailers, from its
  * HTTP/2 error code (the table in gRPC's PROTOCOL-HTTP2.md). */
 int		 grpc_status_for_reset(uint32_t h2_error);
+/* What the proxy would have answered in HTTP, as a gRPC status (gRPC's
+ * doc/http-grpc-status-mapping.md). */
+int		 grpc_status_for_http(int status);
 /* Percent-encodes text for grpc-message: bytes outside 0x20-0x7e and '%'
  * become %XX. Writes at most cap-1 bytes and a NUL, never cutting an
  * escape; the length written. */

@@ -17,25 +17,6 @@
 /* Between cancelproxy hops: the cancel in the trailers, as JSON. */
 #define GRPC_CANCEL_FIELD	"x-cancelproxy-cancel"
 
-/* The HTTP status the proxy would have answered, as a gRPC status (the
- * table in gRPC's doc/http-grpc-status-mapping.md). */
-static int
-session_grpc_status_for_http(int status)
-{
-	switch (status) {
-	case 400:	return GRPC_STATUS_INTERNAL;
-	case 401:	return GRPC_STATUS_UNAUTHENTICATED;
-	case 403:	return GRPC_STATUS_PERMISSION_DENIED;
-	case 404:	return GRPC_STATUS_UNIMPLEMENTED;
-	case 408:	return GRPC_STATUS_DEADLINE_EXCEEDED;
-	case 429:
-	case 502:
-	case 503:
-	case 504:	return GRPC_STATUS_UNAVAILABLE;
-	default:	return GRPC_STATUS_UNKNOWN;
-	}
-}
-
 /* Adds "name: value" to a header list. */
 static int
 session_grpc_field(struct header_list *hl, const char *name,
@@ -182,7 +163,7 @@ session_grpc_timeout_out(const struct session *s, char *buf)
 void
 session_grpc_refuse(struct session *s, int http_status, const char *message)
 {
-	session_grpc_end(s, session_grpc_status_for_http(http_status),
+	session_grpc_end(s, grpc_status_for_http(http_status),
 	    message);
 }
 

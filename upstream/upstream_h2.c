@@ -351,6 +351,20 @@ h2_on_begin_headers_cb(nghttp2_session *ng, const nghttp2_frame *f,
 	return 0;
 }
 
+/* A response field into hl, the head's or the trailers', bounded. */
+static int
+h2_field_add(struct header_list *hl, const uint8_t *name, size_t nlen,
+    const uint8_t *value, size_t vlen)
+{
+	if (hl->len + nlen + vlen > H2_MAX_HEADER_BYTES ||
+	    headers_add_name(hl, (const char *)name, nlen) == -1)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	headers_name_done(hl);
+	if (headers_add_value(hl, (const char *)value, vlen) == -1)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	return 0;
+}
+
 static int
 h2_on_header_cb(nghttp2_session *ng, const nghttp2_frame *f,
     const uint8_t *name, size_t nlen, const uint8_t *value, size_t vlen,
@@ -370,14 +384,8 @@ h2_on_header_cb(nghttp2_session *ng, const nghttp2_frame *f,
 		/* Trailers (gRPC's status lives there): kept for the end. */
 		if (nlen > 0 && name[0] == ':')
 			return 0;
-		if (s->resp_trailers.len + nlen + vlen > H2_MAX_HEADER_BYTES ||
-		    headers_add_name(&s->resp_trailers, (const char *)name,
-		    nlen) == -1)
-			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-		headers_name_done(&s->resp_trailers);
-		return headers_add_value(&s->resp_trailers,
-		    (const char *)value, vlen) == -1 ?
-		    NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE : 0;
+		return h2_field_add(&s->resp_trailers, name, nlen, value,
+		    vlen);
 	}
 	if (nlen == 7 && memcmp(name, ":status", 7) == 0) {
 		char	 buf[4];
@@ -391,14 +399,7 @@ h2_on_header_cb(nghttp2_session *ng, const nghttp2_frame *f,
 	}
 	if (nlen > 0 && name[0] == ':')
 		return 0;
-	if (s->resp_headers.len + nlen + vlen > H2_MAX_HEADER_BYTES ||
-	    headers_add_name(&s->resp_headers, (const char *)name, nlen) == -1)
-		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-	headers_name_done(&s->resp_headers);
-	if (headers_add_value(&s->resp_headers, (const char *)value,
-	    vlen) == -1)
-		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-	return 0;
+	return h2_field_add(&s->resp_headers, name, nlen, value, vlen);
 }
 
 /* The response is whole: the session finishes (and releases st). */

@@ -4,55 +4,15 @@
 // read to [DONE] on the same connection; the aborted one's model stream is
 // closed and its cancel record says rst_stream.
 // Usage: CP_BIN_DIR=build node tests/sdk/browser_h2.mjs  (prints "N passed, N failed")
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import puppeteer from 'puppeteer-core';
+import { BIN, tmp, start, waitRecord as waitRecord5, assert, run } from './lib.mjs';
 
-const BIN = process.env.CP_BIN_DIR || 'build';
 const CHROMIUM = process.env.CP_CHROMIUM || '/usr/bin/chromium';
-const tmp = mkdtempSync(join(tmpdir(), 'cp-browser-'));
-const procs = [];
-
-// A child process whose JSON log lines are collected as records.
-function start(name, argv) {
-  const p = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-  const proc = { name, p, records: [], waiters: [], out: '' };
-  let buf = '';
-  p.stdout.on('data', (d) => {
-    buf += d;
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      proc.out += line + '\n';
-      try { proc.records.push(JSON.parse(line)); } catch { continue; }
-      proc.waiters = proc.waiters.filter((w) => !w());
-    }
-  });
-  p.stderr.on('data', (d) => { proc.out += d; });
-  procs.push(proc);
-  return proc;
-}
-
-// Resolves with the first record matching pred, or rejects after ms.
-function waitRecord(proc, pred, ms = 10000) {
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      const r = proc.records.find(pred);
-      if (r) { resolve(r); return true; }
-      return false;
-    };
-    if (check()) return;
-    proc.waiters.push(check);
-    setTimeout(() => reject(new Error(`${proc.name}: no matching record in ${ms} ms\n${proc.out}`)), ms);
-  });
-}
-
-function assert(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
+// A browser is slower to start than an SDK: records get 10 s.
+const waitRecord = (proc, pred, ms = 10000) => waitRecord5(proc, pred, ms);
 
 // The page's side: n streams at once, stream `abortAt` aborted after its
 // second token; what each one got.
@@ -142,20 +102,7 @@ const tests = {
 
 if (!existsSync(CHROMIUM)) {
   console.log(`skipped: no ${CHROMIUM}`);
+  rmSync(tmp, { recursive: true, force: true });
   process.exit(0);
 }
-let passed = 0, failed = 0;
-for (const [name, fn] of Object.entries(tests)) {
-  try {
-    await fn();
-    passed++;
-    console.log(`ok - ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`not ok - ${name}\n  ${String(e.stack || e).split('\n').join('\n  ')}`);
-  }
-  for (const p of procs.splice(0)) p.p.kill('SIGKILL');
-}
-rmSync(tmp, { recursive: true, force: true });
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+await run(tests);

@@ -21,48 +21,9 @@
 #include "proxy/log.h"
 #include "proxy/session.h"
 #include "upstream/upstream.h"
+#include "tests/unit/unit_fake_up.h"
 #include "tests/unit/unit_worker.h"
 
-static int	 starts;		/* streams the fake upstream began */
-
-static const struct upstream_proto fake_up;
-
-static int
-fake_start(struct session *s)
-{
-	struct upstream_conn *u = calloc(1, sizeof(*u));
-
-	cr_assert_not_null(u);
-	starts++;
-	u->proto = &fake_up;
-	u->w = s->w;
-	u->s = s;
-	u->fd = -1;
-	s->up = u;
-	return 0;
-}
-
-static void
-fake_nothing(struct session *s)
-{
-}
-
-static void
-fake_drop(struct session *s)
-{
-	free(s->up);
-	s->up = NULL;
-}
-
-static const struct upstream_proto fake_up = {
-	.name = "fake",
-	.start = fake_start,
-	.send_request = fake_nothing,
-	.pause = fake_nothing,
-	.resume = fake_nothing,
-	.cancel = fake_drop,
-	.release = fake_drop,
-};
 
 static struct worker	 w;
 static struct client	*c;
@@ -84,7 +45,7 @@ setup(void)
 
 	unit_worker_init(&w, conf_text, confpath, logpath);
 	w.upstream_proto = &fake_up;
-	starts = 0;
+	unit_starts = 0;
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
@@ -120,12 +81,12 @@ turns(int n)
 static struct session *
 request(const char *raw)
 {
-	int	 before = starts, i;
+	int	 before = unit_starts, i;
 
 	cr_assert_eq(write(peer, raw, strlen(raw)), (ssize_t)strlen(raw));
-	for (i = 0; i < 50 && starts == before; i++)
+	for (i = 0; i < 50 && unit_starts == before; i++)
 		turns(1);
-	cr_assert_eq(starts, before + 1, "the request did not start");
+	cr_assert_eq(unit_starts, before + 1, "the request did not start");
 	cr_assert_not_null(c->session);
 	session_upstream_connected(c->session);
 	return c->session;

@@ -19,28 +19,11 @@
 #include "proxy/log.h"
 #include "proxy/session.h"
 #include "upstream/upstream.h"
+#include "tests/unit/unit_fake_up.h"
 #include "tests/unit/unit_worker.h"
 
-/* What both fake protocols were asked, as "verb;verb;...". */
-static char	 calls[4096];
 static size_t	 fake_queued;		/* bytes "queued" toward the client */
 static int	 fake_can_extend = 1;
-
-static void
-note(const char *fmt, ...)
-{
-	size_t	 n = strlen(calls);
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(calls + n, sizeof(calls) - n, fmt, ap);
-	va_end(ap);
-	n = strlen(calls);
-	if (n + 1 < sizeof(calls)) {
-		calls[n] = ';';
-		calls[n + 1] = '\0';
-	}
-}
 
 /* The client side. */
 static void
@@ -119,73 +102,6 @@ static const struct downstream_proto fake_down = {
 	.detach = fake_detach,
 };
 
-/* The upstream side: a stream is "connected" when the test says so. */
-static const struct upstream_proto fake_up;
-
-static int
-fake_start(struct session *s)
-{
-	struct upstream_conn *u = calloc(1, sizeof(*u));
-
-	cr_assert_not_null(u);
-	note("start %s", s->up_conf->name);
-	u->proto = &fake_up;
-	u->w = s->w;
-	u->s = s;
-	u->fd = -1;
-	s->up = u;
-	return 0;
-}
-
-static void
-fake_send_request(struct session *s)
-{
-	note("send");
-}
-
-static void
-fake_pause(struct session *s)
-{
-	note("pause");
-	s->paused = 1;
-}
-
-static void
-fake_resume(struct session *s)
-{
-	note("resume");
-	s->paused = 0;
-}
-
-static void
-fake_drop(struct session *s, const char *verb)
-{
-	note("%s", verb);
-	free(s->up);
-	s->up = NULL;
-}
-
-static void
-fake_cancel(struct session *s)
-{
-	fake_drop(s, "cancel");
-}
-
-static void
-fake_release(struct session *s)
-{
-	fake_drop(s, "release");
-}
-
-static const struct upstream_proto fake_up = {
-	.name = "fake",
-	.start = fake_start,
-	.send_request = fake_send_request,
-	.pause = fake_pause,
-	.resume = fake_resume,
-	.cancel = fake_cancel,
-	.release = fake_release,
-};
 
 static struct worker	 w;
 static struct client	 cl;
@@ -215,6 +131,7 @@ setup(void)
 
 	unit_worker_init(&w, conf_text, confpath, logpath);
 	w.upstream_proto = &fake_up;
+	unit_start_names = 1;
 	memset(&cl, 0, sizeof(cl));
 	cl.w = &w;
 	cl.proto = &fake_down;
